@@ -1,0 +1,174 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every expectation passed
+  101  an expectation failed
+  2    usage or spec error
+  3    the evidence could not be gathered (or is incomplete) for an expectation that did not fail";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowgate",
+    version,
+    about = "A connectivity gate for AWS: app specs checked against VPC Flow Logs, one test per expectation",
+    after_help = EXIT_CODES,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Judge every expectation of the specs against flow-log evidence: one test each
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Check spec files without evidence (for pull-request pipelines)
+    #[command(after_help = "Example:\n  flowgate validate specs/")]
+    Validate(ValidateArgs),
+}
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  flowgate check --flow-logs examples/after-fixes specs/shop.yaml
+  flowgate check --flow-logs AWSLogs/ --since 2h --junit junit.xml specs/
+  flowgate check --flow-logs logs/ specs/shop.yaml --list
+  flowgate check --flow-logs logs/ specs/shop.yaml -- 'shop::users'
+
+Exit codes: 0 pass, 101 a test failed, 2 usage or spec error, 3 evidence missing.";
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Spec files, or directories of .yaml/.yml spec files
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Spec files, or directories of .yaml/.yml spec files
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+
+    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for more
+    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
+    pub flow_logs: Vec<PathBuf>,
+
+    /// Record format of files without a header line, as in the flow log's definition
+    /// ("${version} ${srcaddr} ..."); default: the version 2 format
+    #[arg(long, value_name = "FIELDS", help_heading = "Evidence")]
+    pub log_format: Option<String>,
+
+    /// Judge only records that overlap the time from START (RFC 3339, e.g. 2026-11-20T09:00:00Z)
+    #[arg(long, value_name = "START", value_parser = rfc3339, conflicts_with = "since", help_heading = "Evidence")]
+    pub start: Option<u64>,
+
+    /// Judge only records that overlap the time up to END (RFC 3339)
+    #[arg(long, value_name = "END", value_parser = rfc3339, help_heading = "Evidence")]
+    pub end: Option<u64>,
+
+    /// Judge only records of the last DURATION (e.g. 2h, 30m) before now, or before --end
+    #[arg(long, value_name = "DURATION", help_heading = "Evidence")]
+    pub since: Option<humantime::Duration>,
+
+    /// What a reach expectation with no traffic at all becomes
+    #[arg(long, value_enum, default_value_t = NoTrafficArg::Fail, value_name = "WHAT", help_heading = "Evidence")]
+    pub no_traffic: NoTrafficArg,
+
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoTrafficArg {
+    /// Fail with NO_TRAFFIC
+    Fail,
+    /// Report the test as ignored
+    Skip,
+}
+
+/// libtest's own options, passed on to libtest-mimic.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Test harness (as in cargo test)")]
+pub struct HarnessArgs {
+    /// Run only tests whose name contains FILTER (give it after `--`)
+    #[arg(last = true, value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Match FILTER and --skip exactly rather than by substring
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Skip tests whose name contains FILTER (repeatable)
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+
+    /// List the tests without reading any evidence
+    #[arg(long)]
+    pub list: bool,
+
+    /// Output format
+    #[arg(
+        long,
+        value_enum,
+        value_name = "pretty|terse|json",
+        conflicts_with = "quiet"
+    )]
+    pub format: Option<libtest_mimic::FormatSetting>,
+
+    /// One character per test (--format terse)
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Number of threads judging tests in parallel
+    #[arg(long, value_name = "N")]
+    pub test_threads: Option<usize>,
+
+    /// Run only ignored tests (flowgate ignores none up front; accepted for libtest compatibility)
+    #[arg(long)]
+    pub ignored: bool,
+
+    /// Run ignored and other tests
+    #[arg(long)]
+    pub include_ignored: bool,
+
+    /// Colour: auto, always or never
+    #[arg(long, value_enum, value_name = "auto|always|never")]
+    pub color: Option<libtest_mimic::ColorSetting>,
+}
+
+impl HarnessArgs {
+    pub fn to_libtest(&self) -> libtest_mimic::Arguments {
+        libtest_mimic::Arguments {
+            filter: self.filter.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            list: self.list,
+            format: self.format,
+            quiet: self.quiet,
+            test_threads: self.test_threads,
+            ignored: self.ignored,
+            include_ignored: self.include_ignored,
+            color: self.color,
+            ..Default::default()
+        }
+    }
+}
+
+fn rfc3339(s: &str) -> Result<u64, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            format!("{e} (expected e.g. 2026-11-20T09:00:00Z or 2026-11-20T10:00:00+01:00)")
+        })?;
+    u64::try_from(t.unix_timestamp())
+        .map_err(|_| "times before 1970 are not flow-log times".to_string())
+}

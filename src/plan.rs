@@ -1,0 +1,151 @@
+//! What evidence to ask for: every expectation of every spec, flattened into checks with
+//! resolved address sets, and the time window they are judged over.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::evidence::{Flow, Role};
+use crate::resolve::AddrSet;
+use crate::spec::{Endpoint, Kind, Ports, Pos, Problem, Protocol, Spec};
+
+/// One expectation, ready to match flows against.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub app: String,
+    pub name: String,
+    pub spec_path: PathBuf,
+    pub at: Pos,
+    pub from: Side,
+    pub to: Side,
+    pub protocol: Protocol,
+    pub ports: Ports,
+    pub kind: Kind,
+}
+
+/// One end of an expectation: the name the spec used and the addresses behind it.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub label: String,
+    pub addrs: AddrSet,
+}
+
+impl Check {
+    /// The libtest trial name: `<app>::<name>`.
+    pub fn trial_name(&self) -> String {
+        format!("{}::{}", self.app, self.name)
+    }
+
+    /// The roles a flow plays for this check. A flow can be both a request and a reply when the
+    /// two sides and the ports overlap (a cluster talking to itself on a port range); counting it
+    /// both ways keeps such connections from looking unanswered.
+    pub fn roles(&self, flow: &Flow) -> (bool, bool) {
+        if flow.protocol != self.protocol.0 {
+            return (false, false);
+        }
+        let request = self.from.addrs.contains(flow.src)
+            && self.to.addrs.contains(flow.dst)
+            && self.ports.contains(flow.dstport);
+        let reply = self.to.addrs.contains(flow.src)
+            && self.from.addrs.contains(flow.dst)
+            && self.ports.contains(flow.srcport);
+        (request, reply)
+    }
+
+    /// Every role a flow plays, for the evidence accumulator.
+    pub fn roles_of(&self, flow: &Flow) -> impl Iterator<Item = Role> {
+        let (request, reply) = self.roles(flow);
+        [(request, Role::Request), (reply, Role::Reply)]
+            .into_iter()
+            .filter_map(|(yes, role)| yes.then_some(role))
+    }
+
+    pub fn return_required(&self) -> bool {
+        match self.kind {
+            Kind::Reach { return_required } => return_required,
+            Kind::Deny => true,
+        }
+    }
+}
+
+/// The time range records must overlap, in Unix seconds; open ends are unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+}
+
+impl Window {
+    pub fn is_bounded(&self) -> bool {
+        self.start.is_some() || self.end.is_some()
+    }
+
+    /// Whether a record spanning `start..=end` overlaps the window.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.start.is_none_or(|s| end >= s) && self.end.is_none_or(|e| start <= e)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub checks: Vec<Check>,
+    pub window: Window,
+}
+
+/// Builds the plan from loaded specs and their resolved hosts.
+pub fn build(specs: &[Spec], window: Window) -> Result<Plan, Vec<Problem>> {
+    let mut checks = Vec::new();
+    let mut problems = Vec::new();
+    for spec in specs {
+        let hosts: BTreeMap<String, AddrSet> = match crate::resolve::resolve(spec) {
+            Ok(hosts) => hosts,
+            Err(mut p) => {
+                problems.append(&mut p);
+                continue;
+            }
+        };
+        let side = |e: &Endpoint| Side {
+            label: e.to_string(),
+            addrs: match e {
+                Endpoint::Any => AddrSet::Any,
+                Endpoint::Host(name) => hosts[name].clone(),
+            },
+        };
+        for exp in &spec.expectations {
+            checks.push(Check {
+                app: spec.app.clone(),
+                name: exp.name.clone(),
+                spec_path: spec.path.clone(),
+                at: exp.at,
+                from: side(&exp.from),
+                to: side(&exp.to),
+                protocol: exp.protocol,
+                ports: exp.ports.clone(),
+                kind: exp.kind,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan { checks, window })
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_keep_records_that_overlap_them() {
+        let w = Window {
+            start: Some(100),
+            end: Some(200),
+        };
+        assert!(w.overlaps(50, 100), "ends at the start");
+        assert!(w.overlaps(200, 260), "starts at the end");
+        assert!(w.overlaps(120, 130));
+        assert!(!w.overlaps(40, 99));
+        assert!(!w.overlaps(201, 300));
+        assert!(Window::default().overlaps(0, u64::MAX));
+    }
+}

@@ -1,0 +1,151 @@
+//! Reporting: libtest-mimic trials that judge the gathered evidence, the results they record for
+//! JUnit, and the run summary.
+
+pub mod junit;
+pub mod text;
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Completion, Failed, Trial};
+
+use crate::evidence::Evidence;
+use crate::plan::Plan;
+use crate::verdict::{self, NoTraffic, Outcome};
+
+/// The result of one case, as libtest-mimic's `Conclusion` does not keep them.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub outcome: Outcome,
+    /// One line: the JUnit `message` attribute.
+    pub message: String,
+    /// Everything that explains the outcome: the JUnit element body.
+    pub details: String,
+    pub duration: Duration,
+}
+
+/// Collects results from trials that run on libtest-mimic's worker threads.
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Option<CaseResult>>>>);
+
+impl Recorder {
+    pub fn new(cases: usize) -> Recorder {
+        Recorder(Arc::new(Mutex::new(vec![None; cases])))
+    }
+
+    fn record(&self, index: usize, result: CaseResult) {
+        let mut results = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        results[index] = Some(result);
+    }
+
+    /// Results by check index; `None` for cases filtered out of the run.
+    pub fn results(&self) -> Vec<Option<CaseResult>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Trials with names only, for `--list`: listing needs no evidence.
+pub fn listing(plan: &Plan) -> Vec<Trial> {
+    plan.checks
+        .iter()
+        .map(|c| Trial::test(c.trial_name(), || Ok(())))
+        .collect()
+}
+
+/// One trial per check; each judges its evidence and records the result.
+pub fn trials(
+    plan: &Arc<Plan>,
+    evidence: &Arc<Evidence>,
+    no_traffic: NoTraffic,
+    recorder: &Recorder,
+) -> Vec<Trial> {
+    (0..plan.checks.len())
+        .map(|i| {
+            let (plan, evidence, recorder) =
+                (Arc::clone(plan), Arc::clone(evidence), recorder.clone());
+            Trial::ignorable_test(plan.checks[i].trial_name(), move || {
+                let started = Instant::now();
+                let check = &plan.checks[i];
+                let j = verdict::judge(check, &evidence.checks[i], &evidence.gaps, no_traffic);
+                let message = text::message(check, &j);
+                let details = text::details(check, &j, &evidence);
+                let outcome = j.outcome.clone();
+                recorder.record(
+                    i,
+                    CaseResult {
+                        outcome: outcome.clone(),
+                        message: message.clone(),
+                        details: details.clone(),
+                        duration: started.elapsed(),
+                    },
+                );
+                match outcome {
+                    Outcome::Pass => Ok(Completion::Completed),
+                    Outcome::Skip => Ok(Completion::ignored_with(message)),
+                    Outcome::Fail(_) | Outcome::Error(_) => Err(Failed::from(details.trim_end())),
+                }
+            })
+        })
+        .collect()
+}
+
+/// 0 all passed, 101 a check failed, 3 evidence missing for a check that did not fail.
+pub fn exit_code(
+    results: &[Option<CaseResult>],
+    conclusion: &libtest_mimic::Conclusion,
+) -> ExitCode {
+    let ran: Vec<&CaseResult> = results.iter().flatten().collect();
+    let failed = ran
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .count();
+    let errors = ran
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Error(_)))
+        .count();
+    // A trial that failed without recording (a panic) is a failure too.
+    let unrecorded = (conclusion.num_failed as usize).saturating_sub(failed + errors);
+    if failed + unrecorded > 0 {
+        ExitCode::from(101)
+    } else if errors > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What the evidence amounted to, printed before the tests and kept in the JUnit file.
+pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
+    let s = &ev.stats;
+    let window = match (plan.window.start, plan.window.end) {
+        (None, None) => "every record in the files".to_string(),
+        (Some(a), Some(b)) => format!("records overlapping {} .. {}", text::time(a), text::time(b)),
+        (Some(a), None) => format!("records from {} on", text::time(a)),
+        (None, Some(b)) => format!("records up to {}", text::time(b)),
+    };
+    let mut out = format!(
+        "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
+        bytes(s.bytes),
+        s.records,
+        s.outside_window,
+        s.nodata,
+    );
+    if !ev.gaps.is_empty() {
+        out.push_str(&format!(
+            "evidence missing ({}); checks that would pass end as INCOMPLETE errors:\n",
+            text::gap_summary(&ev.gaps)
+        ));
+        out.push_str(&text::gap_lines(&ev.gaps, ev, "  "));
+    }
+    out
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 10 << 30 => format!("{} GiB", n >> 30),
+        n if n >= 10 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 10 << 10 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}

@@ -1,0 +1,296 @@
+//! Judgements in words: the one-line message and the detailed body shown for each case.
+
+use std::fmt::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::evidence::{Evidence, Gaps, RecordCounts};
+use crate::plan::Check;
+use crate::spec::Kind;
+use crate::verdict::{ConnVerdict, Failure, Judgement, Missing, Outcome, PairVerdict};
+
+/// Broken pairs listed in full per case; the rest are counted.
+const PAIRS_SHOWN: usize = 10;
+/// Bad lines named per case; all are counted.
+const BAD_LINES_SHOWN: usize = 5;
+
+pub fn time(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `web (10.0.1.10, 10.0.1.11) to reach app (10.0.2.20) on tcp/8080`
+fn expectation(check: &Check) -> String {
+    let verb = match check.kind {
+        Kind::Reach {
+            return_required: true,
+        } => "to reach",
+        Kind::Reach {
+            return_required: false,
+        } => "to reach (reply optional)",
+        Kind::Deny => "NOT to reach",
+    };
+    format!(
+        "{} ({}) {verb} {} ({}) on {}",
+        check.from.label,
+        check.from.addrs,
+        check.to.label,
+        check.to.addrs,
+        crate::spec::Service(check.protocol, &check.ports)
+    )
+}
+
+fn connections(p: &PairVerdict<'_>) -> String {
+    let mut parts: Vec<String> = p
+        .connections
+        .iter()
+        .rev()
+        .map(|(v, n)| format!("{n} {v}"))
+        .collect();
+    if p.unjudged > 0 {
+        parts.push(format!("{} with only late packets or replies", p.unjudged));
+    }
+    parts.join(", ")
+}
+
+fn records(r: &RecordCounts) -> String {
+    format!(
+        "requests {} accepted, {} rejected; replies {} accepted, {} rejected",
+        r.request_accept, r.request_reject, r.reply_accept, r.reply_reject
+    )
+}
+
+/// One line for the JUnit `message` attribute and the libtest failure header.
+pub fn message(check: &Check, j: &Judgement<'_>) -> String {
+    let service = crate::spec::Service(check.protocol, &check.ports);
+    let broken: Vec<&PairVerdict<'_>> = j.broken_pairs().collect();
+    let more = match broken.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more)", plural(n as u64 - 1, "pair", "pairs")),
+    };
+    let first = broken.first();
+    let pair = |p: &PairVerdict<'_>| format!("{} -> {} {service}", p.client, p.server);
+    match &j.outcome {
+        Outcome::Pass => {
+            let ok = j.pairs.iter().filter(|p| p.headline.is_some()).count() as u64;
+            match check.kind {
+                Kind::Deny if ok == 0 => "passed: no traffic".to_string(),
+                Kind::Deny => format!("passed: {} refused", plural(ok, "pair", "pairs")),
+                Kind::Reach { .. } => {
+                    format!("passed: {} ESTABLISHED", plural(ok, "pair", "pairs"))
+                }
+            }
+        }
+        Outcome::Fail(Failure::NoTraffic) | Outcome::Skip => format!(
+            "NO_TRAFFIC: no flow from {} to {} on {service} in the evidence",
+            check.from.label, check.to.label
+        ),
+        Outcome::Fail(Failure::Allowed) => {
+            let p = first.expect("an ALLOWED verdict has a pair");
+            let through: u64 = p
+                .connections
+                .iter()
+                .filter(|(v, _)| v.request_delivered())
+                .map(|(_, n)| n)
+                .sum();
+            format!(
+                "ALLOWED: {} got through ({}){more}; it must not be reachable",
+                pair(p),
+                plural(through, "connection", "connections")
+            )
+        }
+        Outcome::Fail(f) => {
+            let p = first.expect("a failing verdict has a pair");
+            let what = match f {
+                Failure::Rejected => "refused",
+                Failure::ReturnRejected => "reply refused",
+                _ => "no reply",
+            };
+            let n = p
+                .headline
+                .map_or(0, |h| p.connections.get(&h).copied().unwrap_or(0));
+            format!(
+                "{}: {} {what} ({} of {}){more}",
+                f.label(),
+                pair(p),
+                n,
+                plural(p.connection_count(), "connection", "connections")
+            )
+        }
+        Outcome::Error(Missing::Incomplete) => format!(
+            "INCOMPLETE: would pass, but evidence is missing ({})",
+            gap_summary(j.gaps)
+        ),
+        Outcome::Error(Missing::Unavailable(why)) => format!("UNAVAILABLE: {why}"),
+    }
+}
+
+/// The number of each kind of gap, e.g. `2 bad lines, 1 unreadable file`.
+pub fn gap_summary(g: &Gaps) -> String {
+    let mut parts = Vec::new();
+    if !g.bad_files.is_empty() {
+        parts.push(plural(
+            g.bad_files.len() as u64,
+            "unreadable file",
+            "unreadable files",
+        ));
+    }
+    if g.bad_lines > 0 {
+        parts.push(plural(g.bad_lines, "bad line", "bad lines"));
+    }
+    let skip = g.skipdata_records();
+    if skip > 0 {
+        parts.push(plural(skip, "SKIPDATA record", "SKIPDATA records"));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The lines naming each gap: unreadable files, the first bad lines, SKIPDATA interfaces.
+pub fn gap_lines(g: &Gaps, ev: &Evidence, indent: &str) -> String {
+    let mut out = String::new();
+    for f in &g.bad_files {
+        let name = ev.files.get(f.file as usize).map_or("?", String::as_str);
+        let _ = writeln!(out, "{indent}{name}: {}", f.reason);
+    }
+    for b in g.bad_line_samples.iter().take(BAD_LINES_SHOWN) {
+        let _ = writeln!(out, "{indent}{}: {}", ev.origin(&b.origin), b.reason);
+    }
+    let unnamed = g
+        .bad_lines
+        .saturating_sub(g.bad_line_samples.len().min(BAD_LINES_SHOWN) as u64);
+    if unnamed > 0 {
+        let _ = writeln!(
+            out,
+            "{indent}... and {} more",
+            plural(unnamed, "bad line", "bad lines")
+        );
+    }
+    if !g.skipdata.is_empty() {
+        let ifaces: Vec<String> = g
+            .skipdata
+            .iter()
+            .map(|(i, n)| format!("{i} ({n})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{indent}SKIPDATA in the window on {}: AWS skipped records there",
+            ifaces.join(", ")
+        );
+    }
+    out
+}
+
+fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
+    let verdict = p
+        .headline
+        .map_or("no judgeable connection", ConnVerdict::label);
+    let _ = writeln!(out, "  {} -> {}: {verdict}", p.client, p.server);
+    let _ = writeln!(out, "    connections: {}", connections(p));
+    let _ = writeln!(out, "    records: {}", records(&p.evidence.records));
+    let ifaces: Vec<String> = p
+        .evidence
+        .interfaces()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let _ = writeln!(out, "    interfaces: {}", ifaces.join(", "));
+    if let (Some(first), Some(last)) = (p.evidence.first_seen, p.evidence.last_seen) {
+        let _ = writeln!(out, "    seen: {} .. {}", time(first), time(last));
+    }
+    if !p.samples.is_empty() {
+        let _ = writeln!(out, "    sample records:");
+        for s in &p.samples {
+            let _ = writeln!(out, "      {}: {}", ev.origin(&s.origin), s.text);
+        }
+    }
+}
+
+/// Why the verdict is what it is, for the failure body and the libtest failure section.
+pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", message(check, j));
+    let _ = writeln!(
+        out,
+        "expected: {} ({}:{})",
+        expectation(check),
+        check.spec_path.display(),
+        check.at
+    );
+    if let Outcome::Error(Missing::Unavailable(_)) = j.outcome {
+        return out;
+    }
+    let broken: Vec<&PairVerdict<'_>> = j.broken_pairs().collect();
+    if !broken.is_empty() {
+        let title = if check.kind == Kind::Deny {
+            "pairs that got through"
+        } else {
+            "broken pairs"
+        };
+        let _ = writeln!(out, "{title} ({}):", broken.len());
+        for p in broken.iter().take(PAIRS_SHOWN) {
+            pair_block(&mut out, p, ev);
+        }
+        if broken.len() > PAIRS_SHOWN {
+            let _ = writeln!(
+                out,
+                "  ... and {} more",
+                plural((broken.len() - PAIRS_SHOWN) as u64, "pair", "pairs")
+            );
+        }
+    }
+    let others: Vec<&PairVerdict<'_>> = j
+        .pairs
+        .iter()
+        .filter(|p| !p.broken && p.headline.is_some())
+        .collect();
+    if !others.is_empty() {
+        let label = if check.kind == Kind::Deny {
+            "refused pairs"
+        } else {
+            "working pairs"
+        };
+        let list: Vec<String> = others
+            .iter()
+            .take(PAIRS_SHOWN)
+            .map(|p| format!("{} -> {} ({})", p.client, p.server, connections(p)))
+            .collect();
+        let more = if others.len() > PAIRS_SHOWN {
+            format!(", ... and {} more", others.len() - PAIRS_SHOWN)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "{label}: {}{more}", list.join("; "));
+    }
+    let unjudged: u64 = j
+        .pairs
+        .iter()
+        .filter(|p| p.headline.is_none())
+        .map(|p| p.unjudged)
+        .sum();
+    if unjudged > 0 {
+        let _ = writeln!(
+            out,
+            "not judged: {} with only late packets (REJECT without SYN, after close) or replies whose request is not in the evidence",
+            plural(unjudged, "connection", "connections")
+        );
+    }
+    if matches!(j.outcome, Outcome::Fail(Failure::NoTraffic) | Outcome::Skip) {
+        let why = if j.gaps.skipdata.is_empty() {
+            "no SKIPDATA in the window, so no records were lost: the client sent no traffic, or the logs are not delivered yet"
+        } else {
+            "SKIPDATA records fell in the window: AWS skipped records, so evidence may have been lost"
+        };
+        let _ = writeln!(out, "{why}");
+    }
+    if !j.gaps.is_empty() {
+        let _ = writeln!(out, "evidence missing ({}):", gap_summary(j.gaps));
+        out.push_str(&gap_lines(j.gaps, ev, "  "));
+    }
+    out
+}

@@ -1,0 +1,277 @@
+//! Flow-log files as S3 delivers them (or as `aws s3 cp --recursive` copies them down): plain or
+//! gzip, with or without a header line, read in parallel across files.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flate2::bufread::MultiGzDecoder;
+
+use super::format::Format;
+use super::record::{Layout, Record};
+use super::{Source, SourceError};
+use crate::evidence::{BadFile, CheckEvidence, Evidence, Gaps, Origin, Stats};
+use crate::plan::Plan;
+
+/// Flow-log files found under the paths the user gave.
+pub struct FileSource {
+    files: Vec<PathBuf>,
+    /// The format of lines before any header: `--log-format`, else the default v2 format.
+    format: Format,
+}
+
+impl FileSource {
+    /// Lists the files under `paths` (directories recursively, hidden entries skipped, sorted).
+    /// A path that does not exist, or a directory with no files, is a usage error: judging
+    /// nothing would turn every check into NO_TRAFFIC for a typo.
+    pub fn open(paths: &[PathBuf], log_format: Option<&str>) -> Result<FileSource, SourceError> {
+        let format = match log_format {
+            None => Format::default_v2(),
+            Some(text) => Format::parse(text).map_err(|e| {
+                SourceError::Usage(format!(
+                    "--log-format: {e}\n  help: list the fields as in the flow log's definition, e.g. \
+                     \"${{version}} ${{interface-id}} ${{srcaddr}} ...\""
+                ))
+            })?,
+        };
+        let missing = format.missing(false);
+        if !missing.is_empty() {
+            return Err(SourceError::Usage(format!(
+                "--log-format lacks {}, which every record needs to be judged",
+                missing.join(", ")
+            )));
+        }
+        let mut files = Vec::new();
+        for path in paths {
+            let meta = std::fs::metadata(path)
+                .map_err(|e| SourceError::Usage(format!("--flow-logs {}: {e}", path.display())))?;
+            if !meta.is_dir() {
+                files.push(path.clone());
+                continue;
+            }
+            let before = files.len();
+            for entry in walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                })
+            {
+                let entry = entry.map_err(|e| {
+                    SourceError::Usage(format!("--flow-logs {}: {e}", path.display()))
+                })?;
+                if entry.file_type().is_file() {
+                    files.push(entry.into_path());
+                }
+            }
+            if files.len() == before {
+                return Err(SourceError::Usage(format!(
+                    "--flow-logs {}: the directory holds no files\n  help: point it at the flow-log \
+                     files (e.g. the AWSLogs/ folder copied from S3)",
+                    path.display()
+                )));
+            }
+        }
+        Ok(FileSource { files, format })
+    }
+
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl Source for FileSource {
+    async fn collect(&self, plan: Arc<Plan>) -> Result<Evidence, SourceError> {
+        if plan.window.is_bounded() {
+            let missing = self.format.missing(true);
+            if missing.iter().any(|f| *f == "start" || *f == "end") {
+                return Err(SourceError::Usage(
+                    "--start/--end/--since need the `start` and `end` fields, which --log-format lacks".into(),
+                ));
+            }
+        }
+        let files = self.files.clone();
+        let format = self.format.clone();
+        tokio::task::spawn_blocking(move || scan(&files, &format, &plan))
+            .await
+            .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))
+    }
+
+    fn describe(&self) -> String {
+        let n = self.files.len();
+        format!("{n} flow-log file{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+/// What one worker gathered.
+struct Partial {
+    checks: Vec<CheckEvidence>,
+    gaps: Gaps,
+    stats: Stats,
+}
+
+impl Partial {
+    fn new(plan: &Plan) -> Partial {
+        Partial {
+            checks: vec![CheckEvidence::default(); plan.checks.len()],
+            gaps: Gaps::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn merge(&mut self, other: Partial) {
+        for (mine, theirs) in self.checks.iter_mut().zip(other.checks) {
+            mine.merge(theirs);
+        }
+        self.gaps.merge(other.gaps);
+        self.stats.merge(&other.stats);
+    }
+}
+
+/// Reads every file once, matching each record against every check of the plan.
+pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Evidence {
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len())
+        .max(1);
+    let partials: Vec<Partial> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut part = Partial::new(plan);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(i) else { break };
+                        scan_file(i as u32, path, format, plan, &mut part);
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a flow-log reader panicked"))
+            .collect()
+    });
+    let mut total = Partial::new(plan);
+    for p in partials {
+        total.merge(p);
+    }
+    Evidence {
+        checks: total.checks.into_iter().map(Ok).collect(),
+        gaps: total.gaps,
+        stats: total.stats,
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Box<dyn BufRead>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let head = reader.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(reader),
+        )))
+    } else if head.starts_with(b"PAR1") {
+        Err("Parquet flow logs are not supported: deliver them as text (the default) or convert them".into())
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+fn scan_file(index: u32, path: &Path, default: &Format, plan: &Plan, part: &mut Partial) {
+    part.stats.files += 1;
+    let bad_file = |part: &mut Partial, reason: String| {
+        part.gaps.bad_files.push(BadFile {
+            file: index,
+            reason,
+        })
+    };
+    let mut reader = match open_reader(path) {
+        Ok(r) => r,
+        Err(reason) => return bad_file(part, reason),
+    };
+    let needs_time = plan.window.is_bounded();
+    let mut layout = Layout::new(default);
+    // Set while the format in force cannot be judged; every record under it is a bad line.
+    let mut unusable: Option<String> = None;
+    let mut buf = Vec::with_capacity(512);
+    let mut line_no: u64 = 0;
+    loop {
+        buf.clear();
+        match reader.by_ref().read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(n) => part.stats.bytes += n as u64,
+            Err(e) => {
+                return bad_file(part, format!("reading stopped after line {line_no}: {e}"));
+            }
+        }
+        line_no += 1;
+        let origin = || Origin {
+            file: index,
+            line: line_no,
+        };
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            part.gaps.bad_line(origin(), "not UTF-8 text".into());
+            continue;
+        };
+        let line = line.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if Format::is_header(line) {
+            let format = Format::from_header(line);
+            let missing = format.missing(needs_time);
+            unusable = (!missing.is_empty()).then(|| {
+                format!(
+                    "the header at line {line_no} lacks {}, so its records cannot be judged",
+                    missing.join(", ")
+                )
+            });
+            layout = Layout::new(&format);
+            continue;
+        }
+        if let Some(why) = &unusable {
+            part.gaps.bad_line(origin(), why.clone());
+            continue;
+        }
+        let record = match layout.parse(line) {
+            Ok(r) => r,
+            Err(reason) => {
+                part.gaps.bad_line(origin(), reason);
+                continue;
+            }
+        };
+        part.stats.records += 1;
+        if needs_time {
+            let (Some(start), Some(end)) = record.times() else {
+                part.gaps.bad_line(
+                    origin(),
+                    "start or end is `-`, so the record cannot be placed in the window".into(),
+                );
+                continue;
+            };
+            if !plan.window.overlaps(start, end) {
+                part.stats.outside_window += 1;
+                continue;
+            }
+        }
+        match record {
+            Record::NoData { .. } => part.stats.nodata += 1,
+            Record::SkipData { iface, .. } => *part.gaps.skipdata.entry(iface).or_default() += 1,
+            Record::Flow(flow) => {
+                for (check, ev) in plan.checks.iter().zip(part.checks.iter_mut()) {
+                    for role in check.roles_of(&flow) {
+                        ev.observe(role, &flow, || (origin(), line.to_string()));
+                    }
+                }
+            }
+        }
+    }
+}

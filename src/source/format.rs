@@ -1,0 +1,224 @@
+//! Flow-log record formats: which field sits in which column.
+
+use std::fmt;
+
+/// The fields flowgate reads. Other AWS fields are kept as columns it skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Version,
+    InterfaceId,
+    SrcAddr,
+    DstAddr,
+    SrcPort,
+    DstPort,
+    Protocol,
+    Packets,
+    Bytes,
+    Start,
+    End,
+    Action,
+    LogStatus,
+    TcpFlags,
+    PktSrcAddr,
+    PktDstAddr,
+    /// A field AWS defines that verdicts do not need (account-id, vpc-id, ...).
+    Other,
+}
+
+/// Every field name AWS documents for VPC flow logs (versions 2-8), and what flowgate makes of it.
+const NAMES: &[(&str, Field)] = &[
+    ("version", Field::Version),
+    ("account-id", Field::Other),
+    ("interface-id", Field::InterfaceId),
+    ("srcaddr", Field::SrcAddr),
+    ("dstaddr", Field::DstAddr),
+    ("srcport", Field::SrcPort),
+    ("dstport", Field::DstPort),
+    ("protocol", Field::Protocol),
+    ("packets", Field::Packets),
+    ("bytes", Field::Bytes),
+    ("start", Field::Start),
+    ("end", Field::End),
+    ("action", Field::Action),
+    ("log-status", Field::LogStatus),
+    ("vpc-id", Field::Other),
+    ("subnet-id", Field::Other),
+    ("instance-id", Field::Other),
+    ("tcp-flags", Field::TcpFlags),
+    ("type", Field::Other),
+    ("pkt-srcaddr", Field::PktSrcAddr),
+    ("pkt-dstaddr", Field::PktDstAddr),
+    ("region", Field::Other),
+    ("az-id", Field::Other),
+    ("sublocation-type", Field::Other),
+    ("sublocation-id", Field::Other),
+    ("pkt-src-aws-service", Field::Other),
+    ("pkt-dst-aws-service", Field::Other),
+    ("flow-direction", Field::Other),
+    ("traffic-path", Field::Other),
+    ("ecs-cluster-arn", Field::Other),
+    ("ecs-cluster-name", Field::Other),
+    ("ecs-container-instance-arn", Field::Other),
+    ("ecs-container-instance-id", Field::Other),
+    ("ecs-container-id", Field::Other),
+    ("ecs-second-container-id", Field::Other),
+    ("ecs-service-name", Field::Other),
+    ("ecs-task-definition-arn", Field::Other),
+    ("ecs-task-arn", Field::Other),
+    ("ecs-task-id", Field::Other),
+    ("reject-reason", Field::Other),
+];
+
+fn lookup(name: &str) -> Option<Field> {
+    NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// The default (version 2) format, used for files without a header.
+pub const DEFAULT: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+/// Fields without which a record cannot be judged.
+const REQUIRED: &[Field] = &[
+    Field::SrcAddr,
+    Field::DstAddr,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::Protocol,
+    Field::Action,
+];
+
+/// A record layout: the field in each column, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    pub columns: Vec<Field>,
+    names: Vec<String>,
+}
+
+impl Format {
+    pub fn default_v2() -> Format {
+        Format::parse(DEFAULT).expect("the default format is valid")
+    }
+
+    /// Parses a format as AWS writes it (`${srcaddr} ${dstaddr} ...`) or as an S3 header writes
+    /// it (`srcaddr dstaddr ...`). Names AWS does not document are an error: a typo would
+    /// otherwise shift every column after it.
+    pub fn parse(text: &str) -> Result<Format, String> {
+        let mut columns = Vec::new();
+        let mut names = Vec::new();
+        for token in text.split_ascii_whitespace() {
+            let name = token
+                .strip_prefix("${")
+                .and_then(|t| t.strip_suffix('}'))
+                .unwrap_or(token);
+            let field = lookup(name).ok_or_else(|| format!("unknown field `{name}`"))?;
+            columns.push(field);
+            names.push(name.to_string());
+        }
+        if columns.is_empty() {
+            return Err("the format names no fields".into());
+        }
+        Ok(Format { columns, names })
+    }
+
+    /// Reads an S3 header line. Unlike `parse`, names AWS may have added since are kept as columns
+    /// to skip: the header comes from AWS itself, so the column count is right.
+    pub fn from_header(line: &str) -> Format {
+        let names: Vec<String> = line.split_ascii_whitespace().map(str::to_string).collect();
+        let columns = names
+            .iter()
+            .map(|n| lookup(n).unwrap_or(Field::Other))
+            .collect();
+        Format { columns, names }
+    }
+
+    /// Whether a line is a header (`version account-id ...`) rather than a record: every word is
+    /// a lower-case name with no digits (records always carry digits: addresses, ports, ids), and
+    /// at least one is a field AWS documents.
+    pub fn is_header(line: &str) -> bool {
+        let mut known = false;
+        for word in line.split_ascii_whitespace() {
+            if !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+                return false;
+            }
+            known |= lookup(word).is_some();
+        }
+        known
+    }
+
+    /// What is missing for flows to be judged; `needs_time` when a window must place records.
+    pub fn missing(&self, needs_time: bool) -> Vec<&'static str> {
+        let mut missing: Vec<&'static str> = REQUIRED
+            .iter()
+            .filter(|f| !self.columns.contains(f))
+            .map(|f| field_name(*f))
+            .collect();
+        if needs_time {
+            missing.extend(
+                [Field::Start, Field::End]
+                    .into_iter()
+                    .filter(|f| !self.columns.contains(f))
+                    .map(field_name),
+            );
+        }
+        missing
+    }
+
+    pub fn has(&self, field: Field) -> bool {
+        self.columns.contains(&field)
+    }
+}
+
+fn field_name(f: Field) -> &'static str {
+    NAMES.iter().find(|(_, g)| *g == f).map_or("?", |(n, _)| n)
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_in_aws_and_header_spelling() {
+        let a = Format::parse("${srcaddr} ${dstaddr} ${srcport}").unwrap();
+        let b = Format::parse("srcaddr dstaddr srcport").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.columns, [Field::SrcAddr, Field::DstAddr, Field::SrcPort]);
+        assert_eq!(
+            Format::parse("srcaddr dstadr").unwrap_err(),
+            "unknown field `dstadr`"
+        );
+        let h = Format::from_header("srcaddr some-future-field dstaddr");
+        assert_eq!(h.columns, [Field::SrcAddr, Field::Other, Field::DstAddr]);
+    }
+
+    #[test]
+    fn headers_are_told_from_records() {
+        assert!(Format::is_header(DEFAULT));
+        assert!(Format::is_header(
+            "interface-id srcaddr tcp-flags flow-direction"
+        ));
+        assert!(!Format::is_header(
+            "2 123456789012 eni-0a1b2c3d 10.0.1.10 10.0.2.20 40000 8080 6 3 180 1700000000 1700000060 ACCEPT OK"
+        ));
+        assert!(
+            !Format::is_header("ingress egress"),
+            "words that are values, not field names"
+        );
+        assert!(!Format::is_header(""));
+    }
+
+    #[test]
+    fn formats_know_what_they_lack() {
+        assert!(Format::default_v2().missing(true).is_empty());
+        let f = Format::parse("interface-id srcaddr dstaddr action").unwrap();
+        assert_eq!(f.missing(false), ["srcport", "dstport", "protocol"]);
+        assert_eq!(
+            f.missing(true),
+            ["srcport", "dstport", "protocol", "start", "end"]
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Spec files: YAML → validated model, with every problem reported as file:line:col.
+
+pub mod locate;
+pub mod model;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use locate::Pos;
+pub use model::*;
+
+use locate::{Positions, Seg};
+use raw::RawSpec;
+use validate::Validator;
+
+/// One thing wrong with a spec, where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// None for problems with the file as a whole (unreadable, empty directory).
+    pub at: Option<Pos>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(at) = self.at {
+            write!(f, ":{at}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in the specs of one run.
+#[derive(Debug, thiserror::Error)]
+pub struct SpecErrors(pub Vec<Problem>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "{p}")?;
+        }
+        let files = {
+            let mut files: Vec<&Path> = self.0.iter().map(|p| p.file.as_path()).collect();
+            files.dedup();
+            files.len()
+        };
+        let n = self.0.len();
+        write!(
+            f,
+            "{n} problem{} in {files} spec file{}",
+            if n == 1 { "" } else { "s" },
+            if files == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Names of apps and hosts: they end up in test names, JUnit and (later) queries.
+pub(crate) fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Loads every spec named by `paths` (files, or directories of `.yaml`/`.yml` files).
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Spec>, SpecErrors> {
+    let mut problems = Vec::new();
+    let mut specs: Vec<Spec> = Vec::new();
+    for file in expand(paths, &mut problems) {
+        match load(&file) {
+            Ok(spec) => {
+                if let Some(other) = specs.iter().find(|s| s.app == spec.app) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        at: Some(Pos { line: 1, col: 1 }),
+                        message: format!("app `{}` is also the app of {}", spec.app, other.path.display()),
+                        help: Some("test names are `<app>::<name>`, so each spec of a run needs its own app".into()),
+                    });
+                } else {
+                    specs.push(spec);
+                }
+            }
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(specs)
+    } else {
+        Err(SpecErrors(problems))
+    }
+}
+
+fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let found: Vec<PathBuf> = walkdir::WalkDir::new(path)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(walkdir::DirEntry::into_path)
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        if found.is_empty() {
+            problems.push(Problem {
+                file: path.clone(),
+                at: None,
+                message: "the directory holds no .yaml or .yml spec files".into(),
+                help: Some("name spec files, or a directory that contains them".into()),
+            });
+        }
+        files.extend(found);
+    }
+    files
+}
+
+/// Loads one spec file.
+pub fn load(file: &Path) -> Result<Spec, Vec<Problem>> {
+    let whole_file = |message: String, help: &str| {
+        vec![Problem {
+            file: file.to_path_buf(),
+            at: None,
+            message,
+            help: Some(help.to_string()),
+        }]
+    };
+    let bytes = std::fs::read(file)
+        .map_err(|e| whole_file(format!("cannot read the spec: {e}"), "check the path"))?;
+    let src = String::from_utf8(bytes)
+        .map_err(|_| whole_file("the spec is not UTF-8 text".into(), "save it as UTF-8"))?;
+    parse(file, &src)
+}
+
+/// Parses spec text; `file` only labels the problems.
+pub fn parse(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
+    let blank = src
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(vec![Problem {
+            file: file.to_path_buf(),
+            at: None,
+            message: "the spec is empty".into(),
+            help: Some(
+                "a spec needs at least `app:`, `hosts:` and `expect:`; see the README".into(),
+            ),
+        }]);
+    }
+    let positions = Positions::of(src);
+    let mut v = Validator::new(file, &positions);
+    if !positions.duplicates.is_empty() {
+        v.duplicate_keys();
+        return Err(v.problems);
+    }
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let de = serde_yaml::Deserializer::from_str(src);
+    let raw: Result<RawSpec, _> = serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => return Err(vec![serde_problem(file, &e)]),
+    };
+    for path in &unknown {
+        v.unknown_key(path);
+    }
+    let spec = v.spec(raw, file);
+    let mut problems = v.problems;
+    match spec {
+        Some(spec) if problems.is_empty() => Ok(spec),
+        _ => {
+            problems.sort_by_key(|p| p.at);
+            Err(problems)
+        }
+    }
+}
+
+fn serde_problem(file: &Path, e: &serde_yaml::Error) -> Problem {
+    let text = e.to_string();
+    // serde_yaml appends " at line L column C"; the position is rendered separately.
+    let message = match text.rfind(" at line ") {
+        Some(i) if e.location().is_some() => text[..i].to_string(),
+        _ => text,
+    };
+    Problem {
+        file: file.to_path_buf(),
+        at: e.location().map(|l| Pos {
+            line: l.line(),
+            col: l.column(),
+        }),
+        message,
+        help: Some("see the spec format in the README".into()),
+    }
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => Vec::new(),
+        P::Seq { parent, index } => {
+            let mut v = segments(parent);
+            v.push(Seg::Index(*index));
+            v
+        }
+        P::Map { parent, key } => {
+            let mut v = segments(parent);
+            v.push(Seg::Key(key.clone()));
+            v
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            segments(parent)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+use std::net::IpAddr;
+
+use super::*;
+use crate::evidence::{Flow, IfaceId, Origin, Role, flag::*};
+use crate::plan::Side;
+use crate::resolve::AddrSet;
+use crate::spec::{PortSet, Ports, Protocol};
+
+// ---- one connection -------------------------------------------------------------------------
+
+fn conn(ifaces: &[u8]) -> Option<ConnVerdict> {
+    connection(ifaces.iter().copied(), true)
+}
+
+#[test]
+fn accepted_request_and_reply_is_established() {
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_ACCEPT]),
+        Some(ConnVerdict::Established)
+    );
+    // Logged on both interfaces of an in-VPC connection.
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_ACCEPT, REQ_ACCEPT | REP_ACCEPT]),
+        Some(ConnVerdict::Established)
+    );
+}
+
+#[test]
+fn accepted_request_without_reply_is_no_return_unless_return_is_optional() {
+    assert_eq!(conn(&[REQ_ACCEPT]), Some(ConnVerdict::NoReturn));
+    assert_eq!(
+        connection([REQ_ACCEPT], false),
+        Some(ConnVerdict::Established)
+    );
+}
+
+#[test]
+fn a_refused_request_is_rejected_even_when_the_other_interface_let_it_out() {
+    // Allowed out of the client's interface, refused into the server's by its security group.
+    assert_eq!(conn(&[REQ_ACCEPT, REQ_REJECT]), Some(ConnVerdict::Rejected));
+    assert_eq!(conn(&[REQ_REJECT]), Some(ConnVerdict::Rejected));
+}
+
+#[test]
+fn a_refused_reply_is_return_rejected() {
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_REJECT]),
+        Some(ConnVerdict::ReturnRejected)
+    );
+    // `return: optional` waives a missing reply, not a refused one.
+    assert_eq!(
+        connection([REQ_ACCEPT | REP_REJECT], false),
+        Some(ConnVerdict::ReturnRejected)
+    );
+}
+
+#[test]
+fn a_reply_refused_at_the_client_is_not_hidden_by_the_server_side_seeing_it_leave() {
+    let client = REQ_ACCEPT | REP_REJECT;
+    let server = REQ_ACCEPT | REP_ACCEPT;
+    assert_eq!(conn(&[client, server]), Some(ConnVerdict::ReturnRejected));
+}
+
+#[test]
+fn a_reject_on_an_interface_that_saw_the_connection_established_is_a_late_packet() {
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_ACCEPT | REQ_REJECT]),
+        Some(ConnVerdict::Established)
+    );
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_ACCEPT | REP_REJECT]),
+        Some(ConnVerdict::Established)
+    );
+}
+
+#[test]
+fn rejects_without_syn_are_late_packets_not_blocks() {
+    assert_eq!(conn(&[REQ_REJECT_LATE]), None);
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_ACCEPT, REP_REJECT_LATE]),
+        Some(ConnVerdict::Established)
+    );
+    assert_eq!(
+        conn(&[REQ_ACCEPT | REP_REJECT_LATE]),
+        Some(ConnVerdict::NoReturn)
+    );
+}
+
+#[test]
+fn a_reply_without_its_request_cannot_be_judged() {
+    assert_eq!(conn(&[REP_ACCEPT]), None);
+    assert_eq!(conn(&[REP_REJECT]), None);
+}
+
+// ---- whole checks ---------------------------------------------------------------------------
+
+const CLIENT: &str = "10.0.1.10";
+const CLIENT2: &str = "10.0.1.11";
+const SERVER: &str = "10.0.2.20";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn check(kind: Kind) -> Check {
+    let net = |list: &[&str]| AddrSet::Networks {
+        include: list.iter().map(|s| ip(s).into()).collect(),
+        exclude: vec![],
+    };
+    Check {
+        app: "shop".into(),
+        name: "web -> app tcp/8080".into(),
+        spec_path: "shop.yaml".into(),
+        at: Default::default(),
+        from: Side {
+            label: "web".into(),
+            addrs: net(&[CLIENT, CLIENT2]),
+        },
+        to: Side {
+            label: "app".into(),
+            addrs: net(&[SERVER]),
+        },
+        protocol: Protocol::TCP,
+        ports: Ports::Set(PortSet::new(vec![8080..=8080]).unwrap()),
+        kind,
+    }
+}
+
+const REACH: Kind = Kind::Reach {
+    return_required: true,
+};
+
+/// Builds evidence from records written like flow-log lines:
+/// `eni src sport dst dport ACCEPT|REJECT [tcp-flags]`.
+fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailable> {
+    let mut ev = CheckEvidence::default();
+    for (i, r) in records.iter().enumerate() {
+        let f: Vec<&str> = r.split_whitespace().collect();
+        let flow = Flow {
+            iface: IfaceId::new(f[0]).unwrap(),
+            src: ip(f[1]),
+            srcport: f[2].parse().unwrap(),
+            dst: ip(f[3]),
+            dstport: f[4].parse().unwrap(),
+            protocol: 6,
+            action: if f[5] == "ACCEPT" {
+                Action::Accept
+            } else {
+                Action::Reject
+            },
+            tcp_flags: f.get(6).map(|s| s.parse().unwrap()),
+            start: Some(1000 + i as u64),
+            end: Some(1060 + i as u64),
+        };
+        let roles: Vec<Role> = check.roles_of(&flow).collect();
+        assert!(!roles.is_empty(), "test record matches nothing: {r}");
+        for role in roles {
+            ev.observe(role, &flow, || {
+                (
+                    Origin {
+                        file: 0,
+                        line: i as u64 + 1,
+                    },
+                    r.to_string(),
+                )
+            });
+        }
+    }
+    Ok(ev)
+}
+
+fn outcome(kind: Kind, records: &[&str]) -> Outcome {
+    let c = check(kind);
+    let ev = evidence(&c, records);
+    judge(&c, &ev, &Gaps::default(), NoTraffic::Fail).outcome
+}
+
+const REQ: &str = "eni-a 10.0.1.10 40000 10.0.2.20 8080 ACCEPT";
+const REP: &str = "eni-a 10.0.2.20 8080 10.0.1.10 40000 ACCEPT";
+
+#[test]
+fn a_reach_check_passes_when_a_pair_is_established_and_none_is_broken() {
+    assert_eq!(outcome(REACH, &[REQ, REP]), Outcome::Pass);
+}
+
+#[test]
+fn a_pair_takes_its_worst_connection() {
+    let records = [REQ, REP, "eni-b 10.0.1.10 40001 10.0.2.20 8080 REJECT"];
+    assert_eq!(outcome(REACH, &records), Outcome::Fail(Failure::Rejected));
+}
+
+#[test]
+fn the_check_fails_with_its_worst_pair_and_lists_broken_pairs_first() {
+    let records = [
+        REQ,
+        REP,
+        // Second client: accepted, never answered.
+        "eni-c 10.0.1.11 41000 10.0.2.20 8080 ACCEPT",
+    ];
+    let c = check(REACH);
+    let ev = evidence(&c, &records);
+    let gaps = Gaps::default();
+    let j = judge(&c, &ev, &gaps, NoTraffic::Fail);
+    assert_eq!(j.outcome, Outcome::Fail(Failure::NoReturn));
+    assert_eq!(j.pairs[0].client, ip(CLIENT2));
+    assert!(j.pairs[0].broken && !j.pairs[1].broken);
+    assert_eq!(j.broken_pairs().count(), 1);
+}
+
+#[test]
+fn rejected_outranks_return_rejected_and_no_return() {
+    let records = [
+        "eni-a 10.0.1.10 40000 10.0.2.20 8080 ACCEPT",
+        "eni-a 10.0.2.20 8080 10.0.1.10 40000 REJECT",
+        "eni-c 10.0.1.11 41000 10.0.2.20 8080 REJECT",
+    ];
+    assert_eq!(outcome(REACH, &records), Outcome::Fail(Failure::Rejected));
+    assert_eq!(
+        outcome(REACH, &records[..2]),
+        Outcome::Fail(Failure::ReturnRejected)
+    );
+}
+
+#[test]
+fn nothing_seen_is_no_traffic_or_a_skip_when_asked() {
+    assert_eq!(outcome(REACH, &[]), Outcome::Fail(Failure::NoTraffic));
+    let c = check(REACH);
+    let ev = evidence(&c, &[]);
+    let gaps = Gaps::default();
+    assert_eq!(
+        judge(&c, &ev, &gaps, NoTraffic::Skip).outcome,
+        Outcome::Skip
+    );
+}
+
+#[test]
+fn late_packets_alone_are_no_traffic_not_a_block() {
+    // A FIN (1) refused after close, on a connection whose start is not in the evidence.
+    assert_eq!(
+        outcome(REACH, &["eni-a 10.0.1.10 40000 10.0.2.20 8080 REJECT 1"]),
+        Outcome::Fail(Failure::NoTraffic)
+    );
+    // The same with SYN (2) is a refused connection attempt.
+    assert_eq!(
+        outcome(REACH, &["eni-a 10.0.1.10 40000 10.0.2.20 8080 REJECT 2"]),
+        Outcome::Fail(Failure::Rejected)
+    );
+}
+
+#[test]
+fn a_late_reject_next_to_an_established_connection_does_not_fail_the_check() {
+    let late = "eni-a 10.0.2.20 8080 10.0.1.10 40000 REJECT";
+    assert_eq!(outcome(REACH, &[REQ, REP, late]), Outcome::Pass);
+}
+
+#[test]
+fn a_deny_check_passes_with_no_traffic_or_only_refused_requests() {
+    assert_eq!(outcome(Kind::Deny, &[]), Outcome::Pass);
+    assert_eq!(
+        outcome(Kind::Deny, &["eni-a 10.0.1.10 40000 10.0.2.20 8080 REJECT"]),
+        Outcome::Pass
+    );
+}
+
+#[test]
+fn a_deny_check_fails_allowed_on_any_connection_that_got_through() {
+    assert_eq!(
+        outcome(Kind::Deny, &[REQ, REP]),
+        Outcome::Fail(Failure::Allowed)
+    );
+    assert_eq!(
+        outcome(Kind::Deny, &[REQ]),
+        Outcome::Fail(Failure::Allowed),
+        "NO_RETURN"
+    );
+    // One rejected attempt does not hide an established connection of the same pair.
+    let records = [REQ, REP, "eni-a 10.0.1.10 40001 10.0.2.20 8080 REJECT"];
+    assert_eq!(
+        outcome(Kind::Deny, &records),
+        Outcome::Fail(Failure::Allowed)
+    );
+    // The request reached the server; only its reply was refused.
+    let records = [REQ, "eni-a 10.0.2.20 8080 10.0.1.10 40000 REJECT"];
+    assert_eq!(
+        outcome(Kind::Deny, &records),
+        Outcome::Fail(Failure::Allowed)
+    );
+}
+
+fn with_gaps(kind: Kind, records: &[&str], gaps: Gaps) -> Outcome {
+    let c = check(kind);
+    let ev = evidence(&c, records);
+    judge(&c, &ev, &gaps, NoTraffic::Fail).outcome
+}
+
+fn skipdata() -> Gaps {
+    let mut g = Gaps::default();
+    g.skipdata.insert(IfaceId::new("eni-z").unwrap(), 1);
+    g
+}
+
+fn bad_line() -> Gaps {
+    let mut g = Gaps::default();
+    g.bad_line(Origin { file: 0, line: 7 }, "3 fields".into());
+    g
+}
+
+#[test]
+fn a_pass_on_incomplete_evidence_is_an_error() {
+    let incomplete = Outcome::Error(Missing::Incomplete);
+    assert_eq!(with_gaps(REACH, &[REQ, REP], bad_line()), incomplete);
+    assert_eq!(with_gaps(REACH, &[REQ, REP], skipdata()), incomplete);
+    assert_eq!(with_gaps(Kind::Deny, &[], skipdata()), incomplete);
+    let mut unreadable = Gaps::default();
+    unreadable.bad_files.push(crate::evidence::BadFile {
+        file: 0,
+        reason: "unexpected end of file".into(),
+    });
+    assert_eq!(with_gaps(Kind::Deny, &[], unreadable), incomplete);
+}
+
+#[test]
+fn failures_stay_failures_when_evidence_is_incomplete() {
+    assert_eq!(
+        with_gaps(REACH, &[REQ], bad_line()),
+        Outcome::Fail(Failure::NoReturn)
+    );
+    assert_eq!(
+        with_gaps(REACH, &[], skipdata()),
+        Outcome::Fail(Failure::NoTraffic)
+    );
+    assert_eq!(
+        with_gaps(Kind::Deny, &[REQ, REP], skipdata()),
+        Outcome::Fail(Failure::Allowed)
+    );
+}
+
+#[test]
+fn a_source_failure_is_an_error_never_a_pass_or_no_traffic() {
+    let c = check(Kind::Deny);
+    let ev = Err(Unavailable("query Failed".into()));
+    let gaps = Gaps::default();
+    assert_eq!(
+        judge(&c, &ev, &gaps, NoTraffic::Skip).outcome,
+        Outcome::Error(Missing::Unavailable("query Failed".into()))
+    );
+}
+
+#[test]
+fn samples_show_the_records_of_the_broken_connection_first() {
+    let records = [
+        REQ,
+        REP,
+        "eni-a 10.0.1.10 40001 10.0.2.20 8080 ACCEPT",
+        "eni-b 10.0.1.10 40001 10.0.2.20 8080 REJECT",
+    ];
+    let c = check(REACH);
+    let ev = evidence(&c, &records);
+    let gaps = Gaps::default();
+    let j = judge(&c, &ev, &gaps, NoTraffic::Fail);
+    let shown: Vec<&str> = j.pairs[0].samples.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(shown, [records[3], records[2], records[0]]);
+    assert_eq!(j.pairs[0].connections[&ConnVerdict::Rejected], 1);
+    assert_eq!(j.pairs[0].connections[&ConnVerdict::Established], 1);
+}
+
+#[test]
+fn duplicated_evidence_never_changes_a_verdict() {
+    let sets: [&[&str]; 4] = [
+        &[REQ, REP],
+        &[REQ],
+        &[REQ, "eni-a 10.0.2.20 8080 10.0.1.10 40000 REJECT"],
+        &[REQ, REP, "eni-b 10.0.1.10 40001 10.0.2.20 8080 REJECT"],
+    ];
+    for records in sets {
+        let twice: Vec<&str> = records.iter().chain(records.iter()).copied().collect();
+        for kind in [REACH, Kind::Deny] {
+            assert_eq!(outcome(kind, records), outcome(kind, &twice), "{records:?}");
+        }
+    }
+}
