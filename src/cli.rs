@@ -142,7 +142,12 @@ pub struct HarnessArgs {
     pub include_ignored: bool,
 
     /// Colour: auto, always or never
-    #[arg(long, value_enum, value_name = "auto|always|never")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "auto|always|never",
+        hide_possible_values = true
+    )]
     pub color: Option<libtest_mimic::ColorSetting>,
 }
 

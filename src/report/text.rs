@@ -68,7 +68,8 @@ pub fn message(check: &Check, j: &Judgement<'_>) -> String {
     let broken: Vec<&PairVerdict<'_>> = j.broken_pairs().collect();
     let more = match broken.len() {
         0 | 1 => String::new(),
-        n => format!(" (and {} more)", plural(n as u64 - 1, "pair", "pairs")),
+        2 => " (and 1 more pair)".to_string(),
+        n => format!(" (and {} more pairs)", n - 1),
     };
     let first = broken.first();
     let pair = |p: &PairVerdict<'_>| format!("{} -> {} {service}", p.client, p.server);
@@ -206,7 +207,7 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     if !p.samples.is_empty() {
         let _ = writeln!(out, "    sample records:");
         for s in &p.samples {
-            let _ = writeln!(out, "      {}: {}", ev.origin(&s.origin), s.text);
+            let _ = writeln!(out, "      {}:\n        {}", ev.origin(&s.origin), s.text);
         }
     }
 }

@@ -275,3 +275,242 @@ fn scan_file(index: u32, path: &Path, default: &Format, plan: &Plan, part: &mut 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::plan::Window;
+
+    const SPEC: &str = "app: t\nhosts:\n  web: {ips: [10.0.1.10, '2001:db8::10']}\n  app: {ips: [10.0.2.20, '2001:db8::20']}\nexpect:\n  - {from: web, to: app, port: 8080}\n";
+    const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+    fn plan(window: Window) -> Plan {
+        let spec = crate::spec::parse(Path::new("t.yaml"), SPEC).unwrap();
+        crate::plan::build(&[spec], window).unwrap()
+    }
+
+    fn rec(src: &str, dst: &str, sport: u16, dport: u16, start: u64, action: &str) -> String {
+        format!(
+            "2 123456789012 eni-1 {src} {dst} {sport} {dport} 6 1 60 {start} {} {action} OK",
+            start + 60
+        )
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn scan_dir(dir: &Path, window: Window) -> Evidence {
+        let source = FileSource::open(&[dir.to_path_buf()], None).unwrap();
+        scan(source.files(), &source.format, &plan(window))
+    }
+
+    fn request_accepts(ev: &Evidence) -> u64 {
+        let checks = ev.checks[0].as_ref().unwrap();
+        checks
+            .pairs
+            .values()
+            .map(|p| p.records.request_accept)
+            .sum()
+    }
+
+    #[test]
+    fn finds_plain_and_gzip_files_recursively_skipping_hidden_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT");
+        write(
+            dir.path(),
+            "b/x.log.gz",
+            &gz(format!("{HEADER}\n{line}\n").as_bytes()),
+        );
+        write(dir.path(), "a.log", format!("{line}\n").as_bytes());
+        write(dir.path(), ".hidden/c.log", b"junk\n");
+        write(dir.path(), ".DS_Store", b"junk\n");
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(ev.files.len(), 2, "{:?}", ev.files);
+        assert!(ev.files[0].ends_with("a.log") && ev.files[1].ends_with("x.log.gz"));
+        assert_eq!(request_accepts(&ev), 2);
+        assert!(ev.gaps.is_empty(), "{:?}", ev.gaps);
+    }
+
+    #[test]
+    fn a_header_sets_the_order_for_the_lines_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let v2 = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT");
+        let custom = "dstport srcport dstaddr srcaddr protocol action tcp-flags interface-id log-status start end";
+        let body = format!(
+            "{v2}\n{custom}\n8080 40001 2001:db8::20 2001:db8::10 6 ACCEPT 3 eni-2 OK 100 160\n8080 40001 10.0.2.20 10.0.1.10 6 ACCEPT 3 eni-2 OK 100 160\n"
+        );
+        write(dir.path(), "f.log", body.as_bytes());
+        let ev = scan_dir(dir.path(), Window::default());
+        assert!(ev.gaps.is_empty(), "{:?}", ev.gaps);
+        let pairs = &ev.checks[0].as_ref().unwrap().pairs;
+        assert_eq!(pairs.len(), 2, "an IPv4 and an IPv6 pair");
+        assert!(pairs.keys().any(|(c, _)| c.is_ipv6()));
+    }
+
+    #[test]
+    fn bad_lines_are_counted_and_named_and_the_rest_still_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT");
+        let mut bytes = format!("{good}\n2 123 eni-1 10.0.1.10\n\n{good}\r\n").into_bytes();
+        bytes.extend_from_slice(b"\xff\n");
+        write(dir.path(), "f.log", &bytes);
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(request_accepts(&ev), 2, "CRLF lines are records too");
+        assert_eq!(ev.gaps.bad_lines, 2);
+        let named: Vec<(u64, &str)> = ev
+            .gaps
+            .bad_line_samples
+            .iter()
+            .map(|b| (b.origin.line, b.reason.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (2, "4 fields where the format has 14"),
+                (5, "not UTF-8 text")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_truncated_gzip_file_is_named_and_what_came_before_still_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: String = (0..2000)
+            .map(|i| rec("10.0.1.10", "10.0.2.20", 30000 + i, 8080, 100, "ACCEPT") + "\n")
+            .collect();
+        let whole = gz(lines.as_bytes());
+        write(dir.path(), "cut.log.gz", &whole[..whole.len() / 2]);
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(ev.gaps.bad_files.len(), 1);
+        assert!(
+            ev.gaps.bad_files[0]
+                .reason
+                .starts_with("reading stopped after line"),
+            "{:?}",
+            ev.gaps.bad_files
+        );
+        assert!(request_accepts(&ev) > 0 && request_accepts(&ev) < 2000);
+    }
+
+    #[test]
+    fn parquet_files_are_named_as_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "x.parquet", b"PAR1\x00\x00");
+        let ev = scan_dir(dir.path(), Window::default());
+        assert!(ev.gaps.bad_files[0].reason.contains("Parquet"));
+    }
+
+    #[test]
+    fn the_window_keeps_only_overlapping_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: String = [50, 100, 200, 300]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                rec(
+                    "10.0.1.10",
+                    "10.0.2.20",
+                    40000 + i as u16,
+                    8080,
+                    *t,
+                    "ACCEPT",
+                ) + "\n"
+            })
+            .collect();
+        write(dir.path(), "f.log", body.as_bytes());
+        let ev = scan_dir(
+            dir.path(),
+            Window {
+                start: Some(120),
+                end: Some(250),
+            },
+        );
+        assert_eq!(
+            request_accepts(&ev),
+            2,
+            "100..160 and 200..260 overlap 120..250"
+        );
+        assert_eq!(ev.stats.outside_window, 2);
+        assert_eq!(request_accepts(&scan_dir(dir.path(), Window::default())), 4);
+    }
+
+    #[test]
+    fn skipdata_is_a_gap_per_interface_and_nodata_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = "2 1 eni-7 - - - - - - - 100 160 - SKIPDATA\n2 1 eni-8 - - - - - - - 100 160 - NODATA\n2 1 eni-7 - - - - - - - 900 960 - SKIPDATA\n";
+        write(dir.path(), "f.log", body.as_bytes());
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(ev.gaps.skipdata_records(), 2);
+        assert_eq!(ev.stats.nodata, 1);
+        let windowed = scan_dir(
+            dir.path(),
+            Window {
+                start: Some(0),
+                end: Some(500),
+            },
+        );
+        assert_eq!(
+            windowed.gaps.skipdata_records(),
+            1,
+            "only SKIPDATA in the window counts"
+        );
+    }
+
+    #[test]
+    fn a_header_without_the_needed_fields_makes_its_records_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "f.log",
+            b"interface-id srcaddr dstaddr action\neni-1 10.0.1.10 10.0.2.20 ACCEPT\n",
+        );
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(ev.gaps.bad_lines, 1);
+        assert_eq!(
+            ev.gaps.bad_line_samples[0].reason,
+            "the header at line 1 lacks srcport, dstport, protocol, so its records cannot be judged"
+        );
+    }
+
+    #[test]
+    fn missing_paths_empty_directories_and_bad_formats_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let usage = |r: Result<FileSource, SourceError>| match r {
+            Err(SourceError::Usage(m)) => m,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(usage(FileSource::open(&[dir.path().join("nope")], None)).contains("nope"));
+        assert!(
+            usage(FileSource::open(&[dir.path().to_path_buf()], None)).contains("holds no files")
+        );
+        write(dir.path(), "f.log", b"x\n");
+        assert!(
+            usage(FileSource::open(
+                &[dir.path().to_path_buf()],
+                Some("srcaddr dstadr")
+            ))
+            .contains("unknown field `dstadr`")
+        );
+        assert!(
+            usage(FileSource::open(
+                &[dir.path().to_path_buf()],
+                Some("srcaddr dstaddr")
+            ))
+            .contains("lacks srcport")
+        );
+    }
+}

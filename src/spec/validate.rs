@@ -122,7 +122,15 @@ impl<'a> Validator<'a> {
             Some(Seg::Key(k)) => k.as_str(),
             _ => "?",
         };
-        let help = (!known.is_empty()).then(|| format!("{what} takes: {}", known.join(", ")));
+        let close = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(k, key), k))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let help = match close {
+            Some((_, k)) => Some(format!("did you mean `{k}`?")),
+            None => (!known.is_empty()).then(|| format!("{what} takes: {}", known.join(", "))),
+        };
         self.at_key(
             path,
             format!("unknown key `{key}` in {}", parent_label(path)),

@@ -1,0 +1,648 @@
+//! The real `flowgate` binary, driven as a user or a pipeline would.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SPEC: &str = "specs/shop.yaml";
+const TROUBLED: &str = "examples/troubled-cutover";
+const FIXED: &str = "examples/after-fixes";
+
+/// The binary with a fake AWS environment: nothing it does may reach AWS or the instance
+/// metadata address, even by accident.
+fn flowgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    cmd.current_dir(ROOT)
+        .env("AWS_ACCESS_KEY_ID", "AKIAFLOWGATETESTFAKE")
+        .env("AWS_SECRET_ACCESS_KEY", "flowgate-test-fake-secret")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env_remove("AWS_PROFILE")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    flowgate().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// libtest's per-test lines, `name ... result`, sorted (tests run in parallel).
+fn results(o: &Output) -> Vec<String> {
+    let mut lines: Vec<String> = stdout(o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("test ")?.split_once(" ... "))
+        .map(|(name, result)| format!("{} ... {result}", name.trim_end()))
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn junit_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r#"timestamp="[^"]+""#, r#"timestamp="[timestamp]""#),
+        (r#"time="[0-9.e-]+""#, r#"time="[time]""#),
+    ]
+}
+
+// ---- the shipped examples --------------------------------------------------------------------
+
+#[test]
+fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
+    let o = run(&["check", "--flow-logs", TROUBLED, SPEC]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "shop::app reaches db ... FAILED",
+            "shop::app reaches the file share ... ok",
+            "shop::app ships logs to syslog ... ok",
+            "shop::batch job writes reports to the file share ... FAILED",
+            "shop::internet cannot reach db ... ok",
+            "shop::internet cannot reach the file share ... FAILED",
+            "shop::monitoring pings app ... FAILED",
+            "shop::users reach web ... ok",
+            "shop::web cannot reach db directly ... ok",
+            "shop::web reaches app ... FAILED",
+            "shop::web resolves names on premises ... ok",
+        ]
+    );
+    let out = stdout(&o);
+    for (test, verdict) in [
+        ("app reaches db", "REJECTED: 10.0.2.2"),
+        (
+            "batch job writes reports to the file share",
+            "RETURN_REJECTED: 192.168.20.15 -> 10.0.4.40 tcp/445",
+        ),
+        ("web reaches app", "NO_RETURN: 10.0.1.1"),
+        (
+            "monitoring pings app",
+            "NO_TRAFFIC: no flow from monitoring to app on icmp",
+        ),
+        ("internet cannot reach the file share", "ALLOWED: "),
+    ] {
+        let section = format!("---- shop::{test} ----\n{verdict}");
+        assert!(out.contains(&section), "missing {section:?} in\n{out}");
+    }
+    // The server's interface refused what the client's let out: both are named, with records.
+    assert!(
+        out.contains("interfaces: eni-0b2e4d6f8a0c2b201, eni-0c3d5e7f9b1d3c301"),
+        "{out}"
+    );
+    assert!(
+        out.contains("_20261120T0905Z_"),
+        "sample records name their file: {out}"
+    );
+}
+
+#[test]
+fn after_the_fixes_the_whole_gate_passes() {
+    let o = run(&["check", "--flow-logs", FIXED, SPEC]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("test result: ok. 11 passed; 0 failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("evidence: 6 flow-log files"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn list_prints_the_test_names_without_reading_evidence() {
+    let o = run(&["check", SPEC, "--list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("list", stdout(&o));
+}
+
+#[test]
+fn help_texts() {
+    insta::assert_snapshot!("help", stdout(&run(&["--help"])));
+    insta::assert_snapshot!("check_help", stdout(&run(&["check", "--help"])));
+}
+
+// ---- JUnit -----------------------------------------------------------------------------------
+
+fn junit_of(args: &[&str]) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junit.xml");
+    let p = path.to_str().unwrap().to_string();
+    // Before any `--`: what follows it is the test filter.
+    let mut all: Vec<&str> = vec![args[0], "--junit", &p];
+    all.extend(&args[1..]);
+    let o = run(&all);
+    let xml = std::fs::read_to_string(&path).unwrap_or_default();
+    (o, xml)
+}
+
+#[test]
+fn junit_has_a_case_per_expectation_with_typed_failures() {
+    let (o, xml) = junit_of(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--test-threads",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(101));
+    for needle in [
+        r#"<testsuite id="0" name="shop""#,
+        r#"tests="11" errors="0" failures="5""#,
+        r#"<testcase name="app reaches db" time="#,
+        r#"classname="shop" file="specs/shop.yaml"><failure type="REJECTED" message="REJECTED: 10.0.2.2"#,
+        r#"<failure type="RETURN_REJECTED""#,
+        r#"<failure type="NO_RETURN""#,
+        r#"<failure type="NO_TRAFFIC""#,
+        r#"<failure type="ALLOWED""#,
+    ] {
+        assert!(xml.contains(needle), "missing {needle:?} in\n{xml}");
+    }
+    insta::with_settings!({ filters => junit_filters() }, {
+        insta::assert_snapshot!("junit_troubled", xml);
+    });
+}
+
+/// The python of the venv `ci/test` builds, which has the `xmlschema` validator.
+fn validator_python() -> PathBuf {
+    let python = std::env::var_os("FLOWGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("FLOWGATE_TEST_PYTHON is not set: run the tests with ci/test, which installs the XSD validator")
+    });
+    assert!(
+        python.exists(),
+        "FLOWGATE_TEST_PYTHON={} does not exist",
+        python.display()
+    );
+    python
+}
+
+fn assert_valid_junit(xml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let xsd = Path::new(ROOT).join("tests/data/junit-4.xsd");
+    let check = std::process::Command::new(validator_python())
+        .args([
+            "-c",
+            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+        ])
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "JUnit does not validate against {}:\n{}\n{xml}",
+        xsd.display(),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn junit_validates_against_the_junit_xsd() {
+    let (_, troubled) = junit_of(&["check", "--flow-logs", TROUBLED, SPEC]);
+    let (_, fixed) = junit_of(&["check", "--flow-logs", FIXED, SPEC]);
+    let (_, skipped) = junit_of(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--no-traffic",
+        "skip",
+    ]);
+    for xml in [troubled, fixed, skipped] {
+        assert!(xml.starts_with("<?xml"), "no JUnit written: {xml:?}");
+        assert_valid_junit(&xml);
+    }
+}
+
+#[test]
+fn the_validator_rejects_what_the_xsd_forbids() {
+    // Guards the guard: a JUnit file with an element the schema does not know must not pass.
+    let bad = r#"<?xml version="1.0"?><testsuites><testsuite name="x" tests="1"><testcase name="a"><bogus/></testcase></testsuite></testsuites>"#;
+    let result = std::panic::catch_unwind(|| assert_valid_junit(bad));
+    assert!(result.is_err());
+}
+
+#[test]
+fn filtered_runs_report_only_the_cases_that_ran() {
+    let (o, xml) = junit_of(&["check", "--flow-logs", TROUBLED, SPEC, "--", "reaches"]);
+    assert_eq!(o.status.code(), Some(101));
+    assert_eq!(
+        results(&o),
+        [
+            "shop::app reaches db ... FAILED",
+            "shop::app reaches the file share ... ok",
+            "shop::web reaches app ... FAILED",
+        ]
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--exact",
+        "--skip",
+        "shop::web reaches app",
+        "--",
+        "shop::users reach web",
+    ]);
+    assert_eq!(results(&o), ["shop::users reach web ... ok"]);
+    assert_eq!(o.status.code(), Some(0));
+
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--skip",
+        "reach",
+        "--skip",
+        "monitoring",
+        "--skip",
+        "batch",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn no_traffic_can_be_turned_into_a_skip() {
+    let (o, xml) = junit_of(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--no-traffic",
+        "skip",
+        "--",
+        "monitoring",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "shop::monitoring pings app ... ignored (NO_TRAFFIC: no flow from monitoring to app on icmp in the evidence)"
+        ]
+    );
+    assert!(
+        xml.contains("<skipped/><system-out><![CDATA[NO_TRAFFIC: no flow from monitoring"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn the_junit_file_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junit.xml");
+    std::fs::write(&path, "old contents").unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        SPEC,
+        "--junit",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert!(xml.starts_with("<?xml") && xml.trim_end().ends_with("</testsuites>"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file left behind: {leftovers:?}"
+    );
+}
+
+// ---- evidence that is missing or broken ------------------------------------------------------
+
+/// A copy of the after-fixes evidence (where everything passes) plus `extra` files.
+fn fixed_plus(extra: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walk(&Path::new(ROOT).join(FIXED)) {
+        let rel = entry.strip_prefix(Path::new(ROOT).join(FIXED)).unwrap();
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
+    }
+    for (name, bytes) in extra {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    dir
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_bad_line_turns_passes_into_incomplete_errors_and_exit_3() {
+    let dir = fixed_plus(&[("stray.log", b"2 123456789012 eni-0abc 10.0.1.10 oops\n")]);
+    let (o, xml) = junit_of(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("test result: FAILED. 0 passed; 11 failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("stray.log:1: 5 fields where the format has 14"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        xml.matches(r#"<error type="INCOMPLETE""#).count(),
+        11,
+        "{xml}"
+    );
+    assert!(
+        xml.contains("stray.log:1: 5 fields where the format has 14"),
+        "the case body names the line"
+    );
+}
+
+#[test]
+fn a_truncated_gzip_file_never_yields_a_pass() {
+    let whole = std::fs::read(walk(&Path::new(ROOT).join(FIXED))[0].clone()).unwrap();
+    let dir = fixed_plus(&[("cut.log.gz", &whole[..whole.len() / 2])]);
+    let o = run(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("0 passed"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("cut.log.gz: reading stopped after line"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn skipdata_in_the_window_is_reported_and_blocks_passes() {
+    let line =
+        b"2 123456789012 eni-0c3d5e7f9b1d3c301 - - - - - - - 1795183200 1795183260 - SKIPDATA\n";
+    let dir = fixed_plus(&[("skip.log", line)]);
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        dir.path().to_str().unwrap(),
+        SPEC,
+        "--",
+        "internet cannot reach db",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("INCOMPLETE: would pass, but evidence is missing (1 SKIPDATA record)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn no_traffic_says_whether_skipdata_fell_in_the_window() {
+    // At 16:00, after the last record: a window from 15:00 holds nothing but this SKIPDATA.
+    let line =
+        b"2 123456789012 eni-0b2e4d6f8a0c2b201 - - - - - - - 1795190400 1795190460 - SKIPDATA\n";
+    let dir = fixed_plus(&[("skip.log", line)]);
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        dir.path().to_str().unwrap(),
+        SPEC,
+        "--start",
+        "2026-11-20T15:00:00Z",
+        "--",
+        "monitoring",
+    ]);
+    assert_eq!(o.status.code(), Some(101));
+    assert!(
+        stdout(&o).contains("NO_TRAFFIC: no flow from monitoring to app on icmp"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("SKIPDATA records fell in the window: AWS skipped records, so evidence may have been lost"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("SKIPDATA in the window on eni-0b2e4d6f8a0c2b201 (1)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn files_without_a_header_are_read_in_the_log_format_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = "eni-1 192.168.30.5 10.0.2.20 0 0 1 ACCEPT OK\neni-1 10.0.2.20 192.168.30.5 0 0 1 ACCEPT OK\n";
+    std::fs::write(dir.path().join("cw-export.log"), lines).unwrap();
+    let format = "${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action} ${log-status}";
+    let logs = dir.path().to_str().unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        logs,
+        "--log-format",
+        format,
+        SPEC,
+        "--",
+        "monitoring",
+    ]);
+    assert_eq!(
+        results(&o),
+        ["shop::monitoring pings app ... ok"],
+        "{}",
+        stdout(&o)
+    );
+    // Read as the default format instead, the same lines are bad lines, named in the failure.
+    let o = run(&["check", "--flow-logs", logs, SPEC, "--", "monitoring"]);
+    assert_eq!(o.status.code(), Some(101), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("evidence missing (2 bad lines):"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("cw-export.log:1: 8 fields where the format has 14"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_window_before_the_data_is_no_traffic_not_a_pass() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        SPEC,
+        "--start",
+        "2026-11-19T00:00:00Z",
+        "--end",
+        "2026-11-19T12:00:00+01:00",
+    ]);
+    assert_eq!(o.status.code(), Some(101));
+    let r = results(&o);
+    assert_eq!(
+        r.iter().filter(|l| l.ends_with("FAILED")).count(),
+        8,
+        "every reach check: {r:?}"
+    );
+    assert!(stdout(&o).contains("NO_TRAFFIC"));
+    assert!(
+        stderr(&o).contains("967 outside the window"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_window_inside_the_data_judges_only_its_records() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        SPEC,
+        "--start",
+        "2026-11-20T14:12:00Z",
+        "--end",
+        "2026-11-20T14:13:30Z",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("judged: records overlapping 2026-11-20T14:12:00Z .. 2026-11-20T14:13:30Z"),
+        "{err}"
+    );
+    // The batch job runs every five minutes: not in these ninety seconds.
+    let failed: Vec<String> = results(&o)
+        .into_iter()
+        .filter(|l| l.ends_with("FAILED"))
+        .collect();
+    assert_eq!(
+        failed,
+        ["shop::batch job writes reports to the file share ... FAILED"]
+    );
+    assert!(
+        stdout(&o).contains("NO_TRAFFIC: no flow from batch to files on tcp/445"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+// ---- bad input ---------------------------------------------------------------------------------
+
+#[test]
+fn a_spec_with_every_kind_of_error_gives_exit_2_and_a_line_col_for_each() {
+    let spec = "tests/data/every-error.yaml";
+    for args in [
+        &["validate", spec][..],
+        &["check", "--flow-logs", FIXED, spec],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        insta::assert_snapshot!("every_error", stderr(&o));
+    }
+}
+
+#[test]
+fn aws_selectors_say_they_need_an_aws_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("aws.yaml");
+    std::fs::write(&spec, "app: a\nhosts:\n  web: {tag: {Name: shop-web}}\n  db: {ip: 10.0.3.30}\nexpect: [{from: web, to: db, port: 1433}]\n").unwrap();
+    let o = run(&["check", "--flow-logs", FIXED, spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "aws.yaml:3:3: host `web` is chosen by `tag`, which needs an AWS source to resolve"
+        ),
+        "{err}"
+    );
+    // As a spec it is valid: a PR pipeline can check it before the AWS source exists.
+    assert_eq!(
+        run(&["validate", spec.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_what_to_do() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["check", SPEC], "give --flow-logs PATH"),
+        (
+            &["check", "--flow-logs", "no/such/dir", SPEC],
+            "--flow-logs no/such/dir: No such file or directory",
+        ),
+        (
+            &["check", "--flow-logs", FIXED, "no/such.yaml"],
+            "no/such.yaml: cannot read the spec",
+        ),
+        (
+            &["check", "--flow-logs", FIXED, SPEC, "--start", "yesterday"],
+            "invalid value 'yesterday' for '--start <START>'",
+        ),
+        (
+            &[
+                "check",
+                "--flow-logs",
+                FIXED,
+                SPEC,
+                "--log-format",
+                "srcaddr dstadr",
+            ],
+            "--log-format: unknown field `dstadr`",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn validate_accepts_the_shipped_specs() {
+    let o = run(&["validate", "specs/"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "specs/shop.yaml: ok: app shop, 10 hosts, 11 expectations\n"
+    );
+}
+
+#[test]
+fn two_specs_with_the_same_app_are_refused() {
+    let o = run(&["validate", SPEC, SPEC]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("app `shop` is also the app of specs/shop.yaml"),
+        "{}",
+        stderr(&o)
+    );
+}
