@@ -130,10 +130,11 @@ pub struct HarnessArgs {
     pub quiet: bool,
 
     /// Number of threads judging tests in parallel
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub test_threads: Option<usize>,
 
-    /// Run only ignored tests (flowgate ignores none up front; accepted for libtest compatibility)
+    /// Run only ignored tests (flowgate ignores none up front, so this runs none: accepted for
+    /// libtest compatibility)
     #[arg(long)]
     pub ignored: bool,
 

@@ -64,7 +64,7 @@ impl fmt::Debug for IfaceId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Accept,
     Reject,
@@ -87,7 +87,7 @@ pub struct Flow {
 }
 
 /// Which way a flow runs relative to the check: client → server, or the mirrored reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Request,
     Reply,
@@ -97,12 +97,10 @@ pub enum Role {
 pub mod flag {
     pub const REQ_ACCEPT: u8 = 1;
     pub const REP_ACCEPT: u8 = 2;
-    /// A rejected request that can be a block (a SYN, or flags unknown, or not TCP).
+    /// A rejected request that can be a block (a SYN, or flags unknown, or not TCP). A rejected
+    /// TCP packet without SYN sets no flag: it came after the connection closed.
     pub const REQ_REJECT: u8 = 4;
-    /// A rejected TCP request without SYN: a packet after the connection closed.
-    pub const REQ_REJECT_LATE: u8 = 8;
-    pub const REP_REJECT: u8 = 16;
-    pub const REP_REJECT_LATE: u8 = 32;
+    pub const REP_REJECT: u8 = 8;
 }
 
 const TCP: u8 = 6;
@@ -117,9 +115,8 @@ impl Flow {
             (Role::Request, Action::Accept, _) => flag::REQ_ACCEPT,
             (Role::Reply, Action::Accept, _) => flag::REP_ACCEPT,
             (Role::Request, Action::Reject, false) => flag::REQ_REJECT,
-            (Role::Request, Action::Reject, true) => flag::REQ_REJECT_LATE,
             (Role::Reply, Action::Reject, false) => flag::REP_REJECT,
-            (Role::Reply, Action::Reject, true) => flag::REP_REJECT_LATE,
+            (_, Action::Reject, true) => 0,
         }
     }
 }
@@ -199,12 +196,7 @@ impl PairEvidence {
         if let Some(e) = flow.end {
             self.last_seen = Some(self.last_seen.map_or(e, |l| l.max(e)));
         }
-        let same_kind = self
-            .samples
-            .iter()
-            .filter(|s| s.role == role && s.action == flow.action)
-            .count();
-        if same_kind < SAMPLES_PER_KIND {
+        if self.room_for(role, flow.action) {
             let (origin, text) = origin();
             self.samples.push(Sample {
                 origin,
@@ -223,19 +215,22 @@ impl PairEvidence {
         self.records.merge(&other.records);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = max_opt(self.last_seen, other.last_seen);
-        self.samples.extend(other.samples);
-        self.samples.sort_by(|a, b| a.origin.cmp(&b.origin));
-        let mut kept: Vec<Sample> = Vec::with_capacity(self.samples.len());
-        for s in self.samples.drain(..) {
-            let n = kept
-                .iter()
-                .filter(|k| k.role == s.role && k.action == s.action)
-                .count();
-            if n < SAMPLES_PER_KIND {
-                kept.push(s);
+        let mut all = std::mem::take(&mut self.samples);
+        all.extend(other.samples);
+        all.sort_by(|a, b| a.origin.cmp(&b.origin));
+        for s in all {
+            if self.room_for(s.role, s.action) {
+                self.samples.push(s);
             }
         }
-        self.samples = kept;
+    }
+
+    fn room_for(&self, role: Role, action: Action) -> bool {
+        let kept = self
+            .samples
+            .iter()
+            .filter(|s| s.role == role && s.action == action);
+        kept.count() < SAMPLES_PER_KIND
     }
 
     /// Interfaces that logged anything for this pair.
@@ -317,6 +312,9 @@ pub struct Gaps {
     pub bad_files: Vec<BadFile>,
     /// SKIPDATA records in the window, by interface: AWS skipped records there.
     pub skipdata: BTreeMap<IfaceId, u64>,
+    /// Not one record (not even NODATA) falls in the window: the logs for it are not there, or
+    /// not delivered yet.
+    pub no_records: bool,
 }
 
 impl Gaps {
@@ -345,7 +343,10 @@ impl Gaps {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bad_lines == 0 && self.bad_files.is_empty() && self.skipdata.is_empty()
+        self.bad_lines == 0
+            && self.bad_files.is_empty()
+            && self.skipdata.is_empty()
+            && !self.no_records
     }
 }
 
@@ -419,14 +420,8 @@ mod tests {
             flow(Action::Reject, Some(18), 6).flag(Role::Reply),
             flag::REP_REJECT
         );
-        assert_eq!(
-            flow(Action::Reject, Some(1), 6).flag(Role::Request),
-            flag::REQ_REJECT_LATE
-        );
-        assert_eq!(
-            flow(Action::Reject, Some(4), 6).flag(Role::Reply),
-            flag::REP_REJECT_LATE
-        );
+        assert_eq!(flow(Action::Reject, Some(1), 6).flag(Role::Request), 0);
+        assert_eq!(flow(Action::Reject, Some(4), 6).flag(Role::Reply), 0);
         assert_eq!(
             flow(Action::Reject, None, 6).flag(Role::Request),
             flag::REQ_REJECT,

@@ -38,12 +38,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 fn validate(args: ValidateArgs) -> Result<ExitCode, Error> {
     let specs = spec::load_all(&args.specs)?;
     for s in &specs {
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         println!(
-            "{}: ok: app {}, {} hosts, {} expectations",
+            "{}: ok: app {}, {}, {}",
             s.path.display(),
             s.app,
-            s.hosts.len(),
-            s.expectations.len()
+            count(s.hosts.len(), "host"),
+            count(s.expectations.len(), "expectation")
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -117,6 +118,12 @@ fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             path: path.clone(),
             source,
         })?;
+    }
+    if results.iter().all(Option::is_none) {
+        // A filter or --skip that matches nothing would otherwise be a green gate that judged nothing.
+        return Err(Error::Usage(
+            "no expectation was judged: the filter and --skip options left none to run\n  help: see the names with --list".into(),
+        ));
     }
     Ok(report::exit_code(&results, &conclusion))
 }

@@ -2,6 +2,7 @@
 //! resolved address sets, and the time window they are judged over.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::evidence::{Flow, Role};
@@ -38,8 +39,14 @@ impl Check {
     /// The roles a flow plays for this check. A flow can be both a request and a reply when the
     /// two sides and the ports overlap (a cluster talking to itself on a port range); counting it
     /// both ways keeps such connections from looking unanswered.
+    ///
+    /// `icmp` means ping to people writing specs, so on IPv6 flows it matches ICMPv6 (58).
     pub fn roles(&self, flow: &Flow) -> (bool, bool) {
-        if flow.protocol != self.protocol.0 {
+        let protocol = match (self.protocol, flow.src) {
+            (Protocol::ICMP, IpAddr::V6(_)) => Protocol::ICMPV6,
+            (p, _) => p,
+        };
+        if flow.protocol != protocol.0 {
             return (false, false);
         }
         let request = self.from.addrs.contains(flow.src)
@@ -57,13 +64,6 @@ impl Check {
         [(request, Role::Request), (reply, Role::Reply)]
             .into_iter()
             .filter_map(|(yes, role)| yes.then_some(role))
-    }
-
-    pub fn return_required(&self) -> bool {
-        match self.kind {
-            Kind::Reach { return_required } => return_required,
-            Kind::Deny => true,
-        }
     }
 }
 
@@ -134,6 +134,49 @@ pub fn build(specs: &[Spec], window: Window) -> Result<Plan, Vec<Problem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flow(src: &str, dst: &str, protocol: u8) -> Flow {
+        Flow {
+            iface: crate::evidence::IfaceId::UNKNOWN,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            srcport: 0,
+            dstport: 0,
+            protocol,
+            action: crate::evidence::Action::Accept,
+            tcp_flags: None,
+            start: None,
+            end: None,
+        }
+    }
+
+    #[test]
+    fn icmp_means_ping_on_either_address_family() {
+        let spec = crate::spec::parse(
+            std::path::Path::new("t.yaml"),
+            "app: a\nhosts: {m: {ips: [10.0.0.5, '2001:db8::5']}}\nexpect: [{from: m, to: any, protocol: icmp}, {from: m, to: any, protocol: icmpv6}]\n",
+        )
+        .unwrap();
+        let plan = build(&[spec], Window::default()).unwrap();
+        let (icmp, icmpv6) = (&plan.checks[0], &plan.checks[1]);
+        assert_eq!(icmp.roles(&flow("10.0.0.5", "10.9.9.9", 1)), (true, false));
+        assert_eq!(
+            icmp.roles(&flow("2001:db8::5", "2001:db8::9", 58)),
+            (true, false)
+        );
+        assert_eq!(
+            icmp.roles(&flow("2001:db8::9", "2001:db8::5", 58)),
+            (false, true)
+        );
+        assert_eq!(
+            icmp.roles(&flow("10.0.0.5", "10.9.9.9", 58)),
+            (false, false)
+        );
+        assert_eq!(
+            icmpv6.roles(&flow("10.0.0.5", "10.9.9.9", 1)),
+            (false, false)
+        );
+    }
 
     #[test]
     fn windows_keep_records_that_overlap_them() {

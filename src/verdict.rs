@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::evidence::{Action, CheckEvidence, Gaps, PairEvidence, Sample, Unavailable, flag};
+use crate::evidence::{
+    Action, CheckEvidence, Gaps, IfaceId, PairEvidence, Role, Sample, Unavailable, flag,
+};
 use crate::plan::Check;
 use crate::spec::Kind;
 
@@ -50,42 +52,68 @@ impl fmt::Display for ConnVerdict {
     }
 }
 
-/// Judges one connection from the flags each interface that logged it recorded.
+/// What each interface that logged one connection saw of it.
+pub type Seen<'a> = &'a [(IfaceId, u8)];
+
+fn any(seen: Seen<'_>, f: u8) -> bool {
+    seen.iter().any(|(_, x)| x & f != 0)
+}
+
+/// Judges one connection for a reach check.
 ///
-/// A REJECT is a packet after the connection closed, not a block, when the same interface saw the
-/// connection's request and its reply both accepted, or (already folded into the flags) when its
-/// tcp-flags carry no SYN. Judging "established" per interface matters when both ends are in the
-/// VPC: the server's interface can see request and reply accepted while the client's subnet NACL
-/// refuses the reply on the client's interface; that connection is RETURN_REJECTED.
+/// A REJECT is a packet after the connection closed, not a block, when the interface that logged
+/// it saw the connection's request and its reply both accepted, or (already folded into the flags)
+/// when its tcp-flags carry no SYN. Judging "established" per interface matters when both ends are
+/// in the VPC: the server's interface can see request and reply accepted while the client's subnet
+/// NACL refuses the reply on the client's interface; that connection is RETURN_REJECTED. Where the
+/// format has no interface-id, records of both interfaces are indistinguishable, so the exemption
+/// does not apply (only tcp-flags can show a late packet): a refusal is never explained away.
 ///
 /// Returns `None` when nothing in the flags is a request that could be judged (only late packets,
 /// or replies whose request is not in the evidence).
-pub fn connection(
-    ifaces: impl IntoIterator<Item = u8>,
-    return_required: bool,
-) -> Option<ConnVerdict> {
-    let (mut req_accept, mut rep_accept, mut req_block, mut rep_block) =
-        (false, false, false, false);
-    for f in ifaces {
-        let established_here = f & flag::REQ_ACCEPT != 0 && f & flag::REP_ACCEPT != 0;
-        req_accept |= f & flag::REQ_ACCEPT != 0;
-        rep_accept |= f & flag::REP_ACCEPT != 0;
-        if !established_here {
-            req_block |= f & flag::REQ_REJECT != 0;
-            rep_block |= f & flag::REP_REJECT != 0;
-        }
-    }
-    if req_block {
+pub fn reach_connection(seen: Seen<'_>, return_required: bool) -> Option<ConnVerdict> {
+    let late_exempt = |iface: &IfaceId, f: u8| {
+        !iface.is_unknown() && f & flag::REQ_ACCEPT != 0 && f & flag::REP_ACCEPT != 0
+    };
+    let blocked = |f: u8| {
+        seen.iter()
+            .any(|(iface, x)| x & f != 0 && !late_exempt(iface, *x))
+    };
+    if blocked(flag::REQ_REJECT) {
         Some(ConnVerdict::Rejected)
-    } else if !req_accept {
+    } else if !any(seen, flag::REQ_ACCEPT) {
         None
-    } else if rep_block {
+    } else if blocked(flag::REP_REJECT) {
         Some(ConnVerdict::ReturnRejected)
-    } else if rep_accept || !return_required {
+    } else if any(seen, flag::REP_ACCEPT) || !return_required {
         Some(ConnVerdict::Established)
     } else {
         Some(ConnVerdict::NoReturn)
     }
+}
+
+/// Judges one connection for a deny check, where the question is only whether the request got
+/// through, and any doubt counts as yes.
+///
+/// The request was refused when some interface only ever rejected it (in the VPC, that is the
+/// server's interface refusing what the client's let out). An interface that logged the same
+/// request both accepted and rejected let it through at some point (a rule changed inside the
+/// window), and an accepted reply proves the server answered, even when its request is not in the
+/// evidence.
+pub fn deny_connection(seen: Seen<'_>) -> Option<ConnVerdict> {
+    let only = |yes: u8, no: u8| seen.iter().any(|(_, x)| x & yes != 0 && x & no == 0);
+    let refused = only(flag::REQ_REJECT, flag::REQ_ACCEPT);
+    let delivered = any(seen, flag::REP_ACCEPT) || (any(seen, flag::REQ_ACCEPT) && !refused);
+    if !delivered {
+        return refused.then_some(ConnVerdict::Rejected);
+    }
+    Some(if only(flag::REP_REJECT, flag::REP_ACCEPT) {
+        ConnVerdict::ReturnRejected
+    } else if any(seen, flag::REP_ACCEPT) {
+        ConnVerdict::Established
+    } else {
+        ConnVerdict::NoReturn
+    })
 }
 
 /// The verdict on one (client, server) pair.
@@ -122,22 +150,27 @@ fn judge_pair<'e>(
     ev: &'e PairEvidence,
     check: &Check,
 ) -> PairVerdict<'e> {
-    let return_required = check.return_required();
     let mut connections: BTreeMap<ConnVerdict, u64> = BTreeMap::new();
     let mut by_conn: BTreeMap<(u16, u16), ConnVerdict> = BTreeMap::new();
     let mut unjudged = 0;
+    let mut seen: Vec<(IfaceId, u8)> = Vec::new();
     // Keys are sorted by (client port, server port, interface): one run per connection.
     let mut keys = ev.conns.iter().peekable();
-    while let Some((&(cport, sport, _), &first)) = keys.next() {
-        let mut flags = vec![first];
-        while let Some(&(&(c, s, _), &f)) = keys.peek() {
+    while let Some((&(cport, sport, iface), &f)) = keys.next() {
+        seen.clear();
+        seen.push((iface, f));
+        while let Some(&(&(c, s, iface), &f)) = keys.peek() {
             if (c, s) != (cport, sport) {
                 break;
             }
-            flags.push(f);
+            seen.push((iface, f));
             keys.next();
         }
-        match connection(flags, return_required) {
+        let verdict = match check.kind {
+            Kind::Reach { return_required } => reach_connection(&seen, return_required),
+            Kind::Deny => deny_connection(&seen),
+        };
+        match verdict {
             Some(v) => {
                 *connections.entry(v).or_default() += 1;
                 by_conn.insert((cport, sport), v);
@@ -145,45 +178,15 @@ fn judge_pair<'e>(
             None => unjudged += 1,
         }
     }
+    let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
-        Kind::Reach { .. } => {
-            let worst = connections.keys().next_back().copied();
-            (worst, worst.is_some_and(|w| w != ConnVerdict::Established))
-        }
-        Kind::Deny => {
-            let through = connections
-                .keys()
-                .rev()
-                .find(|v| v.request_delivered())
-                .copied();
-            match through {
-                Some(v) => (Some(v), true),
-                None => (connections.keys().next_back().copied(), false),
-            }
-        }
+        Kind::Reach { .. } => (worst, worst.is_some_and(|w| w != ConnVerdict::Established)),
+        Kind::Deny => match connections.keys().rev().find(|v| v.request_delivered()) {
+            Some(&through) => (Some(through), true),
+            None => (worst, false),
+        },
     };
-    let mut samples: Vec<&Sample> = ev.samples.iter().collect();
-    let blocking = matches!(
-        headline,
-        Some(ConnVerdict::Rejected | ConnVerdict::ReturnRejected)
-    );
-    samples.sort_by_key(|s| {
-        let relevant = by_conn.get(&s.conn) == headline.as_ref();
-        let shows_it = (s.action == Action::Reject) == blocking;
-        (!relevant, !shows_it, s.origin.clone())
-    });
-    // One record of each kind first (e.g. the client's ACCEPT next to the server's REJECT), then
-    // the rest in order.
-    let mut kinds_seen = Vec::new();
-    let (mut firsts, rest): (Vec<&Sample>, Vec<&Sample>) = samples.into_iter().partition(|s| {
-        let kind = (s.role, s.action);
-        let first = by_conn.get(&s.conn) == headline.as_ref() && !kinds_seen.contains(&kind);
-        kinds_seen.push(kind);
-        first
-    });
-    firsts.extend(rest);
-    let mut samples = firsts;
-    samples.truncate(SAMPLES_SHOWN);
+    let samples = pick_samples(&ev.samples, &by_conn, headline);
     PairVerdict {
         client,
         server,
@@ -194,6 +197,42 @@ fn judge_pair<'e>(
         evidence: ev,
         samples,
     }
+}
+
+/// The records to show for a pair: those of the headline's connections first, one of each kind
+/// (e.g. the client's ACCEPT next to the server's REJECT) before a second of any kind, and the
+/// records that show the problem (REJECTs for a block, ACCEPTs otherwise) before the others.
+fn pick_samples<'e>(
+    samples: &'e [Sample],
+    by_conn: &BTreeMap<(u16, u16), ConnVerdict>,
+    headline: Option<ConnVerdict>,
+) -> Vec<&'e Sample> {
+    let blocking = matches!(
+        headline,
+        Some(ConnVerdict::Rejected | ConnVerdict::ReturnRejected)
+    );
+    let mut ranked: Vec<(bool, usize, bool, &Sample)> = samples
+        .iter()
+        .map(|s| {
+            let relevant = headline.is_some() && by_conn.get(&s.conn) == headline.as_ref();
+            let shows_it = (s.action == Action::Reject) == blocking;
+            (!relevant, 0, !shows_it, s)
+        })
+        .collect();
+    ranked.sort_by(|a, b| (a.0, a.2, &a.3.origin).cmp(&(b.0, b.2, &b.3.origin)));
+    // Number each record within its kind, so that the first of each kind sorts first.
+    let mut counts: BTreeMap<(bool, Role, Action), usize> = BTreeMap::new();
+    for r in &mut ranked {
+        let n = counts.entry((r.0, r.3.role, r.3.action)).or_default();
+        r.1 = *n;
+        *n += 1;
+    }
+    ranked.sort_by(|a, b| (a.0, a.1, a.2, &a.3.origin).cmp(&(b.0, b.1, b.2, &b.3.origin)));
+    ranked
+        .into_iter()
+        .take(SAMPLES_SHOWN)
+        .map(|r| r.3)
+        .collect()
 }
 
 /// Why a check failed: the JUnit failure type.
@@ -319,7 +358,9 @@ pub fn judge<'e>(
             Some(v) => Outcome::Fail(Failure::of(v)),
             None if !judged => match no_traffic {
                 NoTraffic::Fail => Outcome::Fail(Failure::NoTraffic),
-                NoTraffic::Skip => Outcome::Skip,
+                // A skip says "nothing happened yet"; with evidence missing that is not known.
+                NoTraffic::Skip if complete => Outcome::Skip,
+                NoTraffic::Skip => Outcome::Error(Missing::Incomplete),
             },
             None if complete => Outcome::Pass,
             None => Outcome::Error(Missing::Incomplete),

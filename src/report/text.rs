@@ -64,6 +64,19 @@ fn records(r: &RecordCounts) -> String {
 
 /// One line for the JUnit `message` attribute and the libtest failure header.
 pub fn message(check: &Check, j: &Judgement<'_>) -> String {
+    let text = headline(check, j);
+    // A failure that rests on something not seen may be the missing evidence's doing.
+    match j.outcome {
+        Outcome::Fail(Failure::NoReturn | Failure::NoTraffic) | Outcome::Skip
+            if !j.gaps.is_empty() =>
+        {
+            format!("{text}; evidence incomplete ({})", gap_summary(j.gaps))
+        }
+        _ => text,
+    }
+}
+
+fn headline(check: &Check, j: &Judgement<'_>) -> String {
     let service = crate::spec::Service(check.protocol, &check.ports);
     let broken: Vec<&PairVerdict<'_>> = j.broken_pairs().collect();
     let more = match broken.len() {
@@ -145,6 +158,9 @@ pub fn gap_summary(g: &Gaps) -> String {
     if skip > 0 {
         parts.push(plural(skip, "SKIPDATA record", "SKIPDATA records"));
     }
+    if g.no_records {
+        parts.push("no usable record".to_string());
+    }
     if parts.is_empty() {
         "none".into()
     } else {
@@ -170,6 +186,12 @@ pub fn gap_lines(g: &Gaps, ev: &Evidence, indent: &str) -> String {
             out,
             "{indent}... and {} more",
             plural(unnamed, "bad line", "bad lines")
+        );
+    }
+    if g.no_records {
+        let _ = writeln!(
+            out,
+            "{indent}not one usable record (not even NODATA) in the window: the logs are missing, unreadable, or not delivered yet"
         );
     }
     if !g.skipdata.is_empty() {
@@ -281,13 +303,21 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
             plural(unjudged, "connection", "connections")
         );
     }
-    if matches!(j.outcome, Outcome::Fail(Failure::NoTraffic) | Outcome::Skip) {
-        let why = if j.gaps.skipdata.is_empty() {
-            "no SKIPDATA in the window, so no records were lost: the client sent no traffic, or the logs are not delivered yet"
-        } else {
+    let nothing_seen = !j.pairs.iter().any(|p| p.headline.is_some());
+    if check.kind != Kind::Deny && nothing_seen {
+        let why = if !j.gaps.skipdata.is_empty() {
             "SKIPDATA records fell in the window: AWS skipped records, so evidence may have been lost"
+        } else if !j.gaps.is_empty() {
+            "evidence is missing (below), so the traffic may be in the missing part"
+        } else {
+            "no SKIPDATA in the window, so no records were lost: the client sent no traffic, or the logs are not delivered yet"
         };
         let _ = writeln!(out, "{why}");
+    } else if matches!(j.outcome, Outcome::Fail(Failure::NoReturn)) && !j.gaps.is_empty() {
+        let _ = writeln!(
+            out,
+            "evidence is missing (below): the replies may be in the missing part"
+        );
     }
     if !j.gaps.is_empty() {
         let _ = writeln!(out, "evidence missing ({}):", gap_summary(j.gaps));

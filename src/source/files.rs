@@ -2,7 +2,7 @@
 //! gzip, with or without a header line, read in parallel across files.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,6 +75,9 @@ impl FileSource {
                 )));
             }
         }
+        // The same file named twice (a directory and a file in it, say) is read once.
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
         Ok(FileSource { files, format })
     }
 
@@ -161,6 +164,7 @@ pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Evidence {
     for p in partials {
         total.merge(p);
     }
+    total.gaps.no_records = total.stats.records == total.stats.outside_window;
     Evidence {
         checks: total.checks.into_iter().map(Ok).collect(),
         gaps: total.gaps,
@@ -178,10 +182,64 @@ fn open_reader(path: &Path) -> Result<Box<dyn BufRead>, String> {
             256 * 1024,
             MultiGzDecoder::new(reader),
         )))
+    } else if path.extension().is_some_and(|e| e == "gz") {
+        Err("named .gz but not gzip: empty or damaged".into())
     } else if head.starts_with(b"PAR1") {
         Err("Parquet flow logs are not supported: deliver them as text (the default) or convert them".into())
     } else {
         Ok(Box::new(reader))
+    }
+}
+
+/// Longest line kept: a record is well under 1 KiB, and an endless "line" must not fill memory.
+const MAX_LINE: usize = 64 * 1024;
+
+enum LineEnd {
+    Newline,
+    TooLong,
+    Eof,
+}
+
+/// Reads one line into `buf`, without its `\n` and keeping at most `MAX_LINE` bytes. Returns how
+/// the line ended and the bytes consumed, or `None` at the end of the input.
+fn read_line(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<(LineEnd, u64)>> {
+    let mut consumed = 0u64;
+    let mut too_long = false;
+    loop {
+        let avail = reader.fill_buf()?;
+        if avail.is_empty() {
+            return Ok((consumed > 0).then_some((
+                if too_long {
+                    LineEnd::TooLong
+                } else {
+                    LineEnd::Eof
+                },
+                consumed,
+            )));
+        }
+        let (take, found) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i, true),
+            None => (avail.len(), false),
+        };
+        let room = MAX_LINE.saturating_sub(buf.len());
+        too_long |= take > room;
+        buf.extend_from_slice(&avail[..take.min(room)]);
+        let used = take + usize::from(found);
+        reader.consume(used);
+        consumed += used as u64;
+        if found {
+            return Ok(Some((
+                if too_long {
+                    LineEnd::TooLong
+                } else {
+                    LineEnd::Newline
+                },
+                consumed,
+            )));
+        }
     }
 }
 
@@ -205,23 +263,42 @@ fn scan_file(index: u32, path: &Path, default: &Format, plan: &Plan, part: &mut 
     let mut line_no: u64 = 0;
     loop {
         buf.clear();
-        match reader.by_ref().read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(n) => part.stats.bytes += n as u64,
+        let end = match read_line(&mut *reader, &mut buf) {
+            Ok(None) => break,
+            Ok(Some((end, n))) => {
+                part.stats.bytes += n;
+                end
+            }
             Err(e) => {
                 return bad_file(part, format!("reading stopped after line {line_no}: {e}"));
             }
-        }
+        };
         line_no += 1;
         let origin = || Origin {
             file: index,
             line: line_no,
         };
+        match end {
+            LineEnd::Newline => {}
+            LineEnd::TooLong => {
+                part.gaps
+                    .bad_line(origin(), format!("longer than {MAX_LINE} bytes"));
+                continue;
+            }
+            // AWS ends every line; a last line without its end is where a copy was cut short.
+            LineEnd::Eof => {
+                part.gaps.bad_line(
+                    origin(),
+                    "the last line has no line end: the file may be cut short".into(),
+                );
+                continue;
+            }
+        }
         let Ok(line) = std::str::from_utf8(&buf) else {
             part.gaps.bad_line(origin(), "not UTF-8 text".into());
             continue;
         };
-        let line = line.trim_end_matches(['\n', '\r']);
+        let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
         }
@@ -483,6 +560,93 @@ mod tests {
             ev.gaps.bad_line_samples[0].reason,
             "the header at line 1 lacks srcport, dstport, protocol, so its records cannot be judged"
         );
+    }
+
+    #[test]
+    fn an_endless_line_is_a_bad_line_not_a_memory_bomb() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT");
+        let mut body = vec![b'a'; 3 * MAX_LINE];
+        body.push(b'\n');
+        body.extend_from_slice(format!("{good}\n").as_bytes());
+        write(dir.path(), "f.log.gz", &gz(&body));
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(
+            ev.gaps.bad_line_samples[0].reason,
+            format!("longer than {MAX_LINE} bytes")
+        );
+        assert_eq!(request_accepts(&ev), 1, "reading goes on at the next line");
+    }
+
+    #[test]
+    fn a_last_line_without_its_end_is_a_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT");
+        // Cut inside the last field: "OK" became "O", or a port lost a digit.
+        write(
+            dir.path(),
+            "f.log",
+            format!("{good}\n{}", &good[..good.len() - 1]).as_bytes(),
+        );
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(request_accepts(&ev), 1);
+        assert_eq!(ev.gaps.bad_lines, 1);
+        assert!(ev.gaps.bad_line_samples[0].reason.contains("no line end"));
+    }
+
+    #[test]
+    fn a_gz_file_that_is_not_gzip_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "empty.log.gz", b"");
+        let ev = scan_dir(dir.path(), Window::default());
+        assert_eq!(
+            ev.gaps.bad_files[0].reason,
+            "named .gz but not gzip: empty or damaged"
+        );
+    }
+
+    #[test]
+    fn no_record_in_the_window_is_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "f.log",
+            (rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT") + "\n").as_bytes(),
+        );
+        assert!(
+            scan_dir(
+                dir.path(),
+                Window {
+                    start: Some(1000),
+                    end: None
+                }
+            )
+            .gaps
+            .no_records
+        );
+        assert!(!scan_dir(dir.path(), Window::default()).gaps.no_records);
+        write(dir.path(), "g.log", format!("{HEADER}\n").as_bytes());
+        let only_nodata = "2 1 eni-8 - - - - - - - 2000 2060 - NODATA\n";
+        write(dir.path(), "h.log", only_nodata.as_bytes());
+        let ev = scan_dir(
+            dir.path(),
+            Window {
+                start: Some(1000),
+                end: None,
+            },
+        );
+        assert!(
+            !ev.gaps.no_records,
+            "NODATA in the window shows the logs are there"
+        );
+    }
+
+    #[test]
+    fn a_file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(dir.path(), "f.log", b"x\n");
+        let source = FileSource::open(&[dir.path().to_path_buf(), f], None).unwrap();
+        assert_eq!(source.files().len(), 1);
     }
 
     #[test]

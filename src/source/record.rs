@@ -142,8 +142,11 @@ impl Layout {
             None if self.at[slot(Field::LogStatus)].is_some() => {
                 return Err("log-status is `-`".into());
             }
-            // Without log-status in the format, a record without an action carries no flow.
-            None if action.is_none() => return Ok(Record::NoData { start, end }),
+            // Without log-status, a line with no action is NODATA or SKIPDATA, and which one
+            // matters: SKIPDATA means records were lost.
+            None if action.is_none() => {
+                return Err("action is `-` and the format has no log-status, so NODATA cannot be told from SKIPDATA".into());
+            }
             None => {}
         }
         let required =
@@ -254,6 +257,22 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn without_log_status_a_line_with_no_action_is_not_guessed_to_be_nodata() {
+        let l = Layout::new(
+            &Format::parse("interface-id srcaddr dstaddr srcport dstport protocol action").unwrap(),
+        );
+        assert!(
+            l.parse("eni-1 - - - - - -")
+                .unwrap_err()
+                .contains("NODATA cannot be told from SKIPDATA")
+        );
+        assert!(matches!(
+            l.parse("eni-1 10.0.0.1 10.0.0.2 1 2 6 ACCEPT"),
+            Ok(Record::Flow(_))
+        ));
     }
 
     #[test]

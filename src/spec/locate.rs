@@ -93,6 +93,11 @@ impl Positions {
         walker.out
     }
 
+    /// Position of the value at exactly `path`, if the document has it.
+    pub fn find(&self, path: &[Seg]) -> Option<Pos> {
+        self.nodes.get(path).map(|n| n.value)
+    }
+
     /// Position of the value at `path`, or of its nearest indexed ancestor.
     pub fn value(&self, path: &[Seg]) -> Pos {
         self.lookup(path, |n| n.value)

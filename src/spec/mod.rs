@@ -108,14 +108,29 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             files.push(path.clone());
             continue;
         }
-        let found: Vec<PathBuf> = walkdir::WalkDir::new(path)
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new(path)
+            .follow_links(true)
             .sort_by_file_name()
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(walkdir::DirEntry::into_path)
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-            .collect();
+        {
+            match entry {
+                Ok(e) if e.file_type().is_file() => {
+                    let p = e.into_path();
+                    if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                        found.push(p);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(Problem {
+                    file: e.path().unwrap_or(path).to_path_buf(),
+                    at: None,
+                    message: format!("cannot read: {e}"),
+                    help: Some(
+                        "fix the permissions or the link, or name the spec files directly".into(),
+                    ),
+                }),
+            }
+        }
         if found.is_empty() {
             problems.push(Problem {
                 file: path.clone(),
@@ -126,6 +141,9 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
         }
         files.extend(found);
     }
+    // The same file named twice (a directory and a file in it, say) is loaded once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     files
 }
 
@@ -163,16 +181,21 @@ pub fn parse(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
     }
     let positions = Positions::of(src);
     let mut v = Validator::new(file, &positions);
-    if !positions.duplicates.is_empty() {
-        v.duplicate_keys();
-        return Err(v.problems);
-    }
+    v.duplicate_keys();
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
     let de = serde_yaml::Deserializer::from_str(src);
     let raw: Result<RawSpec, _> = serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
     let raw = match raw {
         Ok(raw) => raw,
-        Err(e) => return Err(vec![serde_problem(file, &e)]),
+        // serde stops at a duplicate field; the duplicate is already reported, with its position.
+        Err(e) if !v.problems.is_empty() && e.to_string().starts_with("duplicate field") => {
+            return Err(v.problems);
+        }
+        Err(e) => {
+            let mut problems = v.problems;
+            problems.push(serde_problem(file, &e, src));
+            return Err(problems);
+        }
     };
     for path in &unknown {
         v.unknown_key(path);
@@ -188,22 +211,49 @@ pub fn parse(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
     }
 }
 
-fn serde_problem(file: &Path, e: &serde_yaml::Error) -> Problem {
-    let text = e.to_string();
-    // serde_yaml appends " at line L column C"; the position is rendered separately.
-    let message = match text.rfind(" at line ") {
-        Some(i) if e.location().is_some() => text[..i].to_string(),
-        _ => text,
+fn serde_problem(file: &Path, e: &serde_yaml::Error, src: &str) -> Problem {
+    let at = e.location().map(|l| Pos {
+        line: l.line(),
+        col: l.column(),
+    });
+    let tab = at.is_some_and(|at| {
+        src.lines()
+            .nth(at.line.saturating_sub(1))
+            .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'))
+    });
+    let help = if tab {
+        "YAML does not allow tabs for indentation: indent with spaces"
+    } else {
+        "see the spec format in the README"
     };
     Problem {
         file: file.to_path_buf(),
-        at: e.location().map(|l| Pos {
-            line: l.line(),
-            col: l.column(),
-        }),
-        message,
-        help: Some("see the spec format in the README".into()),
+        at,
+        // The position is rendered in front; serde_yaml also writes it into the text.
+        message: without_positions(&e.to_string()),
+        help: Some(help.into()),
     }
+}
+
+/// Drops every " at line L column C" from a serde_yaml message.
+fn without_positions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + " at line ".len()..];
+        let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let line_len = digits(after);
+        match after[line_len..].strip_prefix(" column ") {
+            Some(col) if line_len > 0 && digits(col) > 0 => rest = &col[digits(col)..],
+            _ => {
+                out.push_str(" at line ");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {

@@ -240,7 +240,63 @@ fn other_value_errors() {
             "8:7 `except` only narrows ip/ips/cidr/cidrs hosts",
             "10:21 `from` and `to` cannot both be `any`",
             "10:36 protocol `gre` is not known",
-            "11:37 deny must be true or false, not a string",
+            "11:37 deny must be true or false, not `yes`",
+        ]
+    );
+}
+
+#[test]
+fn except_that_empties_a_host_or_misses_it_is_an_error() {
+    assert_eq!(
+        problems(
+            "app: a\nhosts:\n  b: {cidr: 10.0.1.0/24, except: [10.0.0.0/16]}\n  c: {ip: 10.0.0.1, except: [10.9.9.9]}\nexpect: [{from: b, to: c, port: 1}]\n"
+        ),
+        [
+            "3:3 host `b` has no addresses left: `except` removes all of them",
+            "4:30 `10.9.9.9/32` is outside every network of host `c`",
+        ]
+    );
+}
+
+#[test]
+fn typo_hints_do_not_suggest_a_key_already_given() {
+    let p = parse(Path::new("t.yaml"), "app: a\nhosts: {x: {ip: 10.0.0.1}}\nexpect:\n  - {from: any, to: x, port: 1, prot: udp}\n  - {from: any, to: x, prot: udp}\n").unwrap_err();
+    let hints: Vec<&str> = p.iter().filter_map(|p| p.help.as_deref()).collect();
+    assert!(!hints[0].contains("`port`"), "{hints:?}");
+    assert!(
+        hints.iter().any(|h| *h == "did you mean `port`?"),
+        "{hints:?}"
+    );
+}
+
+#[test]
+fn syntax_errors_say_tabs_are_not_indentation_and_print_the_position_once() {
+    let p = parse(Path::new("t.yaml"), "app: a\nhosts:\n\tx: {ip: 10.0.0.1}\n").unwrap_err();
+    assert_eq!(
+        p[0].help.as_deref(),
+        Some("YAML does not allow tabs for indentation: indent with spaces")
+    );
+    let p = parse(
+        Path::new("t.yaml"),
+        "app: a\nhosts:\n  x: {ip: 10.0.0.1\nexpect: []\n",
+    )
+    .unwrap_err();
+    assert!(!p[0].message.contains("at line"), "{}", p[0].message);
+    assert_eq!(
+        p[0].message,
+        "did not find expected ',' or '}', while parsing a flow mapping"
+    );
+}
+
+#[test]
+fn a_duplicate_key_does_not_hide_the_other_problems() {
+    assert_eq!(
+        problems(
+            "app: a\nhosts:\n  x: {ip: 10.0.0.1}\n  x: {ip: 10.0.0.2}\nexpect: [{from: any, to: y, port: 1}]\n"
+        ),
+        [
+            "4:3 duplicate key `x` in `hosts`",
+            "5:26 undefined host `y` in `to`"
         ]
     );
 }

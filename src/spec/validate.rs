@@ -122,8 +122,10 @@ impl<'a> Validator<'a> {
             Some(Seg::Key(k)) => k.as_str(),
             _ => "?",
         };
+        let parent = &path[..path.len() - 1];
         let close = known
             .iter()
+            .filter(|k| self.positions.find(&child(parent, **k)).is_none())
             .map(|k| (strsim::jaro_winkler(k, key), k))
             .filter(|(score, _)| *score > 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0));
@@ -408,6 +410,33 @@ impl<'a> Validator<'a> {
                 Some("give ip, ips, cidr or cidrs (or an AWS selector: tag, instance, eni, security_group, subnet)".into()),
             );
         }
+        for (i, ex) in exclude.iter().enumerate() {
+            if !include.is_empty()
+                && !include
+                    .iter()
+                    .any(|inc| inc.contains(ex) || ex.contains(inc))
+            {
+                self.at_value(
+                    &child(&child(&hp, "except"), i),
+                    format!("`{ex}` is outside every network of host `{name}`"),
+                    Some(
+                        "`except` removes part of the host's own networks; check the address"
+                            .into(),
+                    ),
+                );
+            }
+        }
+        if !include.is_empty()
+            && include
+                .iter()
+                .all(|inc| exclude.iter().any(|ex| ex.contains(inc)))
+        {
+            self.at_key(
+                &hp,
+                format!("host `{name}` has no addresses left: `except` removes all of them"),
+                Some("an empty host would make every deny against it pass; fix `except`".into()),
+            );
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -574,8 +603,8 @@ impl<'a> Validator<'a> {
             Some(v) => {
                 self.at_value(
                     &child(item, "deny"),
-                    format!("deny must be true or false, not {}", kind_of(v)),
-                    None,
+                    format!("deny must be true or false, not {}", describe(v)),
+                    Some("write `deny: true` (YAML reads `yes` and `no` as text)".into()),
                 );
                 false
             }

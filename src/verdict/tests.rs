@@ -8,8 +8,21 @@ use crate::spec::{PortSet, Ports, Protocol};
 
 // ---- one connection -------------------------------------------------------------------------
 
+/// What interfaces eni-0, eni-1, ... saw.
+fn seen(ifaces: &[u8]) -> Vec<(IfaceId, u8)> {
+    ifaces
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (IfaceId::new(&format!("eni-{i}")).unwrap(), *f))
+        .collect()
+}
+
 fn conn(ifaces: &[u8]) -> Option<ConnVerdict> {
-    connection(ifaces.iter().copied(), true)
+    reach_connection(&seen(ifaces), true)
+}
+
+fn deny(ifaces: &[u8]) -> Option<ConnVerdict> {
+    deny_connection(&seen(ifaces))
 }
 
 #[test]
@@ -29,7 +42,7 @@ fn accepted_request_and_reply_is_established() {
 fn accepted_request_without_reply_is_no_return_unless_return_is_optional() {
     assert_eq!(conn(&[REQ_ACCEPT]), Some(ConnVerdict::NoReturn));
     assert_eq!(
-        connection([REQ_ACCEPT], false),
+        reach_connection(&seen(&[REQ_ACCEPT]), false),
         Some(ConnVerdict::Established)
     );
 }
@@ -49,7 +62,7 @@ fn a_refused_reply_is_return_rejected() {
     );
     // `return: optional` waives a missing reply, not a refused one.
     assert_eq!(
-        connection([REQ_ACCEPT | REP_REJECT], false),
+        reach_connection(&seen(&[REQ_ACCEPT | REP_REJECT]), false),
         Some(ConnVerdict::ReturnRejected)
     );
 }
@@ -75,14 +88,52 @@ fn a_reject_on_an_interface_that_saw_the_connection_established_is_a_late_packet
 
 #[test]
 fn rejects_without_syn_are_late_packets_not_blocks() {
-    assert_eq!(conn(&[REQ_REJECT_LATE]), None);
+    // A late packet sets no flag (see `Flow::flag`): the interface logged it, nothing more.
+    assert_eq!(conn(&[0]), None);
     assert_eq!(
-        conn(&[REQ_ACCEPT | REP_ACCEPT, REP_REJECT_LATE]),
+        conn(&[REQ_ACCEPT | REP_ACCEPT, 0]),
         Some(ConnVerdict::Established)
     );
+    assert_eq!(conn(&[REQ_ACCEPT | 0]), Some(ConnVerdict::NoReturn));
+}
+
+#[test]
+fn without_interface_ids_a_refusal_is_never_explained_away() {
+    // Both interfaces' records land on one unknown interface: the client's refused reply must not
+    // hide behind the server's accepted one.
+    let merged = [(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REP_REJECT)];
     assert_eq!(
-        conn(&[REQ_ACCEPT | REP_REJECT_LATE]),
+        reach_connection(&merged, true),
+        Some(ConnVerdict::ReturnRejected)
+    );
+    let merged = [(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REQ_REJECT)];
+    assert_eq!(reach_connection(&merged, true), Some(ConnVerdict::Rejected));
+}
+
+#[test]
+fn for_a_deny_check_a_request_refused_on_the_servers_interface_did_not_get_through() {
+    assert_eq!(deny(&[REQ_ACCEPT, REQ_REJECT]), Some(ConnVerdict::Rejected));
+    assert_eq!(deny(&[REQ_REJECT]), Some(ConnVerdict::Rejected));
+    assert_eq!(deny(&[0]), None);
+}
+
+#[test]
+fn for_a_deny_check_any_doubt_counts_as_through() {
+    // One interface accepted it once and refused it later (a rule changed inside the window).
+    assert_eq!(
+        deny(&[REQ_ACCEPT | REQ_REJECT]),
         Some(ConnVerdict::NoReturn)
+    );
+    // The server answered: whatever its request's records say, the request arrived.
+    assert_eq!(deny(&[REP_ACCEPT]), Some(ConnVerdict::Established));
+    assert_eq!(
+        deny(&[REQ_ACCEPT, REQ_REJECT | REP_ACCEPT]),
+        Some(ConnVerdict::Established)
+    );
+    // Arrived, and only the reply was refused.
+    assert_eq!(
+        deny(&[REQ_ACCEPT | REP_REJECT]),
+        Some(ConnVerdict::ReturnRejected)
     );
 }
 
@@ -333,6 +384,35 @@ fn failures_stay_failures_when_evidence_is_incomplete() {
         with_gaps(Kind::Deny, &[REQ, REP], skipdata()),
         Outcome::Fail(Failure::Allowed)
     );
+}
+
+#[test]
+fn no_traffic_is_not_skipped_when_evidence_is_missing() {
+    let c = check(REACH);
+    let ev = evidence(&c, &[]);
+    let gaps = bad_line();
+    assert_eq!(
+        judge(&c, &ev, &gaps, NoTraffic::Skip).outcome,
+        Outcome::Error(Missing::Incomplete)
+    );
+}
+
+#[test]
+fn a_deny_check_fails_when_a_request_got_through_before_a_rule_change() {
+    let records = [
+        "eni-db 10.0.1.10 40000 10.0.2.20 8080 ACCEPT",
+        "eni-db 10.0.1.10 40000 10.0.2.20 8080 REJECT",
+    ];
+    assert_eq!(
+        outcome(Kind::Deny, &records),
+        Outcome::Fail(Failure::Allowed)
+    );
+    // Refused at the server while the client's interface let it out: not through.
+    let records = [
+        "eni-web 10.0.1.10 40000 10.0.2.20 8080 ACCEPT",
+        "eni-db 10.0.1.10 40000 10.0.2.20 8080 REJECT",
+    ];
+    assert_eq!(outcome(Kind::Deny, &records), Outcome::Pass);
 }
 
 #[test]
