@@ -263,10 +263,7 @@ fn typo_hints_do_not_suggest_a_key_already_given() {
     let p = parse(Path::new("t.yaml"), "app: a\nhosts: {x: {ip: 10.0.0.1}}\nexpect:\n  - {from: any, to: x, port: 1, prot: udp}\n  - {from: any, to: x, prot: udp}\n").unwrap_err();
     let hints: Vec<&str> = p.iter().filter_map(|p| p.help.as_deref()).collect();
     assert!(!hints[0].contains("`port`"), "{hints:?}");
-    assert!(
-        hints.iter().any(|h| *h == "did you mean `port`?"),
-        "{hints:?}"
-    );
+    assert!(hints.contains(&"did you mean `port`?"), "{hints:?}");
 }
 
 #[test]

@@ -94,7 +94,7 @@ fn rejects_without_syn_are_late_packets_not_blocks() {
         conn(&[REQ_ACCEPT | REP_ACCEPT, 0]),
         Some(ConnVerdict::Established)
     );
-    assert_eq!(conn(&[REQ_ACCEPT | 0]), Some(ConnVerdict::NoReturn));
+    assert_eq!(conn(&[REQ_ACCEPT]), Some(ConnVerdict::NoReturn));
 }
 
 #[test]
