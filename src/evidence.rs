@@ -5,7 +5,9 @@
 //! port, server port) and interface. Each interface keeps a small set of flags rather than the
 //! records, so memory grows with distinct connections, not with records.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -126,6 +128,8 @@ impl Flow {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     pub file: u32,
+    /// The part of a large file read on its own; `line` counts from the part's start.
+    pub chunk: u32,
     pub line: u64,
 }
 
@@ -171,24 +175,139 @@ impl RecordCounts {
 /// Samples kept per pair for each (role, action): enough to show, bounded regardless of volume.
 pub const SAMPLES_PER_KIND: usize = 4;
 
-/// Everything seen between one client address and one server address.
+/// Interfaces a pair keeps packed, 4 flag bits each in a `u16`. A connection crosses one or two
+/// interfaces (client and server); a pair seen on more (NAT, load balancers) switches to a list
+/// per connection, so every interface always keeps its own view, whatever the reading order.
+pub const PACKED: usize = 4;
+
+/// Per connection (keyed by `client port << 16 | server port`), what each interface saw.
+#[derive(Debug, Clone)]
+pub enum Conns {
+    /// 4 flag bits per interface index, for pairs seen on at most `PACKED` interfaces.
+    Packed(FxHashMap<u32, u16>),
+    /// (interface index, flags) per interface, for the rest.
+    Listed(FxHashMap<u32, Vec<(u16, u8)>>),
+}
+
+impl Default for Conns {
+    fn default() -> Self {
+        Conns::Packed(FxHashMap::default())
+    }
+}
+
+impl Conns {
+    pub fn len(&self) -> usize {
+        match self {
+            Conns::Packed(m) => m.len(),
+            Conns::Listed(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// ORs `flags` into what interface `iface` saw of connection `key`.
+    fn set(&mut self, key: u32, iface: usize, flags: u8) {
+        if iface >= PACKED
+            && let Conns::Packed(m) = self
+        {
+            let listed = std::mem::take(m)
+                .into_iter()
+                .map(|(k, bits)| (k, unpack(bits).collect()))
+                .collect();
+            *self = Conns::Listed(listed);
+        }
+        match self {
+            Conns::Packed(m) => *m.entry(key).or_default() |= u16::from(flags) << (4 * iface),
+            Conns::Listed(m) => {
+                let list = m.entry(key).or_default();
+                match list.iter_mut().find(|(i, _)| usize::from(*i) == iface) {
+                    Some((_, f)) => *f |= flags,
+                    None if flags != 0 => list.push((iface as u16, flags)),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Every connection with (interface index, flags) for each interface that saw it.
+    pub fn each(&self, mut f: impl FnMut(u32, &[(u16, u8)])) {
+        let mut buf = Vec::with_capacity(PACKED);
+        match self {
+            Conns::Packed(m) => {
+                for (&k, &bits) in m {
+                    buf.clear();
+                    buf.extend(unpack(bits));
+                    f(k, &buf);
+                }
+            }
+            Conns::Listed(m) => {
+                for (&k, list) in m {
+                    f(k, list);
+                }
+            }
+        }
+    }
+}
+
+fn unpack(bits: u16) -> impl Iterator<Item = (u16, u8)> {
+    (0..PACKED as u16).filter_map(move |i| {
+        let f = (bits >> (4 * i)) as u8 & 0xF;
+        (f != 0).then_some((i, f))
+    })
+}
+
+/// Everything seen between one client address and one server address: per connection, a few
+/// flag bits per interface, whatever the number of records.
 #[derive(Debug, Clone, Default)]
 pub struct PairEvidence {
-    /// (client port, server port, interface) → flags.
-    pub conns: BTreeMap<(u16, u16, IfaceId), u8>,
+    /// Every interface that logged the pair, in order of first sight: the indexes in `conns`.
+    pub ifaces: Vec<IfaceId>,
+    pub conns: Conns,
     pub records: RecordCounts,
     pub first_seen: Option<u64>,
     pub last_seen: Option<u64>,
     pub samples: Vec<Sample>,
 }
 
+/// `(client port, server port)` ↔ the connection key.
+pub fn conn_key(cport: u16, sport: u16) -> u32 {
+    u32::from(cport) << 16 | u32::from(sport)
+}
+
+pub fn conn_ports(key: u32) -> (u16, u16) {
+    ((key >> 16) as u16, key as u16)
+}
+
 impl PairEvidence {
+    fn index(&mut self, iface: IfaceId) -> usize {
+        match self.ifaces.iter().position(|i| *i == iface) {
+            Some(i) => i,
+            None => {
+                self.ifaces.push(iface);
+                self.ifaces.len() - 1
+            }
+        }
+    }
+
+    /// Every connection, as (client port, server port) and what each interface saw of it.
+    pub fn each_conn(&self, mut f: impl FnMut((u16, u16), &[(IfaceId, u8)])) {
+        let mut seen = Vec::with_capacity(PACKED);
+        self.conns.each(|key, list| {
+            seen.clear();
+            seen.extend(list.iter().map(|&(i, flags)| (self.ifaces[usize::from(i)], flags)));
+            f(conn_ports(key), &seen);
+        });
+    }
+
     fn observe(&mut self, role: Role, flow: &Flow, origin: impl FnOnce() -> (Origin, String)) {
         let conn = match role {
             Role::Request => (flow.srcport, flow.dstport),
             Role::Reply => (flow.dstport, flow.srcport),
         };
-        *self.conns.entry((conn.0, conn.1, flow.iface)).or_default() |= flow.flag(role);
+        let index = self.index(flow.iface);
+        self.conns.set(conn_key(conn.0, conn.1), index, flow.flag(role));
         self.records.add(role, flow.action);
         if let Some(s) = flow.start {
             self.first_seen = Some(self.first_seen.map_or(s, |f| f.min(s)));
@@ -209,9 +328,16 @@ impl PairEvidence {
     }
 
     fn merge(&mut self, other: PairEvidence) {
-        for (k, f) in other.conns {
-            *self.conns.entry(k).or_default() |= f;
-        }
+        let moves: Vec<usize> = other.ifaces.iter().map(|i| self.index(*i)).collect();
+        other.conns.each(|key, list| {
+            if list.is_empty() {
+                // A connection with only late packets still counts, as "not judged".
+                self.conns.set(key, 0, 0);
+            }
+            for &(i, flags) in list {
+                self.conns.set(key, moves[usize::from(i)], flags);
+            }
+        });
         self.records.merge(&other.records);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = max_opt(self.last_seen, other.last_seen);
@@ -226,16 +352,8 @@ impl PairEvidence {
     }
 
     fn room_for(&self, role: Role, action: Action) -> bool {
-        let kept = self
-            .samples
-            .iter()
-            .filter(|s| s.role == role && s.action == action);
+        let kept = self.samples.iter().filter(|s| s.role == role && s.action == action);
         kept.count() < SAMPLES_PER_KIND
-    }
-
-    /// Interfaces that logged anything for this pair.
-    pub fn interfaces(&self) -> BTreeSet<IfaceId> {
-        self.conns.keys().map(|k| k.2).collect()
     }
 }
 
@@ -257,7 +375,7 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 #[derive(Debug, Clone, Default)]
 pub struct CheckEvidence {
     /// (client address, server address) → what was seen between them.
-    pub pairs: BTreeMap<(IpAddr, IpAddr), PairEvidence>,
+    pub pairs: FxHashMap<(IpAddr, IpAddr), PairEvidence>,
 }
 
 impl CheckEvidence {
@@ -276,10 +394,10 @@ impl CheckEvidence {
     pub fn merge(&mut self, other: CheckEvidence) {
         for (k, p) in other.pairs {
             match self.pairs.entry(k) {
-                std::collections::btree_map::Entry::Vacant(v) => {
+                std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(p);
                 }
-                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(p),
+                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(p),
             }
         }
     }
@@ -382,12 +500,20 @@ pub struct Evidence {
     pub stats: Stats,
     /// Names of the evidence files, indexed by `Origin::file`.
     pub files: Vec<String>,
+    /// For files read in parts: the lines before each part, indexed by file, then part.
+    pub chunk_lines: Vec<Vec<u64>>,
 }
 
 impl Evidence {
     pub fn origin(&self, o: &Origin) -> String {
         let file = self.files.get(o.file as usize).map_or("?", String::as_str);
-        format!("{file}:{}", o.line)
+        let before = self
+            .chunk_lines
+            .get(o.file as usize)
+            .and_then(|c| c.get(o.chunk as usize))
+            .copied()
+            .unwrap_or(0);
+        format!("{file}:{}", before + o.line)
     }
 }
 
@@ -446,18 +572,81 @@ mod tests {
             ..req
         };
         ev.observe(Role::Request, &req, || {
-            (Origin { file: 0, line: 1 }, "a".into())
+            (Origin { file: 0, chunk: 0, line: 1 }, "a".into())
         });
         ev.observe(Role::Reply, &rep, || {
-            (Origin { file: 0, line: 2 }, "b".into())
+            (Origin { file: 0, chunk: 0, line: 2 }, "b".into())
         });
         let pair = &ev.pairs[&(req.src, req.dst)];
         assert_eq!(pair.conns.len(), 1);
-        assert_eq!(
-            pair.conns.values().next(),
-            Some(&(flag::REQ_ACCEPT | flag::REP_ACCEPT))
-        );
+        let mut seen = Vec::new();
+        pair.each_conn(|_, s| seen.extend_from_slice(s));
+        assert_eq!(seen, [(IfaceId::new("eni-1").unwrap(), flag::REQ_ACCEPT | flag::REP_ACCEPT)]);
         assert_eq!(pair.samples.len(), 2);
+    }
+
+    fn on(iface: &str, role: Role, action: Action) -> (Flow, Role) {
+        let mut f = flow(action, None, 6);
+        f.iface = IfaceId::new(iface).unwrap();
+        if role == Role::Reply {
+            (f.src, f.dst, f.srcport, f.dstport) = (f.dst, f.src, f.dstport, f.srcport);
+        }
+        (f, role)
+    }
+
+    fn seen_of(ev: &CheckEvidence) -> Vec<(String, u8)> {
+        let pair = ev.pairs.values().next().unwrap();
+        let mut out = Vec::new();
+        pair.each_conn(|_, seen| out.extend(seen.iter().map(|(i, f)| (i.to_string(), *f))));
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn each_interface_keeps_its_own_view_of_a_connection_across_merges() {
+        let mut a = CheckEvidence::default();
+        let mut b = CheckEvidence::default();
+        // The two workers meet the interfaces in opposite orders.
+        for (ev, records) in [
+            (&mut a, [on("eni-c", Role::Request, Action::Accept), on("eni-s", Role::Request, Action::Reject)]),
+            (&mut b, [on("eni-s", Role::Reply, Action::Accept), on("eni-c", Role::Reply, Action::Accept)]),
+        ] {
+            for (f, role) in records {
+                ev.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
+            }
+        }
+        a.merge(b);
+        use flag::*;
+        assert_eq!(
+            seen_of(&a),
+            [("eni-c".into(), REQ_ACCEPT | REP_ACCEPT), ("eni-s".into(), REQ_REJECT | REP_ACCEPT)]
+        );
+    }
+
+    #[test]
+    fn a_pair_on_many_interfaces_keeps_each_ones_view() {
+        let mut packed = CheckEvidence::default();
+        let mut listed = CheckEvidence::default();
+        for i in 0..PACKED + 2 {
+            let action = if i % 2 == 0 { Action::Accept } else { Action::Reject };
+            let (f, role) = on(&format!("eni-{i}"), Role::Request, action);
+            listed.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
+            if i < PACKED {
+                packed.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
+            }
+        }
+        assert!(matches!(packed.pairs.values().next().unwrap().conns, Conns::Packed(_)));
+        assert!(matches!(listed.pairs.values().next().unwrap().conns, Conns::Listed(_)));
+        let seen = seen_of(&listed);
+        assert_eq!(seen.len(), PACKED + 2);
+        assert_eq!(seen[PACKED + 1], (format!("eni-{}", PACKED + 1), flag::REQ_REJECT));
+        // Merging a packed pair into a listed one, and the other way round, loses nothing.
+        let mut a = packed.clone();
+        a.merge(listed.clone());
+        let mut b = listed.clone();
+        b.merge(packed);
+        assert_eq!(seen_of(&a), seen);
+        assert_eq!(seen_of(&b), seen);
     }
 
     #[test]
@@ -466,7 +655,7 @@ mod tests {
             let mut ev = CheckEvidence::default();
             for line in lines {
                 ev.observe(Role::Request, &flow(Action::Accept, None, 6), || {
-                    (Origin { file: 0, line }, line.to_string())
+                    (Origin { file: 0, chunk: 0, line }, line.to_string())
                 });
             }
             ev

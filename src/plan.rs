@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::evidence::{Flow, Role};
-use crate::resolve::AddrSet;
+use crate::resolve::{AddrSet, Ranges};
 use crate::spec::{Endpoint, Kind, Ports, Pos, Problem, Protocol, Spec};
 
 /// One expectation, ready to match flows against.
@@ -67,6 +67,21 @@ impl Check {
     }
 }
 
+impl Plan {
+    /// The addresses a flow must have at one end to matter to some check, for skipping the others
+    /// cheaply: each check's narrower side (a check always names a host on one side). `None` when
+    /// that is every address.
+    pub fn interesting(&self) -> Option<Ranges> {
+        let mut all = Ranges::default();
+        for c in &self.checks {
+            let (from, to) = (c.from.addrs.ranges(), c.to.addrs.ranges());
+            let narrow = if from.size() <= to.size() { from } else { to };
+            all = all.union(narrow);
+        }
+        (all != Ranges::all()).then_some(all)
+    }
+}
+
 /// The time range records must overlap, in Unix seconds; open ends are unbounded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
@@ -106,7 +121,7 @@ pub fn build(specs: &[Spec], window: Window) -> Result<Plan, Vec<Problem>> {
         let side = |e: &Endpoint| Side {
             label: e.to_string(),
             addrs: match e {
-                Endpoint::Any => AddrSet::Any,
+                Endpoint::Any => AddrSet::any(),
                 Endpoint::Host(name) => hosts[name].clone(),
             },
         };

@@ -153,31 +153,28 @@ fn judge_pair<'e>(
     let mut connections: BTreeMap<ConnVerdict, u64> = BTreeMap::new();
     let mut by_conn: BTreeMap<(u16, u16), ConnVerdict> = BTreeMap::new();
     let mut unjudged = 0;
-    let mut seen: Vec<(IfaceId, u8)> = Vec::new();
-    // Keys are sorted by (client port, server port, interface): one run per connection.
-    let mut keys = ev.conns.iter().peekable();
-    while let Some((&(cport, sport, iface), &f)) = keys.next() {
-        seen.clear();
-        seen.push((iface, f));
-        while let Some(&(&(c, s, iface), &f)) = keys.peek() {
-            if (c, s) != (cport, sport) {
-                break;
-            }
-            seen.push((iface, f));
-            keys.next();
-        }
+    // Verdicts are kept only for the connections the samples belong to.
+    for s in &ev.samples {
+        by_conn.entry(s.conn).or_insert(ConnVerdict::Established);
+    }
+    let mut sampled: BTreeMap<(u16, u16), Option<ConnVerdict>> = BTreeMap::new();
+    ev.each_conn(|ports, seen| {
         let verdict = match check.kind {
-            Kind::Reach { return_required } => reach_connection(&seen, return_required),
-            Kind::Deny => deny_connection(&seen),
+            Kind::Reach { return_required } => reach_connection(seen, return_required),
+            Kind::Deny => deny_connection(seen),
         };
         match verdict {
-            Some(v) => {
-                *connections.entry(v).or_default() += 1;
-                by_conn.insert((cport, sport), v);
-            }
+            Some(v) => *connections.entry(v).or_default() += 1,
             None => unjudged += 1,
         }
-    }
+        if by_conn.contains_key(&ports) {
+            sampled.insert(ports, verdict);
+        }
+    });
+    by_conn = sampled
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
     let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
         Kind::Reach { .. } => (worst, worst.is_some_and(|w| w != ConnVerdict::Established)),

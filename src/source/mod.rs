@@ -4,6 +4,7 @@
 pub mod files;
 pub mod format;
 pub mod record;
+pub mod scan;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -154,10 +154,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn check(kind: Kind) -> Check {
-    let net = |list: &[&str]| AddrSet::Networks {
-        include: list.iter().map(|s| ip(s).into()).collect(),
-        exclude: vec![],
-    };
+    let net = |list: &[&str]| AddrSet::networks(list.iter().map(|s| ip(s).into()).collect(), vec![]);
     Check {
         app: "shop".into(),
         name: "web -> app tcp/8080".into(),
@@ -210,6 +207,7 @@ fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailabl
                 (
                     Origin {
                         file: 0,
+                        chunk: 0,
                         line: i as u64 + 1,
                     },
                     r.to_string(),
@@ -352,7 +350,7 @@ fn skipdata() -> Gaps {
 
 fn bad_line() -> Gaps {
     let mut g = Gaps::default();
-    g.bad_line(Origin { file: 0, line: 7 }, "3 fields".into());
+    g.bad_line(Origin { file: 0, chunk: 0, line: 7 }, "3 fields".into());
     g
 }
 
