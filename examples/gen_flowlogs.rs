@@ -119,8 +119,14 @@ fn vpc() -> Vpc {
         other,
         users,
         scanners,
-        dns: Host { addr: [192, 168, 0, 53], eni: None },
-        monitoring: Host { addr: [192, 168, 30, 5], eni: None },
+        dns: Host {
+            addr: [192, 168, 0, 53],
+            eni: None,
+        },
+        monitoring: Host {
+            addr: [192, 168, 30, 5],
+            eni: None,
+        },
         enis,
     }
 }
@@ -156,7 +162,11 @@ struct Rec<'a> {
 
 impl Writer {
     fn flow(&mut self, r: Rec<'_>, rng: &mut Rng) {
-        let packets = if r.action == "ACCEPT" { 2 + rng.below(60) } else { 1 + rng.below(3) };
+        let packets = if r.action == "ACCEPT" {
+            2 + rng.below(60)
+        } else {
+            1 + rng.below(3)
+        };
         let bytes = packets * (60 + rng.below(1400));
         let (src, dst) = (r.src.ip(), r.dst.ip());
         let l = &mut self.line;
@@ -190,7 +200,11 @@ impl Writer {
         l.clear();
         match self.format {
             Format::V2 => {
-                let _ = write!(l, "2 {ACCOUNT} eni-0{eni:016x} - - - - - - - {start} {} - {status}", start + 60);
+                let _ = write!(
+                    l,
+                    "2 {ACCOUNT} eni-0{eni:016x} - - - - - - - {start} {} - {status}",
+                    start + 60
+                );
             }
             Format::Custom => {
                 let _ = write!(
@@ -240,10 +254,18 @@ const SYNACK_FIN: u8 = 19;
 
 /// Logs one connection on every VPC interface it crosses.
 fn connection(w: &mut Writer, rng: &mut Rng, c: Conn) {
-    let sport = if c.proto == 1 { 0 } else { 32768 + rng.below(28232) as u16 };
+    let sport = if c.proto == 1 {
+        0
+    } else {
+        32768 + rng.below(28232) as u16
+    };
     let dport = if c.proto == 1 { 0 } else { c.dport };
     let answered = !c.refused && c.reply == Reply::Accepted;
-    let (req_flags, rep_flags) = if answered { (SYN_FIN, SYNACK_FIN) } else { (SYN, SYNACK) };
+    let (req_flags, rep_flags) = if answered {
+        (SYN_FIN, SYNACK_FIN)
+    } else {
+        (SYN, SYNACK)
+    };
     let (client, server) = (&c.client, &c.server);
     let rec = |eni, src, dst, sport, dport, action, flags, egress| Rec {
         eni,
@@ -258,35 +280,57 @@ fn connection(w: &mut Writer, rng: &mut Rng, c: Conn) {
         egress,
     };
     if let Some(e) = c.client.eni {
-        w.flow(rec(e, client, server, sport, dport, "ACCEPT", req_flags, true), rng);
+        w.flow(
+            rec(e, client, server, sport, dport, "ACCEPT", req_flags, true),
+            rng,
+        );
     }
     if let Some(e) = c.server.eni {
         let action = if c.refused { "REJECT" } else { "ACCEPT" };
-        w.flow(rec(e, client, server, sport, dport, action, req_flags, false), rng);
+        w.flow(
+            rec(e, client, server, sport, dport, action, req_flags, false),
+            rng,
+        );
     }
     if c.refused || c.reply == Reply::None {
         return;
     }
     if let Some(e) = c.server.eni {
-        let action = if c.reply == Reply::RefusedAtServer { "REJECT" } else { "ACCEPT" };
-        w.flow(rec(e, server, client, dport, sport, action, rep_flags, true), rng);
+        let action = if c.reply == Reply::RefusedAtServer {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        };
+        w.flow(
+            rec(e, server, client, dport, sport, action, rep_flags, true),
+            rng,
+        );
     }
     if c.reply == Reply::RefusedAtServer {
         return;
     }
     if let Some(e) = c.client.eni {
-        let action = if c.reply == Reply::RefusedAtClient { "REJECT" } else { "ACCEPT" };
-        w.flow(rec(e, server, client, dport, sport, action, rep_flags, false), rng);
+        let action = if c.reply == Reply::RefusedAtClient {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        };
+        w.flow(
+            rec(e, server, client, dport, sport, action, rep_flags, false),
+            rng,
+        );
     }
     // Now and then a packet after close, refused on the server's interface: not a block.
-    if answered && c.proto == 6 && rng.chance(2) {
-        if let Some(e) = c.server.eni {
-            let late = Rec {
-                start: c.start + 60,
-                ..rec(e, client, server, sport, dport, "REJECT", 1, false)
-            };
-            w.flow(late, rng);
-        }
+    if answered
+        && c.proto == 6
+        && rng.chance(2)
+        && let Some(e) = c.server.eni
+    {
+        let late = Rec {
+            start: c.start + 60,
+            ..rec(e, client, server, sport, dport, "REJECT", 1, false)
+        };
+        w.flow(late, rng);
     }
 }
 
@@ -324,7 +368,9 @@ fn args() -> Args {
             }
             "--records-per-file" => a.per_file = value().parse().expect("--records-per-file N"),
             "--seed" => a.seed = value().parse().expect("--seed N"),
-            other => panic!("unknown option {other}; see the doc comment of examples/gen_flowlogs.rs"),
+            other => {
+                panic!("unknown option {other}; see the doc comment of examples/gen_flowlogs.rs")
+            }
         }
     }
     if a.per_file == 0 {
@@ -336,10 +382,15 @@ fn args() -> Args {
 
 fn open(args: &Args, index: u64) -> Box<dyn Write> {
     let ext = if args.gzip { "log.gz" } else { "log" };
-    let path = args.out.join("logs").join(format!("{ACCOUNT}_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_{index:05}.{ext}"));
+    let path = args.out.join("logs").join(format!(
+        "{ACCOUNT}_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_{index:05}.{ext}"
+    ));
     let file = BufWriter::with_capacity(1 << 20, File::create(&path).expect("create output file"));
     if args.gzip {
-        Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::default(),
+        ))
     } else {
         Box::new(file)
     }
@@ -350,7 +401,11 @@ fn main() {
     std::fs::create_dir_all(args.out.join("logs")).expect("create --out");
     let v = vpc();
     let mut rng = Rng(args.seed);
-    let header = if args.format == Format::V2 { V2_HEADER } else { CUSTOM_HEADER };
+    let header = if args.format == Format::V2 {
+        V2_HEADER
+    } else {
+        CUSTOM_HEADER
+    };
     let mut file_index = 0;
     let mut w = Writer {
         format: args.format,
@@ -411,7 +466,11 @@ fn main() {
             }
             520..=559 => {
                 // Scanners knock on everything; security groups refuse them.
-                let target = if rng.chance(30) { *rng.pick(&v.db) } else { *rng.pick(&v.other) };
+                let target = if rng.chance(30) {
+                    *rng.pick(&v.db)
+                } else {
+                    *rng.pick(&v.other)
+                };
                 let port = *rng.pick(&[22u16, 23, 445, 1433, 3389, 5432, 6379, 8080]);
                 let mut c = conn(rng.pick(&v.scanners), &target, port, 6);
                 c.refused = true;
@@ -419,7 +478,11 @@ fn main() {
             }
             560..=569 => {
                 let eni = rng.below(v.enis.len() as u64) as u32;
-                let status = if start < DAY_START + 1800 && rng.chance(20) { "SKIPDATA" } else { "NODATA" };
+                let status = if start < DAY_START + 1800 && rng.chance(20) {
+                    "SKIPDATA"
+                } else {
+                    "NODATA"
+                };
                 w.status(eni, start, status);
             }
             _ => {
@@ -446,7 +509,12 @@ fn main() {
     w.out.flush().unwrap();
     drop(w.out);
     write_spec(&args, &v);
-    eprintln!("{} records in {} files under {}", w.records, file_index + 1, args.out.display());
+    eprintln!(
+        "{} records in {} files under {}",
+        w.records,
+        file_index + 1,
+        args.out.display()
+    );
 }
 
 fn ips(hosts: &[Host]) -> String {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
+use crate::verdict::ConnVerdict;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -103,6 +103,12 @@ pub mod flag {
     /// TCP packet without SYN sets no flag: it came after the connection closed.
     pub const REQ_REJECT: u8 = 4;
     pub const REP_REJECT: u8 = 8;
+    /// Accepted just before the window: not judged, only used to recognise a late packet in the
+    /// window as the end of a connection that began before it.
+    pub const CTX_REQ_ACCEPT: u8 = 16;
+    pub const CTX_REP_ACCEPT: u8 = 32;
+    /// The interface logged the connection inside the window (late packets set no other flag).
+    pub const SEEN: u8 = 64;
 }
 
 const TCP: u8 = 6;
@@ -113,19 +119,30 @@ impl Flow {
     /// connection was closed"; where tcp-flags show no SYN, that is what it was.
     pub fn flag(&self, role: Role) -> u8 {
         let late = self.protocol == TCP && self.tcp_flags.is_some_and(|f| f & SYN == 0);
-        match (role, self.action, late) {
-            (Role::Request, Action::Accept, _) => flag::REQ_ACCEPT,
-            (Role::Reply, Action::Accept, _) => flag::REP_ACCEPT,
-            (Role::Request, Action::Reject, false) => flag::REQ_REJECT,
-            (Role::Reply, Action::Reject, false) => flag::REP_REJECT,
-            (_, Action::Reject, true) => 0,
+        flag::SEEN
+            | match (role, self.action, late) {
+                (Role::Request, Action::Accept, _) => flag::REQ_ACCEPT,
+                (Role::Reply, Action::Accept, _) => flag::REP_ACCEPT,
+                (Role::Request, Action::Reject, false) => flag::REQ_REJECT,
+                (Role::Reply, Action::Reject, false) => flag::REP_REJECT,
+                (_, Action::Reject, true) => 0,
+            }
+    }
+
+    /// The flag this flow sets for `role` when it lies just before the window: only acceptances
+    /// count, and only to excuse late packets.
+    pub fn context_flag(&self, role: Role) -> u8 {
+        match (role, self.action) {
+            (Role::Request, Action::Accept) => flag::CTX_REQ_ACCEPT,
+            (Role::Reply, Action::Accept) => flag::CTX_REP_ACCEPT,
+            (_, Action::Reject) => 0,
         }
     }
 }
 
 /// Where a record came from, for failure messages: `file:line`, ordered by file then line so
 /// that samples are the same whatever order parallel workers finish in.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     pub file: u32,
     /// The part of a large file read on its own; `line` counts from the part's start.
@@ -154,7 +171,7 @@ pub struct RecordCounts {
 }
 
 impl RecordCounts {
-    fn add(&mut self, role: Role, action: Action) {
+    pub fn add(&mut self, role: Role, action: Action) {
         let slot = match (role, action) {
             (Role::Request, Action::Accept) => &mut self.request_accept,
             (Role::Request, Action::Reject) => &mut self.request_reject,
@@ -164,7 +181,7 @@ impl RecordCounts {
         *slot += 1;
     }
 
-    fn merge(&mut self, o: &RecordCounts) {
+    pub fn merge(&mut self, o: &RecordCounts) {
         self.request_accept += o.request_accept;
         self.request_reject += o.request_reject;
         self.reply_accept += o.reply_accept;
@@ -173,141 +190,36 @@ impl RecordCounts {
 }
 
 /// Samples kept per pair for each (role, action): enough to show, bounded regardless of volume.
-pub const SAMPLES_PER_KIND: usize = 4;
+pub const SAMPLES_PER_KIND: usize = 2;
 
-/// Interfaces a pair keeps packed, 4 flag bits each in a `u16`. A connection crosses one or two
-/// interfaces (client and server); a pair seen on more (NAT, load balancers) switches to a list
-/// per connection, so every interface always keeps its own view, whatever the reading order.
-pub const PACKED: usize = 4;
-
-/// Per connection (keyed by `client port << 16 | server port`), what each interface saw.
-#[derive(Debug, Clone)]
-pub enum Conns {
-    /// 4 flag bits per interface index, for pairs seen on at most `PACKED` interfaces.
-    Packed(FxHashMap<u32, u16>),
-    /// (interface index, flags) per interface, for the rest.
-    Listed(FxHashMap<u32, Vec<(u16, u8)>>),
-}
-
-impl Default for Conns {
-    fn default() -> Self {
-        Conns::Packed(FxHashMap::default())
-    }
-}
-
-impl Conns {
-    pub fn len(&self) -> usize {
-        match self {
-            Conns::Packed(m) => m.len(),
-            Conns::Listed(m) => m.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// ORs `flags` into what interface `iface` saw of connection `key`.
-    fn set(&mut self, key: u32, iface: usize, flags: u8) {
-        if iface >= PACKED
-            && let Conns::Packed(m) = self
-        {
-            let listed = std::mem::take(m)
-                .into_iter()
-                .map(|(k, bits)| (k, unpack(bits).collect()))
-                .collect();
-            *self = Conns::Listed(listed);
-        }
-        match self {
-            Conns::Packed(m) => *m.entry(key).or_default() |= u16::from(flags) << (4 * iface),
-            Conns::Listed(m) => {
-                let list = m.entry(key).or_default();
-                match list.iter_mut().find(|(i, _)| usize::from(*i) == iface) {
-                    Some((_, f)) => *f |= flags,
-                    None if flags != 0 => list.push((iface as u16, flags)),
-                    None => {}
-                }
-            }
-        }
-    }
-
-    /// Every connection with (interface index, flags) for each interface that saw it.
-    pub fn each(&self, mut f: impl FnMut(u32, &[(u16, u8)])) {
-        let mut buf = Vec::with_capacity(PACKED);
-        match self {
-            Conns::Packed(m) => {
-                for (&k, &bits) in m {
-                    buf.clear();
-                    buf.extend(unpack(bits));
-                    f(k, &buf);
-                }
-            }
-            Conns::Listed(m) => {
-                for (&k, list) in m {
-                    f(k, list);
-                }
-            }
-        }
-    }
-}
-
-fn unpack(bits: u16) -> impl Iterator<Item = (u16, u8)> {
-    (0..PACKED as u16).filter_map(move |i| {
-        let f = (bits >> (4 * i)) as u8 & 0xF;
-        (f != 0).then_some((i, f))
-    })
-}
-
-/// Everything seen between one client address and one server address: per connection, a few
-/// flag bits per interface, whatever the number of records.
-#[derive(Debug, Clone, Default)]
+/// What was seen between one client address and one server address, its connections already
+/// judged one by one (see `source::ledger`): the counts, not the connections, are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairEvidence {
-    /// Every interface that logged the pair, in order of first sight: the indexes in `conns`.
+    /// Every interface that logged the pair.
     pub ifaces: Vec<IfaceId>,
-    pub conns: Conns,
     pub records: RecordCounts,
     pub first_seen: Option<u64>,
     pub last_seen: Option<u64>,
     pub samples: Vec<Sample>,
+    /// Connections by verdict.
+    pub connections: BTreeMap<ConnVerdict, u64>,
+    /// Connections with records but nothing to judge (late packets, replies without requests).
+    pub unjudged: u64,
+    /// The verdict of each connection a sample belongs to, for choosing which samples to show.
+    pub sampled: BTreeMap<(u16, u16), ConnVerdict>,
 }
 
-/// `(client port, server port)` ↔ the connection key.
-pub fn conn_key(cport: u16, sport: u16) -> u32 {
-    u32::from(cport) << 16 | u32::from(sport)
+/// What one reader counted of a pair, before connections are judged.
+#[derive(Debug, Clone, Default)]
+pub struct PairTally {
+    pub records: RecordCounts,
+    pub first_seen: Option<u64>,
+    pub last_seen: Option<u64>,
 }
 
-pub fn conn_ports(key: u32) -> (u16, u16) {
-    ((key >> 16) as u16, key as u16)
-}
-
-impl PairEvidence {
-    fn index(&mut self, iface: IfaceId) -> usize {
-        match self.ifaces.iter().position(|i| *i == iface) {
-            Some(i) => i,
-            None => {
-                self.ifaces.push(iface);
-                self.ifaces.len() - 1
-            }
-        }
-    }
-
-    /// Every connection, as (client port, server port) and what each interface saw of it.
-    pub fn each_conn(&self, mut f: impl FnMut((u16, u16), &[(IfaceId, u8)])) {
-        let mut seen = Vec::with_capacity(PACKED);
-        self.conns.each(|key, list| {
-            seen.clear();
-            seen.extend(list.iter().map(|&(i, flags)| (self.ifaces[usize::from(i)], flags)));
-            f(conn_ports(key), &seen);
-        });
-    }
-
-    fn observe(&mut self, role: Role, flow: &Flow, origin: impl FnOnce() -> (Origin, String)) {
-        let conn = match role {
-            Role::Request => (flow.srcport, flow.dstport),
-            Role::Reply => (flow.dstport, flow.srcport),
-        };
-        let index = self.index(flow.iface);
-        self.conns.set(conn_key(conn.0, conn.1), index, flow.flag(role));
+impl PairTally {
+    pub fn observe(&mut self, role: Role, flow: &Flow) {
         self.records.add(role, flow.action);
         if let Some(s) = flow.start {
             self.first_seen = Some(self.first_seen.map_or(s, |f| f.min(s)));
@@ -315,45 +227,64 @@ impl PairEvidence {
         if let Some(e) = flow.end {
             self.last_seen = Some(self.last_seen.map_or(e, |l| l.max(e)));
         }
-        if self.room_for(role, flow.action) {
-            let (origin, text) = origin();
-            self.samples.push(Sample {
-                origin,
-                role,
-                action: flow.action,
-                conn,
-                text,
-            });
-        }
     }
 
-    fn merge(&mut self, other: PairEvidence) {
-        let moves: Vec<usize> = other.ifaces.iter().map(|i| self.index(*i)).collect();
-        other.conns.each(|key, list| {
-            if list.is_empty() {
-                // A connection with only late packets still counts, as "not judged".
-                self.conns.set(key, 0, 0);
-            }
-            for &(i, flags) in list {
-                self.conns.set(key, moves[usize::from(i)], flags);
-            }
-        });
+    pub fn merge(&mut self, other: PairTally) {
         self.records.merge(&other.records);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = max_opt(self.last_seen, other.last_seen);
-        let mut all = std::mem::take(&mut self.samples);
-        all.extend(other.samples);
-        all.sort_by(|a, b| a.origin.cmp(&b.origin));
-        for s in all {
-            if self.room_for(s.role, s.action) {
-                self.samples.push(s);
+    }
+}
+
+/// The (role, action) of a record, as an index.
+pub fn kind(role: Role, action: Action) -> usize {
+    (role == Role::Reply) as usize * 2 + (action == Action::Reject) as usize
+}
+
+/// The earliest `SAMPLES_PER_KIND` records of each kind of a pair, whatever order they are
+/// offered in.
+#[derive(Debug, Clone, Default)]
+pub struct SampleSet {
+    samples: Vec<Sample>,
+}
+
+impl SampleSet {
+    /// Keeps `s` if it is among the earliest of its kind. Returns the origin a later offer of that
+    /// kind must come before to be kept, once the kind is full.
+    pub fn offer(&mut self, s: Sample) -> Option<Origin> {
+        let k = kind(s.role, s.action);
+        let of_kind =
+            |set: &Vec<Sample>| set.iter().filter(|x| kind(x.role, x.action) == k).count();
+        if of_kind(&self.samples) == SAMPLES_PER_KIND {
+            let latest = self
+                .samples
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| kind(x.role, x.action) == k)
+                .max_by_key(|(_, x)| x.origin)
+                .map(|(i, _)| i)
+                .expect("the kind is full");
+            if s.origin >= self.samples[latest].origin {
+                return Some(self.samples[latest].origin);
             }
+            self.samples.swap_remove(latest);
         }
+        self.samples.push(s);
+        (of_kind(&self.samples) == SAMPLES_PER_KIND).then(|| {
+            self.samples
+                .iter()
+                .filter(|x| kind(x.role, x.action) == k)
+                .map(|x| x.origin)
+                .max()
+                .expect("the kind is full")
+        })
     }
 
-    fn room_for(&self, role: Role, action: Action) -> bool {
-        let kept = self.samples.iter().filter(|s| s.role == role && s.action == action);
-        kept.count() < SAMPLES_PER_KIND
+    /// The kept samples, in file and line order.
+    pub fn into_sorted(mut self) -> Vec<Sample> {
+        self.samples
+            .sort_by_key(|s| (s.origin, kind(s.role, s.action)));
+        self.samples
     }
 }
 
@@ -372,35 +303,10 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 /// Everything seen for one check.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckEvidence {
     /// (client address, server address) → what was seen between them.
-    pub pairs: FxHashMap<(IpAddr, IpAddr), PairEvidence>,
-}
-
-impl CheckEvidence {
-    /// Records one flow in `role`; `origin` is only called when the record is kept as a sample.
-    pub fn observe(&mut self, role: Role, flow: &Flow, origin: impl FnOnce() -> (Origin, String)) {
-        let pair = match role {
-            Role::Request => (flow.src, flow.dst),
-            Role::Reply => (flow.dst, flow.src),
-        };
-        self.pairs
-            .entry(pair)
-            .or_default()
-            .observe(role, flow, origin);
-    }
-
-    pub fn merge(&mut self, other: CheckEvidence) {
-        for (k, p) in other.pairs {
-            match self.pairs.entry(k) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(p);
-                }
-                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(p),
-            }
-        }
-    }
+    pub pairs: BTreeMap<(IpAddr, IpAddr), PairEvidence>,
 }
 
 /// A line that could not be read as a record.
@@ -446,8 +352,7 @@ impl Gaps {
     pub fn merge(&mut self, other: Gaps) {
         self.bad_lines += other.bad_lines;
         self.bad_line_samples.extend(other.bad_line_samples);
-        self.bad_line_samples
-            .sort_by(|a, b| a.origin.cmp(&b.origin));
+        self.bad_line_samples.sort_by_key(|b| b.origin);
         self.bad_line_samples.truncate(BAD_LINES_KEPT);
         self.bad_files.extend(other.bad_files);
         self.bad_files.sort_by_key(|f| f.file);
@@ -538,144 +443,27 @@ mod tests {
 
     #[test]
     fn a_tcp_reject_without_syn_is_late_but_only_for_tcp() {
+        let f =
+            |action, flags, protocol, role| flow(action, flags, protocol).flag(role) & !flag::SEEN;
         assert_eq!(
-            flow(Action::Reject, Some(2), 6).flag(Role::Request),
+            f(Action::Reject, Some(2), 6, Role::Request),
             flag::REQ_REJECT
         );
         assert_eq!(
-            flow(Action::Reject, Some(18), 6).flag(Role::Reply),
+            f(Action::Reject, Some(18), 6, Role::Reply),
             flag::REP_REJECT
         );
-        assert_eq!(flow(Action::Reject, Some(1), 6).flag(Role::Request), 0);
-        assert_eq!(flow(Action::Reject, Some(4), 6).flag(Role::Reply), 0);
+        assert_eq!(f(Action::Reject, Some(1), 6, Role::Request), 0);
+        assert_eq!(f(Action::Reject, Some(4), 6, Role::Reply), 0);
         assert_eq!(
-            flow(Action::Reject, None, 6).flag(Role::Request),
+            f(Action::Reject, None, 6, Role::Request),
             flag::REQ_REJECT,
             "flags unknown"
         );
         assert_eq!(
-            flow(Action::Reject, Some(0), 17).flag(Role::Request),
+            f(Action::Reject, Some(0), 17, Role::Request),
             flag::REQ_REJECT,
             "udp has no SYN"
         );
-    }
-
-    #[test]
-    fn replies_are_filed_under_the_connection_they_answer() {
-        let mut ev = CheckEvidence::default();
-        let req = flow(Action::Accept, None, 6);
-        let rep = Flow {
-            src: req.dst,
-            dst: req.src,
-            srcport: req.dstport,
-            dstport: req.srcport,
-            ..req
-        };
-        ev.observe(Role::Request, &req, || {
-            (Origin { file: 0, chunk: 0, line: 1 }, "a".into())
-        });
-        ev.observe(Role::Reply, &rep, || {
-            (Origin { file: 0, chunk: 0, line: 2 }, "b".into())
-        });
-        let pair = &ev.pairs[&(req.src, req.dst)];
-        assert_eq!(pair.conns.len(), 1);
-        let mut seen = Vec::new();
-        pair.each_conn(|_, s| seen.extend_from_slice(s));
-        assert_eq!(seen, [(IfaceId::new("eni-1").unwrap(), flag::REQ_ACCEPT | flag::REP_ACCEPT)]);
-        assert_eq!(pair.samples.len(), 2);
-    }
-
-    fn on(iface: &str, role: Role, action: Action) -> (Flow, Role) {
-        let mut f = flow(action, None, 6);
-        f.iface = IfaceId::new(iface).unwrap();
-        if role == Role::Reply {
-            (f.src, f.dst, f.srcport, f.dstport) = (f.dst, f.src, f.dstport, f.srcport);
-        }
-        (f, role)
-    }
-
-    fn seen_of(ev: &CheckEvidence) -> Vec<(String, u8)> {
-        let pair = ev.pairs.values().next().unwrap();
-        let mut out = Vec::new();
-        pair.each_conn(|_, seen| out.extend(seen.iter().map(|(i, f)| (i.to_string(), *f))));
-        out.sort();
-        out
-    }
-
-    #[test]
-    fn each_interface_keeps_its_own_view_of_a_connection_across_merges() {
-        let mut a = CheckEvidence::default();
-        let mut b = CheckEvidence::default();
-        // The two workers meet the interfaces in opposite orders.
-        for (ev, records) in [
-            (&mut a, [on("eni-c", Role::Request, Action::Accept), on("eni-s", Role::Request, Action::Reject)]),
-            (&mut b, [on("eni-s", Role::Reply, Action::Accept), on("eni-c", Role::Reply, Action::Accept)]),
-        ] {
-            for (f, role) in records {
-                ev.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
-            }
-        }
-        a.merge(b);
-        use flag::*;
-        assert_eq!(
-            seen_of(&a),
-            [("eni-c".into(), REQ_ACCEPT | REP_ACCEPT), ("eni-s".into(), REQ_REJECT | REP_ACCEPT)]
-        );
-    }
-
-    #[test]
-    fn a_pair_on_many_interfaces_keeps_each_ones_view() {
-        let mut packed = CheckEvidence::default();
-        let mut listed = CheckEvidence::default();
-        for i in 0..PACKED + 2 {
-            let action = if i % 2 == 0 { Action::Accept } else { Action::Reject };
-            let (f, role) = on(&format!("eni-{i}"), Role::Request, action);
-            listed.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
-            if i < PACKED {
-                packed.observe(role, &f, || (Origin { file: 0, chunk: 0, line: 1 }, String::new()));
-            }
-        }
-        assert!(matches!(packed.pairs.values().next().unwrap().conns, Conns::Packed(_)));
-        assert!(matches!(listed.pairs.values().next().unwrap().conns, Conns::Listed(_)));
-        let seen = seen_of(&listed);
-        assert_eq!(seen.len(), PACKED + 2);
-        assert_eq!(seen[PACKED + 1], (format!("eni-{}", PACKED + 1), flag::REQ_REJECT));
-        // Merging a packed pair into a listed one, and the other way round, loses nothing.
-        let mut a = packed.clone();
-        a.merge(listed.clone());
-        let mut b = listed.clone();
-        b.merge(packed);
-        assert_eq!(seen_of(&a), seen);
-        assert_eq!(seen_of(&b), seen);
-    }
-
-    #[test]
-    fn merging_keeps_the_earliest_samples_whatever_the_order() {
-        let mk = |lines: std::ops::Range<u64>| {
-            let mut ev = CheckEvidence::default();
-            for line in lines {
-                ev.observe(Role::Request, &flow(Action::Accept, None, 6), || {
-                    (Origin { file: 0, chunk: 0, line }, line.to_string())
-                });
-            }
-            ev
-        };
-        let mut a = mk(10..20);
-        a.merge(mk(0..10));
-        let mut b = mk(0..10);
-        b.merge(mk(10..20));
-        let lines = |ev: &CheckEvidence| -> Vec<u64> {
-            ev.pairs
-                .values()
-                .next()
-                .unwrap()
-                .samples
-                .iter()
-                .map(|s| s.origin.line)
-                .collect()
-        };
-        assert_eq!(lines(&a), vec![0, 1, 2, 3]);
-        assert_eq!(lines(&a), lines(&b));
-        assert_eq!(a.pairs.values().next().unwrap().records.request_accept, 20);
     }
 }

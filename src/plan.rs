@@ -94,6 +94,17 @@ impl Window {
         self.start.is_some() || self.end.is_some()
     }
 
+    /// Records ending this long before the window are read as context: a connection established
+    /// there can have a late packet refused inside the window, which is not a block. Flow logs
+    /// aggregate over at most 10 minutes, so the previous interval falls within it.
+    pub const CONTEXT: u64 = 600;
+
+    /// Whether a record ending at `end` lies in the context before the window.
+    pub fn in_context(&self, end: u64) -> bool {
+        self.start
+            .is_some_and(|s| end < s && end + Self::CONTEXT >= s)
+    }
+
     /// Whether a record spanning `start..=end` overlaps the window.
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
         self.start.is_none_or(|s| end >= s) && self.end.is_none_or(|e| start <= e)

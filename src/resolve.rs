@@ -144,9 +144,9 @@ impl Ranges {
     /// How many addresses, for choosing the narrower side of a check (saturating for IPv6).
     pub fn size(&self) -> u128 {
         let v4: u128 = self.v4.iter().map(|(a, b)| u128::from(b - a) + 1).sum();
-        self.v6
-            .iter()
-            .fold(v4, |acc, (a, b)| acc.saturating_add((b - a).saturating_add(1)))
+        self.v6.iter().fold(v4, |acc, (a, b)| {
+            acc.saturating_add((b - a).saturating_add(1))
+        })
     }
 }
 
@@ -161,7 +161,10 @@ pub struct AddrSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Shown {
     Any,
-    Networks { include: Vec<IpNet>, exclude: Vec<IpNet> },
+    Networks {
+        include: Vec<IpNet>,
+        exclude: Vec<IpNet>,
+    },
 }
 
 impl AddrSet {
@@ -260,7 +263,10 @@ mod tests {
 
     #[test]
     fn except_carves_networks_out() {
-        let internet = AddrSet::networks(nets(&["0.0.0.0/0"]), nets(&["10.0.0.0/16", "192.168.0.0/16"]));
+        let internet = AddrSet::networks(
+            nets(&["0.0.0.0/0"]),
+            nets(&["10.0.0.0/16", "192.168.0.0/16"]),
+        );
         assert!(internet.contains("203.0.113.9".parse().unwrap()));
         assert!(!internet.contains("10.0.3.30".parse().unwrap()));
         assert!(
@@ -283,7 +289,13 @@ mod tests {
     #[test]
     fn ranges_match_exactly_what_the_networks_and_exceptions_say() {
         let r = Ranges::of(
-            &nets(&["10.0.0.0/16", "10.0.0.0/24", "10.2.0.0/31", "0.0.0.0/32", "255.255.255.255/32"]),
+            &nets(&[
+                "10.0.0.0/16",
+                "10.0.0.0/24",
+                "10.2.0.0/31",
+                "0.0.0.0/32",
+                "255.255.255.255/32",
+            ]),
             &nets(&["10.0.1.0/24", "10.0.255.255/32", "10.0.0.0/32"]),
         );
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
@@ -306,8 +318,15 @@ mod tests {
             assert_eq!(r.contains(ip(addr)), inside, "{addr}");
         }
         let all = Ranges::of(&nets(&["0.0.0.0/0", "::/0"]), &nets(&["::/1"]));
-        assert!(all.contains(ip("8000::1")) && !all.contains(ip("7fff::1")) && all.contains(ip("1.2.3.4")));
-        assert_eq!(Ranges::of(&nets(&["10.0.0.0/24"]), &nets(&["10.0.0.0/16"])), Ranges::default());
+        assert!(
+            all.contains(ip("8000::1"))
+                && !all.contains(ip("7fff::1"))
+                && all.contains(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            Ranges::of(&nets(&["10.0.0.0/24"]), &nets(&["10.0.0.0/16"])),
+            Ranges::default()
+        );
         assert_eq!(Ranges::of(&nets(&["10.0.0.0/30"]), &[]).size(), 4);
     }
 

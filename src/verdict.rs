@@ -69,10 +69,15 @@ fn any(seen: Seen<'_>, f: u8) -> bool {
 /// format has no interface-id, records of both interfaces are indistinguishable, so the exemption
 /// does not apply (only tcp-flags can show a late packet): a refusal is never explained away.
 ///
+/// An interface's acceptances in the minutes before a time window (see `Window::context`) excuse
+/// its late packets too, but are never judged themselves.
+///
 /// Returns `None` when nothing in the flags is a request that could be judged (only late packets,
 /// or replies whose request is not in the evidence).
 pub fn reach_connection(seen: Seen<'_>, return_required: bool) -> Option<ConnVerdict> {
+    // Acceptances just before the window count here, and only here.
     let late_exempt = |iface: &IfaceId, f: u8| {
+        let f = f | f >> 4;
         !iface.is_unknown() && f & flag::REQ_ACCEPT != 0 && f & flag::REP_ACCEPT != 0
     };
     let blocked = |f: u8| {
@@ -150,31 +155,8 @@ fn judge_pair<'e>(
     ev: &'e PairEvidence,
     check: &Check,
 ) -> PairVerdict<'e> {
-    let mut connections: BTreeMap<ConnVerdict, u64> = BTreeMap::new();
-    let mut by_conn: BTreeMap<(u16, u16), ConnVerdict> = BTreeMap::new();
-    let mut unjudged = 0;
-    // Verdicts are kept only for the connections the samples belong to.
-    for s in &ev.samples {
-        by_conn.entry(s.conn).or_insert(ConnVerdict::Established);
-    }
-    let mut sampled: BTreeMap<(u16, u16), Option<ConnVerdict>> = BTreeMap::new();
-    ev.each_conn(|ports, seen| {
-        let verdict = match check.kind {
-            Kind::Reach { return_required } => reach_connection(seen, return_required),
-            Kind::Deny => deny_connection(seen),
-        };
-        match verdict {
-            Some(v) => *connections.entry(v).or_default() += 1,
-            None => unjudged += 1,
-        }
-        if by_conn.contains_key(&ports) {
-            sampled.insert(ports, verdict);
-        }
-    });
-    by_conn = sampled
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect();
+    let connections = ev.connections.clone();
+    let unjudged = ev.unjudged;
     let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
         Kind::Reach { .. } => (worst, worst.is_some_and(|w| w != ConnVerdict::Established)),
@@ -183,7 +165,7 @@ fn judge_pair<'e>(
             None => (worst, false),
         },
     };
-    let samples = pick_samples(&ev.samples, &by_conn, headline);
+    let samples = pick_samples(&ev.samples, &ev.sampled, headline);
     PairVerdict {
         client,
         server,

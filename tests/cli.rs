@@ -744,3 +744,58 @@ fn the_readme_spec_example_is_a_valid_spec() {
     let o = run(&["validate", spec.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// The output blocks the README pastes are the real output of its commands (the order of test
+/// lines varies with threads, and timings do, so both are normalised).
+#[test]
+fn the_readme_shows_real_output() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let normal = |text: &str| {
+        let mut lines: Vec<String> = text
+            .lines()
+            .map(|l| match l.find("finished in ") {
+                Some(i) => format!("{}finished in [time]", &l[..i]),
+                None => l.trim_end().to_string(),
+            })
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.sort();
+        lines
+    };
+    for (command, data) in [
+        (
+            "--flow-logs examples/after-fixes --junit target/junit.xml specs/shop.yaml",
+            FIXED,
+        ),
+        (
+            "--flow-logs examples/troubled-cutover specs/shop.yaml",
+            TROUBLED,
+        ),
+    ] {
+        let shown = format!("cargo run --release -- check {command}\n```");
+        let at = readme
+            .find(&shown)
+            .unwrap_or_else(|| panic!("the README shows `{command}`"));
+        let block = &readme[at..];
+        let start = block.find("```text\n").expect("an output block follows") + "```text\n".len();
+        let pasted = &block[start..start + block[start..].find("```").unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let junit = dir.path().join("junit.xml");
+        let args: Vec<String> = command
+            .split(' ')
+            .map(|a| {
+                if a == "target/junit.xml" {
+                    junit.display().to_string()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let o = flowgate().arg("check").args(&args).output().unwrap();
+        let real = format!("{}{}", stderr(&o), stdout(&o));
+        assert!(
+            normal(pasted) == normal(&real),
+            "the README's output for `{command}` ({data}) is not what it prints now; paste this:\n{real}"
+        );
+    }
+}

@@ -216,12 +216,7 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     let _ = writeln!(out, "  {} -> {}: {verdict}", p.client, p.server);
     let _ = writeln!(out, "    connections: {}", connections(p));
     let _ = writeln!(out, "    records: {}", records(&p.evidence.records));
-    let mut ifaces: Vec<String> = p
-        .evidence
-        .ifaces
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let mut ifaces: Vec<String> = p.evidence.ifaces.iter().map(ToString::to_string).collect();
     ifaces.sort();
     let _ = writeln!(out, "    interfaces: {}", ifaces.join(", "));
     if let (Some(first), Some(last)) = (p.evidence.first_seen, p.evidence.last_seen) {

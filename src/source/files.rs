@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::ledger::{self, Ledger};
 use super::scan::{self, Partial, Scanner, Unit};
+use crate::evidence::{Gaps, Stats};
 use crate::resolve::Ranges;
 
 use super::format::Format;
@@ -98,7 +100,7 @@ impl Source for FileSource {
         let format = self.format.clone();
         tokio::task::spawn_blocking(move || scan(&files, &format, &plan))
             .await
-            .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))
+            .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))?
     }
 
     fn describe(&self) -> String {
@@ -138,11 +140,25 @@ fn units(files: &[PathBuf], part_bytes: u64, whole: &[u32]) -> Vec<Unit> {
 }
 
 /// Reads every file once, matching each record against every check of the plan.
-pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Evidence {
-    scan_with(files, format, plan, PART_BYTES, plan.interesting())
+pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Result<Evidence, SourceError> {
+    scan_with(
+        files,
+        format,
+        plan,
+        PART_BYTES,
+        plan.interesting(),
+        ledger::TABLE,
+    )
 }
 
-fn scan_with(files: &[PathBuf], format: &Format, plan: &Plan, part_bytes: u64, interesting: Option<Ranges>) -> Evidence {
+fn scan_with(
+    files: &[PathBuf],
+    format: &Format,
+    plan: &Plan,
+    part_bytes: u64,
+    interesting: Option<Ranges>,
+    table: usize,
+) -> Result<Evidence, SourceError> {
     let scanner = Scanner {
         plan,
         files,
@@ -152,7 +168,8 @@ fn scan_with(files: &[PathBuf], format: &Format, plan: &Plan, part_bytes: u64, i
     let mut whole = Vec::new();
     loop {
         let units = units(files, part_bytes, &whole);
-        let (total, reads) = scan_units(&scanner, &units);
+        let ledger = Ledger::with_table(table);
+        let (partials, reads) = scan_units(&scanner, &ledger, &units);
         // A header after line 1 of a file read in parts changes the format for the parts after
         // it, which did not see it. Rare (concatenated files): read those files whole instead.
         let late: Vec<u32> = units
@@ -173,23 +190,44 @@ fn scan_with(files: &[PathBuf], format: &Format, plan: &Plan, part_bytes: u64, i
             chunk_lines[file].push(lines_so_far[file]);
             lines_so_far[file] += r.lines;
         }
-        return finish(total, files, chunk_lines);
+        let mut gaps = Gaps::default();
+        let mut stats = Stats::default();
+        let mut books = Vec::new();
+        for p in partials {
+            gaps.merge(p.gaps);
+            stats.merge(&p.stats);
+            books.push(p.book);
+        }
+        stats.files = files.len() as u64;
+        gaps.no_records = stats.records == stats.outside_window;
+        let checks = ledger.close(plan, books).map_err(SourceError::Failed)?;
+        return Ok(Evidence {
+            checks: checks.into_iter().map(Ok).collect(),
+            gaps,
+            stats,
+            files: files.iter().map(|p| p.display().to_string()).collect(),
+            chunk_lines,
+        });
     }
 }
 
 /// Reads the units on every core; returns what they gathered and how each read ended.
-fn scan_units(scanner: &Scanner<'_>, units: &[Unit]) -> (Partial, Vec<scan::Read>) {
+fn scan_units<'l>(
+    scanner: &Scanner<'_>,
+    ledger: &'l Ledger,
+    units: &[Unit],
+) -> (Vec<Partial<'l>>, Vec<scan::Reading>) {
     let next = AtomicUsize::new(0);
-    let reads: Vec<Mutex<Option<scan::Read>>> = units.iter().map(|_| Mutex::new(None)).collect();
+    let reads: Vec<Mutex<Option<scan::Reading>>> = units.iter().map(|_| Mutex::new(None)).collect();
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(units.len())
         .max(1);
-    let partials: Vec<Partial> = std::thread::scope(|s| {
+    let partials: Vec<Partial<'l>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    let mut mine = Partial::new(scanner.plan);
+                    let mut mine = Partial::new(ledger);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
@@ -205,27 +243,15 @@ fn scan_units(scanner: &Scanner<'_>, units: &[Unit]) -> (Partial, Vec<scan::Read
             .map(|h| h.join().expect("a flow-log reader panicked"))
             .collect()
     });
-    let mut total = Partial::new(scanner.plan);
-    for p in partials {
-        total.merge(p);
-    }
     let reads = reads
         .into_iter()
-        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every unit is read"))
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every unit is read")
+        })
         .collect();
-    (total, reads)
-}
-
-fn finish(mut total: Partial, files: &[PathBuf], chunk_lines: Vec<Vec<u64>>) -> Evidence {
-    total.stats.files = files.len() as u64;
-    total.gaps.no_records = total.stats.records == total.stats.outside_window;
-    Evidence {
-        checks: total.checks.into_iter().map(Ok).collect(),
-        gaps: total.gaps,
-        stats: total.stats,
-        files: files.iter().map(|p| p.display().to_string()).collect(),
-        chunk_lines,
-    }
+    (partials, reads)
 }
 
 #[cfg(test)]
@@ -233,7 +259,7 @@ mod tests {
     use std::io::Write;
     use std::path::Path;
 
-    use super::scan::MAX_LINE;
+    use crate::source::lines::MAX_LINE;
 
     use super::*;
     use crate::plan::Window;
@@ -268,7 +294,7 @@ mod tests {
 
     fn scan_dir(dir: &Path, window: Window) -> Evidence {
         let source = FileSource::open(&[dir.to_path_buf()], None).unwrap();
-        scan(source.files(), &source.format, &plan(window))
+        scan(source.files(), &source.format, &plan(window)).unwrap()
     }
 
     fn request_accepts(ev: &Evidence) -> u64 {
@@ -599,10 +625,24 @@ expect:
     }
 
     const ADDRS: &[&str] = &[
-        "10.0.1.3", "10.0.1.15", "10.0.1.16", "10.0.2.20", "10.0.2.21", "10.0.2.22", "10.0.3.5", "10.0.3.200",
-        "172.16.0.9", "203.0.113.7", "2001:db8:1::5", "2001:db8:2::20", "2001:db8:3::1", "2600::1",
+        "10.0.1.3",
+        "10.0.1.15",
+        "10.0.1.16",
+        "10.0.2.20",
+        "10.0.2.21",
+        "10.0.2.22",
+        "10.0.3.5",
+        "10.0.3.200",
+        "172.16.0.9",
+        "203.0.113.7",
+        "2001:db8:1::5",
+        "2001:db8:2::20",
+        "2001:db8:3::1",
+        "2600::1",
     ];
-    const PORTS: &[&str] = &["443", "8080", "9005", "9011", "5432", "53", "0", "40000", "51234"];
+    const PORTS: &[&str] = &[
+        "443", "8080", "9005", "9011", "5432", "53", "0", "40000", "51234",
+    ];
 
     /// A file mixing the default format, a custom order with packet addresses, NODATA, SKIPDATA
     /// and broken lines; `headers` adds header lines, also in the middle.
@@ -653,27 +693,37 @@ expect:
             let mut pairs: Vec<_> = c.pairs.iter().collect();
             pairs.sort_by_key(|(k, _)| **k);
             for ((client, server), p) in pairs {
-                let mut conns: Vec<String> = Vec::new();
-                p.each_conn(|ports, seen| {
-                    let mut seen: Vec<String> = seen.iter().map(|(i, f)| format!("{i}={f}")).collect();
-                    seen.sort();
-                    conns.push(format!("{ports:?} {}", seen.join(",")));
-                });
-                conns.sort();
-                let samples: Vec<String> = p.samples.iter().map(|s| format!("{} {}", ev.origin(&s.origin), s.text)).collect();
+                let mut ifaces: Vec<String> = p.ifaces.iter().map(ToString::to_string).collect();
+                ifaces.sort();
+                let conns = format!(
+                    "{:?} unjudged {} sampled {:?} on {ifaces:?}",
+                    p.connections, p.unjudged, p.sampled
+                );
+                let samples: Vec<String> = p
+                    .samples
+                    .iter()
+                    .map(|s| format!("{} {}", ev.origin(&s.origin), s.text))
+                    .collect();
                 out.push(format!(
                     "check {i} {client} -> {server}: {:?} {:?}..{:?}\n  {}\n  {}",
                     p.records,
                     p.first_seen,
                     p.last_seen,
-                    conns.join("; "),
+                    conns,
                     samples.join("\n  ")
                 ));
             }
         }
         let g = &ev.gaps;
-        let bad: Vec<String> = g.bad_line_samples.iter().map(|b| format!("{} {}", ev.origin(&b.origin), b.reason)).collect();
-        out.push(format!("gaps: {} bad lines {bad:?} {:?} {:?} {}", g.bad_lines, g.bad_files, g.skipdata, g.no_records));
+        let bad: Vec<String> = g
+            .bad_line_samples
+            .iter()
+            .map(|b| format!("{} {}", ev.origin(&b.origin), b.reason))
+            .collect();
+        out.push(format!(
+            "gaps: {} bad lines {bad:?} {:?} {:?} {}",
+            g.bad_lines, g.bad_files, g.skipdata, g.no_records
+        ));
         out.push(format!("stats: {:?}", ev.stats));
         out
     }
@@ -681,12 +731,19 @@ expect:
     fn compare(files: &[PathBuf], window: Window) {
         let spec = crate::spec::parse(Path::new("t.yaml"), SPEC).unwrap();
         let plan = crate::plan::build(&[spec], window).unwrap();
-        assert!(plan.interesting().is_some(), "the prefilter must be in play");
+        assert!(
+            plan.interesting().is_some(),
+            "the prefilter must be in play"
+        );
         let format = Format::default_v2();
-        let plain = scan_with(files, &format, &plan, u64::MAX, None);
-        let fast = scan_with(files, &format, &plan, 4096, plan.interesting());
+        let plain = scan_with(files, &format, &plan, u64::MAX, None, ledger::TABLE).unwrap();
+        // Small parts and a tiny connection table: many parts, many runs on disk.
+        let fast = scan_with(files, &format, &plan, 4096, plan.interesting(), 64).unwrap();
         let (plain, fast) = (canonical(&plain), canonical(&fast));
-        assert!(plain.len() > 20, "the data must exercise the checks: {plain:#?}");
+        assert!(
+            plain.len() > 20,
+            "the data must exercise the checks: {plain:#?}"
+        );
         for (a, b) in plain.iter().zip(&fast) {
             assert_eq!(a, b);
         }
@@ -700,7 +757,8 @@ expect:
                 let path = dir.join(format!("f{i}.log{}", if i == 2 { ".gz" } else { "" }));
                 let body = file(&mut rng, 3000, headers);
                 let bytes = if i == 2 {
-                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     e.write_all(body.as_bytes()).unwrap();
                     e.finish().unwrap()
                 } else {
@@ -718,7 +776,13 @@ expect:
             let dir = tempfile::tempdir().unwrap();
             let files = write_files(dir.path(), seed, seed % 2 == 0);
             compare(&files, Window::default());
-            compare(&files, Window { start: Some(1200), end: Some(1300) });
+            compare(
+                &files,
+                Window {
+                    start: Some(1200),
+                    end: Some(1300),
+                },
+            );
         }
     }
 
@@ -727,7 +791,12 @@ expect:
         let dir = tempfile::tempdir().unwrap();
         let mut body = String::new();
         for i in 0..500 {
-            writeln!(body, "2 1 eni-a 10.0.1.3 10.0.2.20 {} 8080 6 1 60 1000 1060 ACCEPT OK", 30000 + i).unwrap();
+            writeln!(
+                body,
+                "2 1 eni-a 10.0.1.3 10.0.2.20 {} 8080 6 1 60 1000 1060 ACCEPT OK",
+                30000 + i
+            )
+            .unwrap();
             if i == 250 {
                 body.push_str("broken\n");
             }
@@ -737,10 +806,21 @@ expect:
         let spec = crate::spec::parse(Path::new("t.yaml"), SPEC).unwrap();
         let plan = crate::plan::build(&[spec], Window::default()).unwrap();
         for part_bytes in [64, 100, 1000, 4096] {
-            let ev = scan_with(std::slice::from_ref(&path), &Format::default_v2(), &plan, part_bytes, plan.interesting());
+            let ev = scan_with(
+                std::slice::from_ref(&path),
+                &Format::default_v2(),
+                &plan,
+                part_bytes,
+                plan.interesting(),
+                64,
+            )
+            .unwrap();
             assert_eq!(ev.stats.records, 500, "parts of {part_bytes} bytes");
             assert_eq!(ev.gaps.bad_lines, 1);
-            assert!(ev.origin(&ev.gaps.bad_line_samples[0].origin).ends_with("f.log:252"));
+            assert!(
+                ev.origin(&ev.gaps.bad_line_samples[0].origin)
+                    .ends_with("f.log:252")
+            );
         }
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod files;
 pub mod format;
+pub mod ledger;
+pub mod lines;
 pub mod record;
 pub mod scan;
 

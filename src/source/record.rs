@@ -40,6 +40,11 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// The whole line.
+    pub fn text(&self) -> &'a str {
+        self.line
+    }
+
     fn col(&self, i: usize) -> &'a str {
         let (a, b) = self.spans[i];
         &self.line[a as usize..b as usize]
@@ -78,7 +83,6 @@ fn slot(f: Field) -> usize {
     }
 }
 
-
 impl Layout {
     pub fn new(format: &Format) -> Layout {
         let mut at = [None; FIELDS];
@@ -102,26 +106,41 @@ impl Layout {
     /// Parses one line (no line terminator).
     pub fn parse(&self, line: &str) -> Result<Record, String> {
         let mut spans = Vec::new();
-        let fields = self.split(line, &mut spans)?;
+        let fields = self.split(line.as_bytes(), &mut spans)?;
         self.record(&fields)
     }
 
-    /// Splits a line into its fields, checking their number against the format.
-    pub fn split<'a>(&self, line: &'a str, spans: &'a mut Vec<(u32, u32)>) -> Result<Fields<'a>, String> {
+    /// Splits a line into its fields, checking their number against the format; a line that is
+    /// not text is an error.
+    pub fn split<'a>(
+        &self,
+        line: &'a [u8],
+        spans: &'a mut Vec<(u32, u32)>,
+    ) -> Result<Fields<'a>, String> {
+        // AWS writes ASCII fields separated by single spaces; anything else takes the careful way.
+        let ascii = split_spaces(line, spans);
+        let tidy =
+            spans.iter().all(|(a, b)| a < b) && memchr::memchr2(b'\t', b'\x0c', line).is_none();
+        if ascii {
+            // SAFETY: every byte is below 0x80 (checked by `split_spaces`), so this is UTF-8.
+            let text = unsafe { std::str::from_utf8_unchecked(line) };
+            debug_assert!(std::str::from_utf8(line).is_ok());
+            if tidy {
+                return self.counted(text, spans);
+            }
+            return self.split_whitespace(text, spans);
+        }
+        let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_string())?;
+        self.split_whitespace(text, spans)
+    }
+
+    fn split_whitespace<'a>(
+        &self,
+        line: &'a str,
+        spans: &'a mut Vec<(u32, u32)>,
+    ) -> Result<Fields<'a>, String> {
         spans.clear();
         let bytes = line.as_bytes();
-        // AWS separates fields with single spaces; anything else takes the careful way below.
-        let mut from = 0u32;
-        for i in memchr::memchr_iter(b' ', bytes) {
-            spans.push((from, i as u32));
-            from = i as u32 + 1;
-        }
-        spans.push((from, bytes.len() as u32));
-        let tidy = spans.iter().all(|(a, b)| a < b) && memchr::memchr2(b'\t', b'\x0c', bytes).is_none();
-        if tidy {
-            return self.counted(line, spans);
-        }
-        spans.clear();
         let mut start = None;
         for (i, b) in bytes.iter().enumerate() {
             match (b.is_ascii_whitespace(), start) {
@@ -141,7 +160,11 @@ impl Layout {
 
     fn counted<'a>(&self, line: &'a str, spans: &'a [(u32, u32)]) -> Result<Fields<'a>, String> {
         if spans.len() != self.columns {
-            return Err(format!("{} fields where the format has {}", spans.len(), self.columns));
+            return Err(format!(
+                "{} fields where the format has {}",
+                spans.len(),
+                self.columns
+            ));
         }
         Ok(Fields { line, spans })
     }
@@ -155,11 +178,16 @@ impl Layout {
     pub fn flow_addresses(&self, f: &Fields<'_>) -> Option<(IpAddr, IpAddr)> {
         match self.get(f, Field::LogStatus) {
             Some("OK") => {}
-            None if self.at[slot(Field::LogStatus)].is_none() && self.get(f, Field::Action).is_some() => {}
+            None if self.at[slot(Field::LogStatus)].is_none()
+                && self.get(f, Field::Action).is_some() => {}
             _ => return None,
         }
-        let pick = |pkt: Field, own: Field| parse_ip(self.get(f, pkt).or_else(|| self.get(f, own))?);
-        Some((pick(Field::PktSrcAddr, Field::SrcAddr)?, pick(Field::PktDstAddr, Field::DstAddr)?))
+        let pick =
+            |pkt: Field, own: Field| parse_ip(self.get(f, pkt).or_else(|| self.get(f, own))?);
+        Some((
+            pick(Field::PktSrcAddr, Field::SrcAddr)?,
+            pick(Field::PktDstAddr, Field::DstAddr)?,
+        ))
     }
 
     /// A line's start and end, when both are there and valid.
@@ -250,6 +278,41 @@ impl Layout {
 fn num<T: FromStr>(v: &str, name: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("{name} `{v}` is not a number in range"))
+}
+
+/// Splits `line` at each space into `spans`, a word (8 bytes) at a time; returns whether every
+/// byte is ASCII.
+fn split_spaces(line: &[u8], spans: &mut Vec<(u32, u32)>) -> bool {
+    const LOW: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    spans.clear();
+    let mut from = 0u32;
+    let mut high = 0u64;
+    let words = line.chunks_exact(8);
+    let tail = words.remainder();
+    for (w, word) in words.enumerate() {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        high |= x;
+        // The high bit of each byte that equals a space, exactly (no borrow between bytes).
+        let y = x ^ SPACES;
+        let mut found = !((((y & LOW) + LOW) | y) | LOW);
+        while found != 0 {
+            let at = (w * 8) as u32 + found.trailing_zeros() / 8;
+            spans.push((from, at));
+            from = at + 1;
+            found &= found - 1;
+        }
+    }
+    let base = (line.len() - tail.len()) as u32;
+    for (i, &b) in tail.iter().enumerate() {
+        high |= u64::from(b);
+        if b == b' ' {
+            spans.push((from, base + i as u32));
+            from = base + i as u32 + 1;
+        }
+    }
+    spans.push((from, line.len() as u32));
+    high & !LOW == 0
 }
 
 /// Parses an address; dotted IPv4 (the bulk of flow logs) without the general parser's overhead,
@@ -372,9 +435,28 @@ mod tests {
     #[test]
     fn the_fast_address_parser_agrees_with_std() {
         let cases = [
-            "10.0.0.1", "0.0.0.0", "255.255.255.255", "256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04",
-            "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "a.b.c.d", "1.2.3.-4", "+1.2.3.4", "1234.1.1.1", "",
-            "2001:db8::1", "::ffff:1.2.3.4", "-", "999.999.999.999", "1.2.3.0400",
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "1234.1.1.1",
+            "",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "-",
+            "999.999.999.999",
+            "1.2.3.0400",
         ];
         for c in cases {
             assert_eq!(parse_ip(c), c.parse().ok(), "{c:?}");
@@ -391,12 +473,53 @@ mod tests {
     }
 
     #[test]
+    fn the_word_splitter_agrees_with_a_plain_split() {
+        let mut spans = Vec::new();
+        for line in [
+            LINE,
+            "",
+            "a",
+            " ",
+            "  a  b ",
+            "abcdefg h",
+            "abcdefgh i",
+            "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17",
+        ] {
+            assert!(split_spaces(line.as_bytes(), &mut spans));
+            let got: Vec<&str> = spans
+                .iter()
+                .map(|(a, b)| &line[*a as usize..*b as usize])
+                .collect();
+            assert_eq!(got, line.split(' ').collect::<Vec<_>>(), "{line:?}");
+        }
+        assert!(!split_spaces("10.0.0.1 caf\u{e9} x".as_bytes(), &mut spans));
+        assert!(!split_spaces(b"\xff", &mut spans));
+    }
+
+    #[test]
+    fn a_line_that_is_not_text_is_an_error() {
+        let mut spans = Vec::new();
+        let mut line = LINE.as_bytes().to_vec();
+        line[5] = 0xff;
+        assert_eq!(
+            v2().split(&line, &mut spans).err().as_deref(),
+            Some("not UTF-8 text")
+        );
+    }
+
+    #[test]
     fn fields_split_on_any_whitespace_run() {
         let l = v2();
         let tabs = LINE.replacen(' ', "\t", 3).replacen(' ', "   ", 2);
-        assert_eq!(format!("{:?}", flow(&l, &tabs)), format!("{:?}", flow(&l, LINE)));
+        assert_eq!(
+            format!("{:?}", flow(&l, &tabs)),
+            format!("{:?}", flow(&l, LINE))
+        );
         assert_eq!(l.parse(&format!(" {LINE}  ")).map(|_| ()), Ok(()));
-        assert_eq!(l.parse(&format!("{LINE} x")).unwrap_err(), "15 fields where the format has 14");
+        assert_eq!(
+            l.parse(&format!("{LINE} x")).unwrap_err(),
+            "15 fields where the format has 14"
+        );
     }
 
     #[test]

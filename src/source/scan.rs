@@ -6,39 +6,33 @@
 //! are not plain OK flows (NODATA, SKIPDATA, anything broken), go through the full parse.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
 use super::format::Format;
+use super::ledger::{Book, Ledger};
+use super::lines::{LineEnd, Lines, MAX_LINE};
 use super::record::{Layout, Record};
-use crate::evidence::{BadFile, CheckEvidence, Gaps, Origin, Stats};
+use crate::evidence::{BadFile, Gaps, Origin, Stats};
 use crate::plan::Plan;
 use crate::resolve::Ranges;
 
-/// What one worker, or one part of a file, gathered.
-pub struct Partial {
-    pub checks: Vec<CheckEvidence>,
+/// What one reader gathered.
+pub struct Partial<'l> {
+    pub book: Book<'l>,
     pub gaps: Gaps,
     pub stats: Stats,
 }
 
-impl Partial {
-    pub fn new(plan: &Plan) -> Partial {
+impl<'l> Partial<'l> {
+    pub fn new(ledger: &'l Ledger) -> Partial<'l> {
         Partial {
-            checks: vec![CheckEvidence::default(); plan.checks.len()],
+            book: ledger.book(),
             gaps: Gaps::default(),
             stats: Stats::default(),
         }
-    }
-
-    pub fn merge(&mut self, other: Partial) {
-        for (mine, theirs) in self.checks.iter_mut().zip(other.checks) {
-            mine.merge(theirs);
-        }
-        self.gaps.merge(other.gaps);
-        self.stats.merge(&other.stats);
     }
 }
 
@@ -51,50 +45,13 @@ pub struct Unit {
 }
 
 /// How a unit's reading ended, for stitching the parts of a file together.
-pub struct Read {
+pub struct Reading {
     pub lines: u64,
     /// A header line after line 1: the parts after it may have used the wrong format.
     pub late_header: bool,
 }
 
-/// Longest line kept: a record is well under 1 KiB, and an endless "line" must not fill memory.
-pub const MAX_LINE: usize = 64 * 1024;
-
 const BUFFER: usize = 256 * 1024;
-
-enum LineEnd {
-    Newline,
-    TooLong,
-    Eof,
-}
-
-/// Reads one line into `buf`, without its `\n` and keeping at most `MAX_LINE` bytes. Returns how
-/// the line ended and the bytes consumed, or `None` at the end of the input.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<(LineEnd, u64)>> {
-    let mut consumed = 0u64;
-    let mut too_long = false;
-    loop {
-        let avail = reader.fill_buf()?;
-        if avail.is_empty() {
-            let end = if too_long { LineEnd::TooLong } else { LineEnd::Eof };
-            return Ok((consumed > 0).then_some((end, consumed)));
-        }
-        let (take, found) = match memchr::memchr(b'\n', avail) {
-            Some(i) => (i, true),
-            None => (avail.len(), false),
-        };
-        let room = MAX_LINE.saturating_sub(buf.len());
-        too_long |= take > room;
-        buf.extend_from_slice(&avail[..take.min(room)]);
-        let used = take + usize::from(found);
-        reader.consume(used);
-        consumed += used as u64;
-        if found {
-            let end = if too_long { LineEnd::TooLong } else { LineEnd::Newline };
-            return Ok(Some((end, consumed)));
-        }
-    }
-}
 
 /// Whether a file's first bytes say gzip. `Err` for files flowgate cannot read as text.
 fn sniff(path: &Path, head: &[u8]) -> Result<bool, String> {
@@ -128,19 +85,18 @@ pub struct Scanner<'a> {
 impl Scanner<'_> {
     /// The format in force at the start of a file: its header, if line 1 is one.
     fn initial_layout(&self, path: &Path) -> Layout {
-        let first = File::open(path).ok().and_then(|f| {
-            let mut reader = BufReader::new(f);
-            let mut line = Vec::new();
-            read_line(&mut reader, &mut line).ok().flatten()?;
-            String::from_utf8(line).ok()
-        });
-        match first.as_deref().map(|l| l.trim_end_matches('\r')) {
+        let mut lines = File::open(path).ok().map(Lines::new);
+        let first = lines
+            .as_mut()
+            .and_then(|l| l.next_line().ok().flatten())
+            .and_then(|(line, _, _)| std::str::from_utf8(line).ok());
+        match first.map(|l| l.trim_end_matches('\r')) {
             Some(l) if Format::is_header(l) => Layout::new(&Format::from_header(l)),
             _ => Layout::new(self.default),
         }
     }
 
-    pub fn scan(&self, unit: &Unit, part: &mut Partial) -> Read {
+    pub fn scan(&self, unit: &Unit, part: &mut Partial<'_>) -> Reading {
         let path = &self.files[unit.file as usize];
         let bad_file = |part: &mut Partial, reason: String| {
             part.gaps.bad_files.push(BadFile {
@@ -148,7 +104,7 @@ impl Scanner<'_> {
                 reason,
             })
         };
-        let mut read = Read {
+        let mut read = Reading {
             lines: 0,
             late_header: false,
         };
@@ -163,7 +119,7 @@ impl Scanner<'_> {
             }
             _ => open(path).map(|r| (r, 0)),
         };
-        let (mut reader, mut at) = match opened {
+        let (mut lines, mut at) = match opened {
             Ok(opened) => opened,
             Err(reason) => {
                 bad_file(part, reason);
@@ -177,19 +133,20 @@ impl Scanner<'_> {
         if needs_time {
             unusable = missing_fields(self.default, true, 0);
         }
-        let mut buf = Vec::with_capacity(512);
         let mut spans = Vec::with_capacity(32);
         while at < stop {
-            buf.clear();
-            let end = match read_line(&mut *reader, &mut buf) {
+            let (line, end) = match lines.next_line() {
                 Ok(None) => break,
-                Ok(Some((end, n))) => {
+                Ok(Some((line, end, n))) => {
                     part.stats.bytes += n;
                     at += n;
-                    end
+                    (line, end)
                 }
                 Err(e) => {
-                    bad_file(part, format!("reading stopped after line {}: {e}", read.lines));
+                    bad_file(
+                        part,
+                        format!("reading stopped after line {}: {e}", read.lines),
+                    );
                     return read;
                 }
             };
@@ -202,29 +159,30 @@ impl Scanner<'_> {
             match end {
                 LineEnd::Newline => {}
                 LineEnd::TooLong => {
-                    part.gaps.bad_line(origin(), format!("longer than {MAX_LINE} bytes"));
+                    part.gaps
+                        .bad_line(origin(), format!("longer than {MAX_LINE} bytes"));
                     continue;
                 }
                 // AWS ends every line; a last line without its end is where a copy was cut short.
                 LineEnd::Eof => {
-                    part.gaps
-                        .bad_line(origin(), "the last line has no line end: the file may be cut short".into());
+                    part.gaps.bad_line(
+                        origin(),
+                        "the last line has no line end: the file may be cut short".into(),
+                    );
                     continue;
                 }
             }
-            let Ok(line) = std::str::from_utf8(&buf) else {
-                part.gaps.bad_line(origin(), "not UTF-8 text".into());
-                continue;
-            };
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.trim_ascii().is_empty() {
                 continue;
             }
             // Records carry digits in their first field (version, an id, an address); headers do not.
-            if !line.split_ascii_whitespace().next().is_some_and(|w| w.bytes().any(|b| b.is_ascii_digit()))
-                && Format::is_header(line)
+            let first = line.split(|b| *b == b' ').next().unwrap_or_default();
+            if !first.iter().any(u8::is_ascii_digit)
+                && let Ok(text) = std::str::from_utf8(line)
+                && Format::is_header(text)
             {
-                let format = Format::from_header(line);
+                let format = Format::from_header(text);
                 unusable = missing_fields(&format, needs_time, read.lines);
                 layout = Layout::new(&format);
                 read.late_header |= !(first_line_of_file && read.lines == 1);
@@ -241,7 +199,8 @@ impl Scanner<'_> {
                     continue;
                 }
             };
-            if let (Some(interesting), Some((src, dst))) = (&self.interesting, layout.flow_addresses(&fields))
+            if let (Some(interesting), Some((src, dst))) =
+                (&self.interesting, layout.flow_addresses(&fields))
                 && !interesting.contains(src)
                 && !interesting.contains(dst)
             {
@@ -262,6 +221,7 @@ impl Scanner<'_> {
                     (true, None) => {}
                 }
             }
+            let text = fields.text();
             let record = match layout.record(&fields) {
                 Ok(r) => r,
                 Err(reason) => {
@@ -280,16 +240,28 @@ impl Scanner<'_> {
                 };
                 if !self.plan.window.overlaps(start, end) {
                     part.stats.outside_window += 1;
+                    if let Record::Flow(flow) = record
+                        && self.plan.window.in_context(end)
+                    {
+                        for (i, check) in self.plan.checks.iter().enumerate() {
+                            for role in check.roles_of(&flow) {
+                                part.book.observe_context(i, role, &flow);
+                            }
+                        }
+                    }
                     continue;
                 }
             }
             match record {
                 Record::NoData { .. } => part.stats.nodata += 1,
-                Record::SkipData { iface, .. } => *part.gaps.skipdata.entry(iface).or_default() += 1,
+                Record::SkipData { iface, .. } => {
+                    *part.gaps.skipdata.entry(iface).or_default() += 1
+                }
                 Record::Flow(flow) => {
-                    for (check, ev) in self.plan.checks.iter().zip(part.checks.iter_mut()) {
+                    for (i, check) in self.plan.checks.iter().enumerate() {
                         for role in check.roles_of(&flow) {
-                            ev.observe(role, &flow, || (origin(), line.to_string()));
+                            part.book
+                                .observe(i, role, &flow, origin(), || text.to_string());
                         }
                     }
                 }
@@ -305,7 +277,10 @@ fn missing_fields(format: &Format, needs_time: bool, header_line: u64) -> Option
         return None;
     }
     Some(if header_line == 0 {
-        format!("the format lacks {}, so the records cannot be judged", missing.join(", "))
+        format!(
+            "the format lacks {}, so the records cannot be judged",
+            missing.join(", ")
+        )
     } else {
         format!(
             "the header at line {header_line} lacks {}, so its records cannot be judged",
@@ -314,22 +289,23 @@ fn missing_fields(format: &Format, needs_time: bool, header_line: u64) -> Option
     })
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>, String> {
+fn open(path: &Path) -> Result<Lines<Box<dyn Read>>, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut reader = BufReader::with_capacity(BUFFER, file);
     let head = reader.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
-    Ok(if sniff(path, head)? {
-        Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(reader)))
+    let reader: Box<dyn Read> = if sniff(path, head)? {
+        Box::new(MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
-    })
+    };
+    Ok(Lines::new(reader))
 }
 
-/// A reader at the first line starting after byte `after`, and that line's offset.
-fn open_at(path: &Path, after: u64) -> std::io::Result<(Box<dyn BufRead>, u64)> {
+/// Lines from the first one starting after byte `after`, and that line's offset.
+fn open_at(path: &Path, after: u64) -> std::io::Result<(Lines<Box<dyn Read>>, u64)> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(after))?;
-    let mut reader = BufReader::with_capacity(BUFFER, file);
-    let skipped = read_line(&mut reader, &mut Vec::new())?.map_or(0, |(_, n)| n);
-    Ok((Box::new(reader), after + skipped))
+    let mut lines = Lines::new(Box::new(file) as Box<dyn Read>);
+    let skipped = lines.next_line()?.map_or(0, |(_, _, n)| n);
+    Ok((lines, after + skipped))
 }

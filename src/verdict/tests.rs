@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::evidence::{Flow, IfaceId, Origin, Role, flag::*};
+use crate::evidence::{Flow, IfaceId, Origin, flag::*};
 use crate::plan::Side;
 use crate::resolve::AddrSet;
 use crate::spec::{PortSet, Ports, Protocol};
@@ -98,6 +98,27 @@ fn rejects_without_syn_are_late_packets_not_blocks() {
 }
 
 #[test]
+fn acceptances_before_the_window_excuse_a_late_packet_but_are_not_judged() {
+    let before = CTX_REQ_ACCEPT | CTX_REP_ACCEPT;
+    assert_eq!(conn(&[before | REQ_REJECT | SEEN]), None);
+    assert_eq!(conn(&[before | REP_REJECT | SEEN]), None);
+    // Only the interface that saw it established is excused.
+    assert_eq!(
+        conn(&[before, REQ_REJECT | SEEN]),
+        Some(ConnVerdict::Rejected)
+    );
+    // Acceptance before the window does not make an answer inside it.
+    assert_eq!(
+        conn(&[CTX_REP_ACCEPT | REQ_ACCEPT | SEEN]),
+        Some(ConnVerdict::NoReturn)
+    );
+    assert_eq!(
+        deny(&[before | REQ_REJECT | SEEN]),
+        Some(ConnVerdict::Rejected)
+    );
+}
+
+#[test]
 fn without_interface_ids_a_refusal_is_never_explained_away() {
     // Both interfaces' records land on one unknown interface: the client's refused reply must not
     // hide behind the server's accepted one.
@@ -154,7 +175,8 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn check(kind: Kind) -> Check {
-    let net = |list: &[&str]| AddrSet::networks(list.iter().map(|s| ip(s).into()).collect(), vec![]);
+    let net =
+        |list: &[&str]| AddrSet::networks(list.iter().map(|s| ip(s).into()).collect(), vec![]);
     Check {
         app: "shop".into(),
         name: "web -> app tcp/8080".into(),
@@ -179,9 +201,9 @@ const REACH: Kind = Kind::Reach {
 };
 
 /// Builds evidence from records written like flow-log lines:
-/// `eni src sport dst dport ACCEPT|REJECT [tcp-flags]`.
+/// `eni src sport dst dport ACCEPT|REJECT [tcp-flags]`, through the same ledger the sources use.
 fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailable> {
-    let mut ev = CheckEvidence::default();
+    let mut flows = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let f: Vec<&str> = r.split_whitespace().collect();
         let flow = Flow {
@@ -200,22 +222,22 @@ fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailabl
             start: Some(1000 + i as u64),
             end: Some(1060 + i as u64),
         };
-        let roles: Vec<Role> = check.roles_of(&flow).collect();
-        assert!(!roles.is_empty(), "test record matches nothing: {r}");
-        for role in roles {
-            ev.observe(role, &flow, || {
-                (
-                    Origin {
-                        file: 0,
-                        chunk: 0,
-                        line: i as u64 + 1,
-                    },
-                    r.to_string(),
-                )
-            });
-        }
+        assert!(
+            check.roles_of(&flow).next().is_some(),
+            "test record matches nothing: {r}"
+        );
+        let origin = Origin {
+            file: 0,
+            chunk: 0,
+            line: i as u64 + 1,
+        };
+        flows.push((flow, origin, r.to_string()));
     }
-    Ok(ev)
+    let plan = crate::plan::Plan {
+        checks: vec![check.clone()],
+        window: Default::default(),
+    };
+    Ok(crate::source::ledger::collect(&plan, &flows).remove(0))
 }
 
 fn outcome(kind: Kind, records: &[&str]) -> Outcome {
@@ -350,7 +372,14 @@ fn skipdata() -> Gaps {
 
 fn bad_line() -> Gaps {
     let mut g = Gaps::default();
-    g.bad_line(Origin { file: 0, chunk: 0, line: 7 }, "3 fields".into());
+    g.bad_line(
+        Origin {
+            file: 0,
+            chunk: 0,
+            line: 7,
+        },
+        "3 fields".into(),
+    );
     g
 }
 
