@@ -31,12 +31,18 @@ pub enum Command {
     /// Check spec files without evidence (for pull-request pipelines)
     #[command(after_help = "Example:\n  flowgate validate specs/")]
     Validate(ValidateArgs),
+    /// Print the Logs Insights queries `check` would run, with their log groups and time ranges,
+    /// to paste into the console
+    #[command(after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/")]
+    Query(QueryArgs),
 }
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
   flowgate check --flow-logs examples/after-fixes specs/shop.yaml
   flowgate check --flow-logs AWSLogs/ --since 2h --junit junit.xml specs/
+  flowgate check --region eu-west-1 --wait 15m --junit junit.xml specs/shop.yaml
+  flowgate check --log-group /vpc/flow-logs --since 30m specs/
   flowgate check --flow-logs logs/ specs/shop.yaml --list
   flowgate check --flow-logs logs/ specs/shop.yaml -- 'shop::users'
 
@@ -55,26 +61,22 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<PathBuf>,
 
-    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for more
+    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for
+    /// more. Without it, the evidence comes from CloudWatch Logs Insights
     #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
     pub flow_logs: Vec<PathBuf>,
 
-    /// Record format of files without a header line, as in the flow log's definition
-    /// ("${version} ${srcaddr} ..."); default: the version 2 format
-    #[arg(long, value_name = "FIELDS", help_heading = "Evidence")]
-    pub log_format: Option<String>,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 
-    /// Judge only records that overlap the time from START (RFC 3339, e.g. 2026-11-20T09:00:00Z)
-    #[arg(long, value_name = "START", value_parser = rfc3339, conflicts_with = "since", help_heading = "Evidence")]
-    pub start: Option<u64>,
+    /// Keep asking CloudWatch until every reach expectation has records, for up to DURATION
+    /// (flow logs arrive 5-10 minutes late)
+    #[arg(long, value_name = "DURATION", help_heading = "CloudWatch Logs")]
+    pub wait: Option<humantime::Duration>,
 
-    /// Judge only records that overlap the time up to END (RFC 3339)
-    #[arg(long, value_name = "END", value_parser = rfc3339, help_heading = "Evidence")]
-    pub end: Option<u64>,
-
-    /// Judge only records of the last DURATION (e.g. 2h, 30m) before now, or before --end
-    #[arg(long, value_name = "DURATION", help_heading = "Evidence")]
-    pub since: Option<humantime::Duration>,
+    /// Logs Insights queries running at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
+    pub max_queries: usize,
 
     /// What a reach expectation with no traffic at all becomes
     #[arg(long, value_enum, default_value_t = NoTrafficArg::Fail, value_name = "WHAT", help_heading = "Evidence")]
@@ -86,6 +88,85 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub harness: HarnessArgs,
+}
+
+/// What evidence to read, and over what time: shared by `check` and `query`.
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// Record format of records without a header line, as in the flow log's definition
+    /// ("${version} ${srcaddr} ..."); default: the version 2 format, or, against CloudWatch, the
+    /// format of the flow log that delivers to the log group
+    #[arg(long, value_name = "FIELDS", help_heading = "Evidence")]
+    pub log_format: Option<String>,
+
+    /// Judge only records that overlap the time from START (RFC 3339, e.g. 2026-11-20T09:00:00Z)
+    #[arg(long, value_name = "START", value_parser = rfc3339, conflicts_with = "since", help_heading = "Evidence")]
+    pub start: Option<u64>,
+
+    /// Judge only records that overlap the time up to END (RFC 3339)
+    #[arg(long, value_name = "END", value_parser = rfc3339, help_heading = "Evidence")]
+    pub end: Option<u64>,
+
+    /// Judge only records of the last DURATION (e.g. 2h, 30m) before now, or before --end.
+    /// Against CloudWatch, the default is the spec's `window`, else 1h
+    #[arg(long, value_name = "DURATION", help_heading = "Evidence")]
+    pub since: Option<humantime::Duration>,
+
+    /// CloudWatch log group with the flow logs (repeatable); default: the log groups of the flow
+    /// logs that cover the specs' hosts (ec2:DescribeFlowLogs)
+    #[arg(long = "log-group", value_name = "NAME", help_heading = "CloudWatch Logs")]
+    pub log_groups: Vec<String>,
+
+    /// What Logs Insights returns: `aggregated` (one row per connection and interface, computed
+    /// by `stats`), or `raw` records (for low volumes, or emulators without `stats`)
+    #[arg(long, value_enum, default_value_t = RowsArg::Aggregated, value_name = "ROWS", help_heading = "CloudWatch Logs")]
+    pub insights_rows: RowsArg,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RowsArg {
+    Aggregated,
+    Raw,
+}
+
+/// Where AWS is; credentials come from the standard chain (environment, profile, SSO, web
+/// identity, container or instance role).
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: from the environment or profile)
+    #[arg(long, value_name = "REGION", help_heading = "AWS")]
+    pub region: Option<String>,
+
+    /// Named profile from ~/.aws/config
+    #[arg(long, value_name = "NAME", help_heading = "AWS")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint instead (a local emulator)
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    pub fn options(&self) -> crate::aws::AwsOptions {
+        crate::aws::AwsOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Spec files, or directories of .yaml/.yml spec files
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

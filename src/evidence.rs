@@ -73,7 +73,7 @@ pub enum Action {
 }
 
 /// One accepted or rejected flow record, as far as verdicts care.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub iface: IfaceId,
     pub src: IpAddr,
@@ -171,14 +171,14 @@ pub struct RecordCounts {
 }
 
 impl RecordCounts {
-    pub fn add(&mut self, role: Role, action: Action) {
+    pub fn add(&mut self, role: Role, action: Action, n: u64) {
         let slot = match (role, action) {
             (Role::Request, Action::Accept) => &mut self.request_accept,
             (Role::Request, Action::Reject) => &mut self.request_reject,
             (Role::Reply, Action::Accept) => &mut self.reply_accept,
             (Role::Reply, Action::Reject) => &mut self.reply_reject,
         };
-        *slot += 1;
+        *slot += n;
     }
 
     pub fn merge(&mut self, o: &RecordCounts) {
@@ -219,8 +219,8 @@ pub struct PairTally {
 }
 
 impl PairTally {
-    pub fn observe(&mut self, role: Role, flow: &Flow) {
-        self.records.add(role, flow.action);
+    pub fn observe(&mut self, role: Role, flow: &Flow, records: u64) {
+        self.records.add(role, flow.action, records);
         if let Some(s) = flow.start {
             self.first_seen = Some(self.first_seen.map_or(s, |f| f.min(s)));
         }
@@ -403,10 +403,32 @@ pub struct Evidence {
     pub checks: Vec<Result<CheckEvidence, Unavailable>>,
     pub gaps: Gaps,
     pub stats: Stats,
-    /// Names of the evidence files, indexed by `Origin::file`.
+    /// Names of the evidence files, indexed by `Origin::file` (for Logs Insights, the queries).
     pub files: Vec<String>,
     /// For files read in parts: the lines before each part, indexed by file, then part.
     pub chunk_lines: Vec<Vec<u64>>,
+    /// What Logs Insights queries cost, when the evidence came from them.
+    pub cost: Option<Cost>,
+    /// The time range judged, in words, when the source chose it (Logs Insights).
+    pub judged: Option<String>,
+}
+
+/// What the queries of a run cost, from Logs Insights' own statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cost {
+    pub queries: u64,
+    pub records_scanned: f64,
+    pub records_matched: f64,
+    pub bytes_scanned: f64,
+}
+
+impl Cost {
+    pub fn add(&mut self, o: &Cost) {
+        self.queries += o.queries;
+        self.records_scanned += o.records_scanned;
+        self.records_matched += o.records_matched;
+        self.bytes_scanned += o.bytes_scanned;
+    }
 }
 
 impl Evidence {

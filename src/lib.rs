@@ -1,10 +1,12 @@
 //! flowgate: a connectivity gate for AWS.
 //!
 //! The pipeline runs in one direction, one module per stage:
-//! [`spec`] (YAML → validated model) → [`resolve`] (hosts → address sets) → [`plan`] (what
-//! evidence to ask for) → [`source`] (flow-log files) → [`verdict`] (pure judgement) →
+//! [`spec`] (YAML → validated model) → [`resolve`] (hosts → address sets, through EC2 for AWS
+//! selectors) → [`plan`] (what evidence to ask for) → [`source`] (flow-log files, CloudWatch
+//! Logs Insights) → [`verdict`] (pure judgement) →
 //! [`report`] (libtest-mimic trials, JUnit, summaries).
 
+pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod evidence;
@@ -21,18 +23,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::Error;
 
-use cli::{CheckArgs, Cli, Command, NoTrafficArg, ValidateArgs};
-use plan::Window;
+use aws::Aws;
+use cli::{CheckArgs, Cli, Command, EvidenceArgs, NoTrafficArg, QueryArgs, RowsArg, ValidateArgs};
+use plan::{Plan, Window};
 use source::Source;
 use source::files::FileSource;
+use source::insights::{self, InsightsSource, discover::LogSource, query::Rows, run::Runner};
 use spec::SpecErrors;
 
 /// Runs one command line; the caller prints the error, if any, and exits with its code.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
-        Command::Check(args) => check(args),
         Command::Validate(args) => validate(args),
+        Command::Check(args) => runtime()?.block_on(check(args)),
+        Command::Query(args) => runtime()?.block_on(query(args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Evidence(format!("cannot start the async runtime: {e}")))
 }
 
 fn validate(args: ValidateArgs) -> Result<ExitCode, Error> {
@@ -50,12 +62,11 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn window(args: &CheckArgs) -> Result<Window, Error> {
-    let now = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn window(args: &EvidenceArgs) -> Result<Window, Error> {
     let w = match args.since {
         Some(since) => {
             let end = args.end.unwrap_or_else(now);
@@ -77,40 +88,136 @@ fn window(args: &CheckArgs) -> Result<Window, Error> {
     Ok(w)
 }
 
-fn check(args: CheckArgs) -> Result<ExitCode, Error> {
-    let window = window(&args)?;
+/// Loads the specs and resolves their hosts (through EC2 when `aws` is there): the plan.
+async fn plan(specs: &[spec::Spec], aws: Option<&Aws>, window: Window) -> Result<Plan, Error> {
+    let mut hosts = Vec::new();
+    let mut problems = Vec::new();
+    for s in specs {
+        match resolve::resolve(s, aws.map(|a| &a.ec2)).await {
+            Ok(h) => hosts.push(h),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Spec(SpecErrors(problems)));
+    }
+    Ok(plan::assemble(specs, &hosts, window))
+}
+
+fn log_format(args: &EvidenceArgs) -> Result<Option<source::format::Format>, Error> {
+    args.log_format
+        .as_deref()
+        .map(source::format::Format::parse)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--log-format: {e}")))
+}
+
+/// Where the flow logs are in CloudWatch: the named log groups, or those discovery finds.
+async fn log_sources(args: &EvidenceArgs, aws: Option<&Aws>, plan: &Plan) -> Result<Vec<LogSource>, Error> {
+    let given = log_format(args)?;
+    if !args.log_groups.is_empty() {
+        return insights::discover::named(aws.map(|a| &a.ec2), &args.log_groups, given.as_ref())
+            .await
+            .map_err(Error::Evidence);
+    }
+    let aws = aws.expect("AWS is connected when no log group is named");
+    insights::discover::discover(&aws.ec2, plan).await.map_err(Error::Evidence)
+}
+
+fn rows(args: &EvidenceArgs) -> Rows {
+    match args.insights_rows {
+        RowsArg::Aggregated => Rows::Aggregated,
+        RowsArg::Raw => Rows::Raw,
+    }
+}
+
+async fn query(args: QueryArgs) -> Result<ExitCode, Error> {
+    let window = window(&args.evidence)?;
     let specs = spec::load_all(&args.specs)?;
-    let plan = Arc::new(plan::build(&specs, window).map_err(|p| Error::Spec(SpecErrors(p)))?);
+    let opts = args.evidence.aws.options();
+    // Printing queries needs AWS only to resolve selectors or find log groups.
+    let needs_aws = opts.given()
+        || args.evidence.log_groups.is_empty()
+        || specs.iter().any(|s| s.hosts.values().any(|h| matches!(h.selector, spec::HostSelector::Aws(_))));
+    let aws = if needs_aws { Some(aws::connect(&opts).await) } else { None };
+    let plan = plan(&specs, aws.as_ref(), window).await?;
+    let sources = log_sources(&args.evidence, aws.as_ref(), &plan).await?;
+    for (groups, start, end, text) in insights::planned(&plan, &sources, rows(&args.evidence), now()) {
+        println!(
+            "# log groups: {}\n# time range: {} .. {} ({start} .. {end})\n{text}\n",
+            groups.join(", "),
+            report::text::time(start),
+            report::text::time(end)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
+    let window = window(&args.evidence)?;
+    let specs = spec::load_all(&args.specs)?;
     let harness = args.harness.to_libtest();
+    let opts = args.evidence.aws.options();
+    let files = !args.flow_logs.is_empty();
+    if files && !args.evidence.log_groups.is_empty() {
+        return Err(Error::Usage("--flow-logs reads files; --log-group reads CloudWatch: give one".into()));
+    }
+    // CloudWatch needs AWS; files need it only to resolve AWS selectors, when asked for.
+    let aws = if harness.list || (files && !opts.given()) {
+        None
+    } else {
+        Some(aws::connect(&opts).await)
+    };
+    let plan = if harness.list {
+        Arc::new(plan::assemble(&specs, &list_hosts(&specs), window))
+    } else {
+        Arc::new(plan(&specs, aws.as_ref(), window).await?)
+    };
     if harness.list {
         let _ = libtest_mimic::run(&harness, report::listing(&plan));
         return Ok(ExitCode::SUCCESS);
     }
-    if args.flow_logs.is_empty() {
-        return Err(Error::Usage(
-            "no evidence: give --flow-logs PATH with the flow-log files to judge \
-             (reading CloudWatch Logs directly is not in this version)"
-                .into(),
-        ));
-    }
-    let source = FileSource::open(&args.flow_logs, args.log_format.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Evidence(format!("cannot start the async runtime: {e}")))?;
-    let evidence = Arc::new(runtime.block_on(source.collect(Arc::clone(&plan)))?);
-
-    let summary = report::summary(&source.describe(), &plan, &evidence);
+    let (evidence, described) = if files {
+        let source = FileSource::open(&args.flow_logs, args.evidence.log_format.as_deref())?;
+        (source.collect(Arc::clone(&plan)).await?, source.describe())
+    } else {
+        let aws = aws.as_ref().expect("connected above");
+        let sources = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let runner = Arc::new(Runner::new(aws.logs.clone(), args.max_queries));
+        let source = InsightsSource {
+            runner: Arc::clone(&runner),
+            sources,
+            rows: rows(&args.evidence),
+            wait: args.wait.map(Into::into),
+        };
+        // Ctrl-C stops the running queries; the checks they served end as errors.
+        let stopper = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("flowgate: stopping the running queries (Ctrl-C again to quit at once)");
+                    runner.cancel().await;
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            }
+        });
+        let evidence = source.collect(Arc::clone(&plan)).await?;
+        stopper.abort();
+        (evidence, source.describe())
+    };
+    let evidence = Arc::new(evidence);
+    let summary = report::summary(&described, &plan, &evidence);
     eprint!("{summary}");
     let no_traffic = match args.no_traffic {
         NoTrafficArg::Fail => verdict::NoTraffic::Fail,
         NoTrafficArg::Skip => verdict::NoTraffic::Skip,
     };
     let recorder = report::Recorder::new(plan.checks.len());
-    let conclusion = libtest_mimic::run(
-        &harness,
-        report::trials(&plan, &evidence, no_traffic, &recorder),
-    );
+    let trials = report::trials(&plan, &evidence, no_traffic, &recorder);
+    // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
+    let conclusion = tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials));
     let results = recorder.results();
     if let Some(path) = &args.junit {
         let junit = report::junit::report(&plan, &results, &summary);
@@ -126,4 +233,17 @@ fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         ));
     }
     Ok(report::exit_code(&results, &conclusion))
+}
+
+/// Hosts for `--list`, which needs names only: nothing is resolved.
+fn list_hosts(specs: &[spec::Spec]) -> Vec<resolve::Hosts> {
+    specs
+        .iter()
+        .map(|s| {
+            s.hosts
+                .keys()
+                .map(|name| (name.clone(), Err("not resolved for --list".to_string())))
+                .collect()
+        })
+        .collect()
 }

@@ -1,12 +1,13 @@
 //! What evidence to ask for: every expectation of every spec, flattened into checks with
 //! resolved address sets, and the time window they are judged over.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::evidence::{Flow, Role};
-use crate::resolve::{AddrSet, Ranges};
+use crate::evidence::{Flow, IfaceId, Role};
+use crate::resolve::{AddrSet, Host, Hosts, Ranges};
 use crate::spec::{Endpoint, Kind, Ports, Pos, Problem, Protocol, Spec};
 
 /// One expectation, ready to match flows against.
@@ -21,6 +22,15 @@ pub struct Check {
     pub protocol: Protocol,
     pub ports: Ports,
     pub kind: Kind,
+    /// How far back to look against AWS when no window is given: the spec's `window`.
+    pub lookback: Option<Duration>,
+    /// The interfaces of both sides, when both are AWS selectors; `None` when an end is given
+    /// by address (its interfaces are unknown, so any SKIPDATA can bear on the check).
+    pub interfaces: Option<BTreeSet<IfaceId>>,
+    /// VPC, subnet and interface ids of the hosts, for finding flow logs.
+    pub places: Vec<String>,
+    /// Why the check cannot be judged at all (a host could not be resolved).
+    pub unavailable: Option<String>,
 }
 
 /// One end of an expectation: the name the spec used and the addresses behind it.
@@ -58,6 +68,10 @@ impl Check {
         (request, reply)
     }
 
+    pub fn is_deny(&self) -> bool {
+        matches!(self.kind, Kind::Deny)
+    }
+
     /// Every role a flow plays, for the evidence accumulator.
     pub fn roles_of(&self, flow: &Flow) -> impl Iterator<Item = Role> {
         let (request, reply) = self.roles(flow);
@@ -73,7 +87,7 @@ impl Plan {
     /// that is every address.
     pub fn interesting(&self) -> Option<Ranges> {
         let mut all = Ranges::default();
-        for c in &self.checks {
+        for c in self.checks.iter().filter(|c| c.unavailable.is_none()) {
             let (from, to) = (c.from.addrs.ranges(), c.to.addrs.ranges());
             let narrow = if from.size() <= to.size() { from } else { to };
             all = all.union(narrow);
@@ -117,44 +131,73 @@ pub struct Plan {
     pub window: Window,
 }
 
-/// Builds the plan from loaded specs and their resolved hosts.
+/// Builds the plan from specs whose hosts need no AWS (tests, and the file source without AWS).
 pub fn build(specs: &[Spec], window: Window) -> Result<Plan, Vec<Problem>> {
-    let mut checks = Vec::new();
+    let mut hosts = Vec::new();
     let mut problems = Vec::new();
     for spec in specs {
-        let hosts: BTreeMap<String, AddrSet> = match crate::resolve::resolve(spec) {
-            Ok(hosts) => hosts,
-            Err(mut p) => {
-                problems.append(&mut p);
-                continue;
+        match crate::resolve::resolve_local(spec) {
+            Ok(h) => hosts.push(h),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(assemble(specs, &hosts, window))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Builds the plan from specs and their resolved hosts (one map per spec, in order).
+pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
+    let mut checks = Vec::new();
+    for (spec, hosts) in specs.iter().zip(hosts) {
+        let host = |e: &Endpoint| -> Result<Option<&Host>, String> {
+            match e {
+                Endpoint::Any => Ok(None),
+                Endpoint::Host(name) => hosts[name].as_ref().map(Some).map_err(Clone::clone),
             }
         };
-        let side = |e: &Endpoint| Side {
-            label: e.to_string(),
-            addrs: match e {
-                Endpoint::Any => AddrSet::any(),
-                Endpoint::Host(name) => hosts[name].clone(),
-            },
-        };
         for exp in &spec.expectations {
+            let (from, to) = (host(&exp.from), host(&exp.to));
+            let unavailable = from.as_ref().err().or(to.as_ref().err()).cloned();
+            let (from, to) = (from.ok().flatten(), to.ok().flatten());
+            let side = |e: &Endpoint, h: Option<&Host>| Side {
+                label: e.to_string(),
+                addrs: match (e, h) {
+                    (Endpoint::Any, _) => AddrSet::any(),
+                    (_, Some(h)) => h.addrs.clone(),
+                    // Not resolved: matches nothing, and the check is unavailable.
+                    (_, None) => AddrSet::networks(Vec::new(), Vec::new()),
+                },
+            };
+            let interfaces = match (from, to) {
+                (Some(f), Some(t)) => f
+                    .interfaces
+                    .as_ref()
+                    .zip(t.interfaces.as_ref())
+                    .map(|(a, b)| a.iter().chain(b).copied().collect()),
+                _ => None,
+            };
+            let places = [from, to].iter().flatten().flat_map(|h| h.places.iter().cloned()).collect();
             checks.push(Check {
                 app: spec.app.clone(),
                 name: exp.name.clone(),
                 spec_path: spec.path.clone(),
                 at: exp.at,
-                from: side(&exp.from),
-                to: side(&exp.to),
+                from: side(&exp.from, from),
+                to: side(&exp.to, to),
                 protocol: exp.protocol,
                 ports: exp.ports.clone(),
                 kind: exp.kind,
+                lookback: spec.window,
+                interfaces,
+                places,
+                unavailable,
             });
         }
     }
-    if problems.is_empty() {
-        Ok(Plan { checks, window })
-    } else {
-        Err(problems)
-    }
+    Plan { checks, window }
 }
 
 #[cfg(test)]

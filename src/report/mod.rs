@@ -124,13 +124,24 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
         (Some(a), None) => format!("records from {} on", text::time(a)),
         (None, Some(b)) => format!("records up to {}", text::time(b)),
     };
-    let mut out = format!(
-        "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
-        bytes(s.bytes),
-        s.records,
-        s.outside_window,
-        s.nodata,
-    );
+    let mut out = match &ev.cost {
+        None => format!(
+            "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
+            bytes(s.bytes),
+            s.records,
+            s.outside_window,
+            s.nodata,
+        ),
+        Some(c) => format!(
+            "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched\n",
+            ev.judged.as_deref().unwrap_or(&window),
+            c.queries,
+            if c.queries == 1 { "query" } else { "queries" },
+            c.records_scanned as u64,
+            bytes(c.bytes_scanned as u64),
+            c.records_matched as u64,
+        ),
+    };
     if !ev.gaps.is_empty() {
         out.push_str(&format!(
             "evidence missing ({}); checks that would pass end as INCOMPLETE errors:\n",

@@ -207,6 +207,8 @@ fn scan_with(
             stats,
             files: files.iter().map(|p| p.display().to_string()).collect(),
             chunk_lines,
+            cost: None,
+            judged: None,
         });
     }
 }

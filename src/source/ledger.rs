@@ -278,14 +278,20 @@ impl Book<'_> {
         origin: Origin,
         text: impl FnOnce() -> String,
     ) {
-        self.mark(check, role, flow, flow.flag(role), Some((origin, text)));
+        self.mark(check, role, flow, flow.flag(role), Some((origin, text)), 1);
+    }
+
+    /// Records `records` records of one connection at once (a row of an aggregated query);
+    /// there is no record text to keep as a sample.
+    pub fn observe_many(&mut self, check: usize, role: Role, flow: &Flow, records: u64) {
+        self.mark(check, role, flow, flow.flag(role), None::<(Origin, fn() -> String)>, records);
     }
 
     /// Records a flow from just before the window, only to recognise late packets in it.
     pub fn observe_context(&mut self, check: usize, role: Role, flow: &Flow) {
         let flags = flow.context_flag(role);
         if flags != 0 {
-            self.mark(check, role, flow, flags, None::<(Origin, fn() -> String)>);
+            self.mark(check, role, flow, flags, None::<(Origin, fn() -> String)>, 0);
         }
     }
 
@@ -296,6 +302,7 @@ impl Book<'_> {
         flow: &Flow,
         flags: u8,
         sample: Option<(Origin, impl FnOnce() -> String)>,
+        records: u64,
     ) {
         let (client, server, cport, sport) = match role {
             Role::Request => (flow.src, flow.dst, flow.srcport, flow.dstport),
@@ -318,8 +325,10 @@ impl Book<'_> {
                 s
             }
         };
+        if records > 0 {
+            local.tally.observe(role, flow, records);
+        }
         if let Some((origin, text)) = sample {
-            local.tally.observe(role, flow);
             let k = kind(role, flow.action);
             if local.bars[k].is_none_or(|bar| origin < bar) {
                 let s = Sample {

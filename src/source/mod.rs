@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod format;
+pub mod insights;
 pub mod ledger;
 pub mod lines;
 pub mod record;

@@ -193,6 +193,10 @@ fn check(kind: Kind) -> Check {
         protocol: Protocol::TCP,
         ports: Ports::Set(PortSet::new(vec![8080..=8080]).unwrap()),
         kind,
+        lookback: None,
+        interfaces: None,
+        places: Vec::new(),
+        unavailable: None,
     }
 }
 

@@ -6,7 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::spec::{HostSelector, Problem, Spec};
+use crate::evidence::IfaceId;
+use crate::spec::{AwsSelector, HostSelector, Problem, Spec};
+
+pub mod ec2;
 
 /// A set of addresses as sorted, disjoint, inclusive ranges per family: membership is one binary
 /// search, whatever networks and exceptions built it.
@@ -64,6 +67,29 @@ fn subtract<T: Copy + Ord + num_like::Step>(a: &[(T, T)], b: &[(T, T)]) -> Vec<(
         }
     }
     out
+}
+
+/// Calls `emit(network, prefix length)` for the aligned blocks that tile `lo..=hi` in a space of
+/// `bits`-bit addresses, largest blocks first.
+fn cover(mut lo: u128, hi: u128, bits: u8, emit: &mut impl FnMut(u128, u8)) {
+    // The last address of the block of 2^size addresses starting at `lo`.
+    let end = |lo: u128, size: u32| match size {
+        128 => u128::MAX,
+        s => lo + ((1u128 << s) - 1),
+    };
+    loop {
+        // The largest block aligned at `lo` that does not run past `hi`.
+        let mut size = if lo == 0 { u32::from(bits) } else { lo.trailing_zeros().min(u32::from(bits)) };
+        while end(lo, size) > hi {
+            size -= 1;
+        }
+        emit(lo, bits - size as u8);
+        let last = end(lo, size);
+        if last >= hi {
+            return;
+        }
+        lo = last + 1;
+    }
 }
 
 fn find<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
@@ -141,6 +167,22 @@ impl Ranges {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// The fewest CIDR networks that hold exactly these addresses, IPv4 first.
+    pub fn networks(&self) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for &(lo, hi) in &self.v4 {
+            cover(u128::from(lo), u128::from(hi), 32, &mut |a, len| {
+                out.push(IpNet::V4(ipnet::Ipv4Net::new((a as u32).into(), len).expect("valid prefix")));
+            });
+        }
+        for &(lo, hi) in &self.v6 {
+            cover(lo, hi, 128, &mut |a, len| {
+                out.push(IpNet::V6(ipnet::Ipv6Net::new(a.into(), len).expect("valid prefix")));
+            });
+        }
+        out
+    }
+
     /// How many addresses, for choosing the narrower side of a check (saturating for IPv6).
     pub fn size(&self) -> u128 {
         let v4: u128 = self.v4.iter().map(|(a, b)| u128::from(b - a) + 1).sum();
@@ -165,6 +207,11 @@ enum Shown {
         include: Vec<IpNet>,
         exclude: Vec<IpNet>,
     },
+    /// Looked up in AWS: the selector and the addresses found.
+    Labelled {
+        label: String,
+        found: Vec<IpNet>,
+    },
 }
 
 impl AddrSet {
@@ -179,6 +226,14 @@ impl AddrSet {
         AddrSet {
             ranges: Ranges::of(&include, &exclude),
             shown: Shown::Networks { include, exclude },
+        }
+    }
+
+    /// Addresses found for an AWS selector, shown with it.
+    pub fn labelled(label: String, found: Vec<IpNet>) -> AddrSet {
+        AddrSet {
+            ranges: Ranges::of(&found, &[]),
+            shown: Shown::Labelled { label, found },
         }
     }
 
@@ -217,30 +272,117 @@ impl fmt::Display for AddrSet {
                 }
                 Ok(())
             }
+            Shown::Labelled { label, found } => {
+                write!(f, "{label}: ")?;
+                list(f, found)
+            }
         }
     }
 }
 
-/// Resolves the hosts of a spec that need no AWS calls. Hosts chosen by AWS selectors are
-/// problems here: naming them is the job of an AWS source, which the file source is not.
-pub fn resolve(spec: &Spec) -> Result<BTreeMap<String, AddrSet>, Vec<Problem>> {
+/// A host, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub addrs: AddrSet,
+    /// The interfaces behind an AWS selector; `None` for hosts given by address, whose
+    /// interfaces flowgate cannot know.
+    pub interfaces: Option<Vec<IfaceId>>,
+    /// VPC, subnet and interface ids the host lives in, for finding its flow logs.
+    pub places: Vec<String>,
+}
+
+/// Each host of a spec, or why it could not be resolved (an AWS call failed: the checks that use
+/// it cannot be judged, which is an error of the run, not of the spec).
+pub type Hosts = BTreeMap<String, Result<Host, String>>;
+
+/// Resolves the hosts of a spec. Hosts given by address need nothing; AWS selectors are looked
+/// up through EC2 when `ec2` is there. A selector that matches no interface, or one with no way
+/// to reach EC2, is a problem of the spec.
+pub async fn resolve(spec: &Spec, ec2: Option<&aws_sdk_ec2::Client>) -> Result<Hosts, Vec<Problem>> {
+    if ec2.is_none() {
+        return resolve_local(spec);
+    }
+    let mut resolved = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, host) in &spec.hosts {
+        let problem = |message: String, help: &str| Problem {
+            file: spec.path.clone(),
+            at: Some(host.at),
+            message,
+            help: Some(help.to_string()),
+        };
+        match &host.selector {
+            HostSelector::Networks { include, exclude } => {
+                resolved.insert(
+                    name.clone(),
+                    Ok(Host {
+                        addrs: AddrSet::networks(include.clone(), exclude.clone()),
+                        interfaces: None,
+                        places: Vec::new(),
+                    }),
+                );
+            }
+            HostSelector::Aws(sel) => {
+                let ec2 = ec2.expect("checked above");
+                match ec2::enis_of(ec2, sel).await {
+                    Err(e) => {
+                        resolved.insert(name.clone(), Err(format!("cannot resolve host `{name}`: {e}")));
+                    }
+                    Ok(enis) if enis.is_empty() => problems.push(problem(
+                        format!("host `{name}`: {} matches no network interface", describe_selector(sel)),
+                        "check the value and the region; flowgate looks for interfaces (tags on the \
+                         interface or on its instance)",
+                    )),
+                    Ok(enis) => {
+                        let nets = enis.iter().flat_map(|e| e.addrs.iter().map(|a| IpNet::from(*a))).collect();
+                        let mut places: Vec<String> = enis.iter().map(|e| e.id.clone()).collect();
+                        places.extend(enis.iter().filter_map(|e| e.subnet.clone()));
+                        places.extend(enis.iter().filter_map(|e| e.vpc.clone()));
+                        places.sort();
+                        places.dedup();
+                        resolved.insert(
+                            name.clone(),
+                            Ok(Host {
+                                addrs: AddrSet::labelled(describe_selector(sel), nets),
+                                interfaces: Some(enis.iter().filter_map(|e| IfaceId::new(&e.id)).collect()),
+                                places,
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Resolves the hosts of a spec without AWS: AWS selectors are problems.
+pub fn resolve_local(spec: &Spec) -> Result<Hosts, Vec<Problem>> {
     let mut resolved = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, host) in &spec.hosts {
         match &host.selector {
             HostSelector::Networks { include, exclude } => {
-                resolved.insert(name.clone(), AddrSet::networks(include.clone(), exclude.clone()));
+                resolved.insert(
+                    name.clone(),
+                    Ok(Host {
+                        addrs: AddrSet::networks(include.clone(), exclude.clone()),
+                        interfaces: None,
+                        places: Vec::new(),
+                    }),
+                );
             }
             HostSelector::Aws(sel) => problems.push(Problem {
                 file: spec.path.clone(),
                 at: Some(host.at),
-                message: format!(
-                    "host `{name}` is chosen by `{}`, which needs an AWS source to resolve",
-                    sel.key()
-                ),
+                message: format!("host `{name}` is chosen by `{}`, which needs AWS to resolve", sel.key()),
                 help: Some(
-                    "flow-log files only carry addresses: give this host `ip`, `ips`, `cidr` or `cidrs` \
-                     (resolving AWS selectors through EC2 is not in this version of flowgate)"
+                    "run against CloudWatch Logs (no --flow-logs), or give --region/--profile so that \
+                     flowgate can look the host up in EC2; or give the host `ip`, `ips`, `cidr` or `cidrs`"
                         .into(),
                 ),
             }),
@@ -250,6 +392,19 @@ pub fn resolve(spec: &Spec) -> Result<BTreeMap<String, AddrSet>, Vec<Problem>> {
         Ok(resolved)
     } else {
         Err(problems)
+    }
+}
+
+/// `tag Name=shop-web`, `instance i-0123...`: how messages name a selector.
+pub fn describe_selector(sel: &AwsSelector) -> String {
+    match sel {
+        AwsSelector::Tag(tags) => {
+            let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("tag {}", t.join(","))
+        }
+        AwsSelector::Instance(id) | AwsSelector::Eni(id) | AwsSelector::SecurityGroup(id) | AwsSelector::Subnet(id) => {
+            format!("{} {id}", sel.key())
+        }
     }
 }
 
@@ -331,17 +486,38 @@ mod tests {
     }
 
     #[test]
+    fn ranges_come_back_as_the_fewest_networks() {
+        let show = |r: Ranges| r.networks().iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            show(Ranges::of(&nets(&["0.0.0.0/0"]), &nets(&["10.0.0.0/8", "192.168.0.0/16"]))).len(),
+            // 7 blocks around 10.0.0.0/8, 15 in 128.0.0.0/1 around 192.168.0.0/16.
+            22
+        );
+        assert_eq!(show(Ranges::of(&nets(&["10.0.0.0/24"]), &nets(&["10.0.0.0/25"]))), ["10.0.0.128/25"]);
+        assert_eq!(
+            show(Ranges::of(&nets(&["10.0.1.10/32", "10.0.1.11/32", "10.0.1.12/32"]), &[])),
+            ["10.0.1.10/31", "10.0.1.12/32"]
+        );
+        assert_eq!(show(Ranges::of(&nets(&["::/0", "0.0.0.0/0"]), &[])), ["0.0.0.0/0", "::/0"]);
+        assert_eq!(show(Ranges::of(&nets(&["2001:db8::/127"]), &[])), ["2001:db8::/127"]);
+        // Whatever the networks, the cover holds exactly their addresses.
+        let r = Ranges::of(&nets(&["10.0.0.0/16", "172.16.5.0/24"]), &nets(&["10.0.3.7/32", "10.0.128.0/17"]));
+        let again = Ranges::of(&r.networks(), &[]);
+        assert_eq!(again, r);
+    }
+
+    #[test]
     fn aws_selectors_need_an_aws_source() {
         let spec = crate::spec::parse(
             std::path::Path::new("s.yaml"),
             "app: a\nhosts:\n  web: {tag: {Name: w}}\n  db: {ip: 10.0.0.1}\nexpect: [{from: web, to: db, port: 1}]\n",
         )
         .unwrap();
-        let problems = resolve(&spec).unwrap_err();
+        let problems = resolve_local(&spec).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].at, Some(crate::spec::Pos { line: 3, col: 3 }));
         assert!(
-            problems[0].message.contains("needs an AWS source"),
+            problems[0].message.contains("needs AWS"),
             "{}",
             problems[0].message
         );

@@ -1,0 +1,192 @@
+//! Logs Insights result rows → what the ledger records.
+
+use std::net::IpAddr;
+
+use super::query::Fields;
+use super::run::Row;
+use crate::evidence::{Action, Flow, IfaceId};
+use crate::source::record::{Layout, Record, parse_ip};
+
+/// What one row says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// `records` records of one connection on one interface with one action.
+    Flow { flow: Flow, records: u64 },
+    /// SKIPDATA on an interface.
+    SkipData { iface: IfaceId, records: u64 },
+    /// NODATA, or nothing a check can use.
+    Nothing,
+}
+
+fn field<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
+    row.iter().find(|(f, _)| f == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty() && *v != "-")
+}
+
+/// Numbers may come back as `12` or `12.0`.
+fn number(row: &Row, name: &str) -> Result<Option<f64>, String> {
+    field(row, name)
+        .map(|v| v.parse::<f64>().map_err(|_| format!("{name} `{v}` is not a number")))
+        .transpose()
+}
+
+fn required<'a>(row: &'a Row, name: &str) -> Result<&'a str, String> {
+    field(row, name).ok_or_else(|| format!("the row has no {name}"))
+}
+
+fn int<T: TryFrom<u64>>(row: &Row, name: &str) -> Result<T, String> {
+    let v = required(row, name)?;
+    v.parse::<u64>()
+        .ok()
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("{name} `{v}` is not a number in range"))
+}
+
+/// Whether the rows have the shape an aggregated query asks for. An endpoint that does not run
+/// `stats` (an emulator) returns records instead; those rows must not be read as counts.
+pub fn is_aggregated(rows: &[Row]) -> bool {
+    rows.iter().all(|r| r.iter().any(|(f, _)| f == "records"))
+}
+
+fn iface_of(row: &Row, name: &str) -> Result<IfaceId, String> {
+    match field(row, name) {
+        None => Ok(IfaceId::UNKNOWN),
+        Some(v) => IfaceId::new(v).ok_or_else(|| format!("{name} `{v}` is not an interface id")),
+    }
+}
+
+/// Reads a row of an aggregated query.
+pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let records = number(row, "records")?.ok_or("the row has no records count")? as u64;
+    let iface = iface_of(row, fields.iface)?;
+    if fields.has_log_status {
+        match required(row, "logStatus")? {
+            "OK" => {}
+            "SKIPDATA" => return Ok(Decoded::SkipData { iface, records }),
+            "NODATA" => return Ok(Decoded::Nothing),
+            other => return Err(format!("logStatus `{other}` is not OK, NODATA or SKIPDATA")),
+        }
+    }
+    let addr = |pkt: Option<&str>, own: &str| -> Result<IpAddr, String> {
+        let (name, v) = match pkt.and_then(|p| field(row, p).map(|v| (p, v))) {
+            Some(found) => found,
+            None => (own, required(row, own)?),
+        };
+        parse_ip(v).ok_or_else(|| format!("{name} `{v}` is not an IP address"))
+    };
+    let action = match required(row, "action")? {
+        "ACCEPT" => Action::Accept,
+        "REJECT" => Action::Reject,
+        other => return Err(format!("action `{other}` is neither ACCEPT nor REJECT")),
+    };
+    let flow = Flow {
+        iface,
+        src: addr(fields.pkt_src, fields.src)?,
+        dst: addr(fields.pkt_dst, fields.dst)?,
+        srcport: int(row, "srcPort")?,
+        dstport: int(row, "dstPort")?,
+        protocol: int(row, "protocol")?,
+        action,
+        tcp_flags: match fields.tcp_flags.and_then(|f| field(row, f)) {
+            None => None,
+            Some(v) => Some(v.parse().map_err(|_| format!("tcpFlags `{v}` is not a number in range"))?),
+        },
+        start: number(row, "first")?.map(|v| v as u64),
+        end: number(row, "last")?.map(|v| v as u64),
+    };
+    Ok(Decoded::Flow { flow, records })
+}
+
+/// Reads a row of a raw query: the record in `@message`, read as the file source reads a line.
+/// The interface comes from the log stream when the format has no interface-id (flow logs write
+/// one stream per interface).
+pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
+    let message = field(row, "@message").ok_or("the row has no @message")?;
+    let text = message.trim_end_matches(['\n', '\r']).to_string();
+    let decoded = match layout.parse(&text)? {
+        Record::Flow(mut flow) => {
+            if flow.iface.is_unknown() {
+                flow.iface = iface_of(row, "@logStream")?;
+            }
+            Decoded::Flow { flow, records: 1 }
+        }
+        Record::SkipData { iface, .. } => Decoded::SkipData {
+            iface: if iface.is_unknown() { iface_of(row, "@logStream")? } else { iface },
+            records: 1,
+        },
+        Record::NoData { .. } => Decoded::Nothing,
+    };
+    Ok((decoded, text))
+}
+
+/// The addresses a row's record has, for telling which batch of networks it belongs to.
+pub fn addresses(d: &Decoded) -> Option<(IpAddr, IpAddr)> {
+    match d {
+        Decoded::Flow { flow, .. } => Some((flow.src, flow.dst)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::format::Format;
+
+    fn row(pairs: &[(&str, &str)]) -> Row {
+        pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_aggregated_row_becomes_a_weighted_flow() {
+        let fields = Fields::of(&Format::default_v2());
+        let r = row(&[
+            ("interfaceId", "eni-0abc"),
+            ("srcAddr", "10.0.1.10"),
+            ("dstAddr", "10.0.2.20"),
+            ("srcPort", "40000"),
+            ("dstPort", "8080"),
+            ("protocol", "6"),
+            ("action", "REJECT"),
+            ("logStatus", "OK"),
+            ("records", "3"),
+            ("first", "1795165200"),
+            ("last", "1795165260.0"),
+        ]);
+        match aggregated(&r, &fields).unwrap() {
+            Decoded::Flow { flow, records } => {
+                assert_eq!(records, 3);
+                assert_eq!(flow.iface.as_str(), "eni-0abc");
+                assert_eq!((flow.srcport, flow.dstport, flow.protocol), (40000, 8080, 6));
+                assert_eq!(flow.action, Action::Reject);
+                assert_eq!((flow.start, flow.end), (Some(1795165200), Some(1795165260)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn skipdata_and_broken_rows() {
+        let fields = Fields::of(&Format::default_v2());
+        let skip = row(&[("interfaceId", "eni-9"), ("logStatus", "SKIPDATA"), ("records", "2")]);
+        assert_eq!(
+            aggregated(&skip, &fields).unwrap(),
+            Decoded::SkipData { iface: IfaceId::new("eni-9").unwrap(), records: 2 }
+        );
+        let broken = row(&[("logStatus", "OK"), ("records", "1"), ("srcAddr", "10.0.0.1"), ("action", "ACCEPT")]);
+        assert_eq!(aggregated(&broken, &fields).unwrap_err(), "the row has no dstAddr");
+        let raw_rows = [row(&[("@ptr", "1"), ("@message", "x")])];
+        assert!(!is_aggregated(&raw_rows), "an endpoint that ignored stats");
+    }
+
+    #[test]
+    fn a_raw_row_is_read_like_a_file_line_with_the_stream_as_interface() {
+        let layout = Layout::new(&Format::parse("srcaddr dstaddr srcport dstport protocol action log-status").unwrap());
+        let r = row(&[("@message", "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK"), ("@logStream", "eni-0abc-all")]);
+        match raw(&r, &layout).unwrap() {
+            (Decoded::Flow { flow, records: 1 }, text) => {
+                assert_eq!(flow.iface.as_str(), "eni-0abc-all");
+                assert_eq!(text, "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

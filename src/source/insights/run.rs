@@ -1,0 +1,177 @@
+//! Running Logs Insights queries: start, poll with backoff, stop; a bounded number at a time;
+//! results at the row limit are never taken as complete: the window is split and asked again.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::Client;
+use aws_sdk_cloudwatchlogs::types::QueryStatus;
+use tokio::sync::Semaphore;
+
+use super::query::MAX_ROWS;
+use crate::aws::describe;
+pub use crate::evidence::Cost;
+
+/// One result row: (field, value) pairs as Logs Insights returns them.
+pub type Row = Vec<(String, String)>;
+
+/// The rows of one query over one time range, and what it cost.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    pub rows: Vec<Row>,
+    pub cost: Cost,
+}
+
+/// Limits and shared state for the queries of a run.
+pub struct Runner {
+    pub client: Client,
+    /// Queries running at once: well under the account's limit (30 by the older documentation),
+    /// which dashboards and people share.
+    slots: Semaphore,
+    /// Polling starts fast and backs off to this.
+    pub max_poll: Duration,
+    pub first_poll: Duration,
+    /// Query ids running now, to stop on Ctrl-C.
+    running: Mutex<BTreeSet<String>>,
+    cancelled: AtomicBool,
+}
+
+/// The shortest time range a query is split into when its result hits the row limit.
+const MIN_SPLIT: i64 = 60;
+
+impl Runner {
+    pub fn new(client: Client, concurrency: usize) -> Runner {
+        Runner {
+            client,
+            slots: Semaphore::new(concurrency.max(1)),
+            max_poll: Duration::from_secs(5),
+            first_poll: Duration::from_millis(250),
+            running: Mutex::new(BTreeSet::new()),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Stops every running query (Ctrl-C); queries not yet started are not started.
+    pub async fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let ids: Vec<String> = self.running.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        for id in ids {
+            let _ = self.client.stop_query().query_id(&id).send().await;
+        }
+    }
+
+    fn track(&self, id: &str, on: bool) {
+        let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            r.insert(id.to_string());
+        } else {
+            r.remove(id);
+        }
+    }
+
+    /// Runs `query` over `groups` from `start` to `end` (epoch seconds, inclusive). A result at
+    /// the row limit may have been cut: the range is halved and each half asked again, down to a
+    /// minute, below which it is an error rather than a partial answer.
+    pub async fn run(&self, groups: &[String], start: i64, end: i64, query: &str) -> Result<Answer, String> {
+        let answer = self.run_once(groups, start, end, query).await?;
+        if answer.rows.len() < MAX_ROWS {
+            return Ok(answer);
+        }
+        if end - start < MIN_SPLIT {
+            return Err(format!(
+                "more than {MAX_ROWS} result rows within one minute ({start}..{end}); cannot split further"
+            ));
+        }
+        let mid = start + (end - start) / 2;
+        let (a, b) = (
+            Box::pin(self.run(groups, start, mid, query)).await?,
+            Box::pin(self.run(groups, mid + 1, end, query)).await?,
+        );
+        let mut cost = answer.cost;
+        cost.add(&a.cost);
+        cost.add(&b.cost);
+        let mut rows = a.rows;
+        rows.extend(b.rows);
+        Ok(Answer { rows, cost })
+    }
+
+    async fn run_once(&self, groups: &[String], start: i64, end: i64, query: &str) -> Result<Answer, String> {
+        let _slot = self.slots.acquire().await.map_err(|_| "query slots closed".to_string())?;
+        if self.is_cancelled() {
+            return Err("cancelled (Ctrl-C) before the query started".into());
+        }
+        let started = self
+            .client
+            .start_query()
+            .set_log_group_names(Some(groups.to_vec()))
+            .start_time(start)
+            .end_time(end)
+            .query_string(query)
+            .limit(MAX_ROWS as i32)
+            .send()
+            .await
+            .map_err(|e| format!("logs:StartQuery: {}", describe(&e)))?;
+        let id = started.query_id().ok_or("logs:StartQuery returned no query id")?.to_string();
+        self.track(&id, true);
+        let result = self.poll(&id).await;
+        self.track(&id, false);
+        result
+    }
+
+    async fn poll(&self, id: &str) -> Result<Answer, String> {
+        let mut wait = self.first_poll;
+        loop {
+            if self.is_cancelled() {
+                let _ = self.client.stop_query().query_id(id).send().await;
+                return Err(format!("query {id} stopped: cancelled (Ctrl-C)"));
+            }
+            let out = self
+                .client
+                .get_query_results()
+                .query_id(id)
+                .send()
+                .await
+                .map_err(|e| format!("logs:GetQueryResults for query {id}: {}", describe(&e)))?;
+            match out.status() {
+                Some(QueryStatus::Complete) => {
+                    let rows = out
+                        .results()
+                        .iter()
+                        .map(|row| {
+                            row.iter()
+                                .map(|f| {
+                                    (
+                                        f.field().unwrap_or_default().to_string(),
+                                        f.value().unwrap_or_default().to_string(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let s = out.statistics();
+                    let cost = Cost {
+                        queries: 1,
+                        records_scanned: s.map_or(0.0, |s| s.records_scanned()),
+                        records_matched: s.map_or(0.0, |s| s.records_matched()),
+                        bytes_scanned: s.map_or(0.0, |s| s.bytes_scanned()),
+                    };
+                    return Ok(Answer { rows, cost });
+                }
+                Some(QueryStatus::Scheduled | QueryStatus::Running) => {}
+                Some(status) => return Err(format!("query {id} ended {}", status.as_str())),
+                None => return Err(format!("query {id}: logs:GetQueryResults gave no status")),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(self.max_poll);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
