@@ -88,6 +88,18 @@ where
             Some(m) if !m.is_empty() => format!("{code}: {m}"),
             _ => code.to_string(),
         },
-        None => aws_sdk_ec2::error::DisplayErrorContext(e).to_string(),
+        None => {
+            // The cause chain, each message once (the SDK's own rendering ends in a Debug dump).
+            let mut parts: Vec<String> = vec![e.to_string()];
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let m = c.to_string();
+                if !parts.iter().any(|p| p.contains(&m)) {
+                    parts.push(m);
+                }
+                cause = c.source();
+            }
+            parts.join(": ")
+        }
     }
 }

@@ -33,7 +33,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the Logs Insights queries `check` would run, with their log groups and time ranges,
     /// to paste into the console
-    #[command(after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/")]
+    #[command(
+        after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/"
+    )]
     Query(QueryArgs),
 }
 
@@ -114,11 +116,16 @@ pub struct EvidenceArgs {
 
     /// CloudWatch log group with the flow logs (repeatable); default: the log groups of the flow
     /// logs that cover the specs' hosts (ec2:DescribeFlowLogs)
-    #[arg(long = "log-group", value_name = "NAME", help_heading = "CloudWatch Logs")]
+    #[arg(
+        long = "log-group",
+        value_name = "NAME",
+        help_heading = "CloudWatch Logs"
+    )]
     pub log_groups: Vec<String>,
 
-    /// What Logs Insights returns: `aggregated` (one row per connection and interface, computed
-    /// by `stats`), or `raw` records (for low volumes, or emulators without `stats`)
+    /// What Logs Insights returns: `aggregated` (totals per address pair computed by `stats`,
+    /// then per connection only for pairs the totals do not settle), or `raw` records (for low
+    /// volumes, or emulators without `stats`)
     #[arg(long, value_enum, default_value_t = RowsArg::Aggregated, value_name = "ROWS", help_heading = "CloudWatch Logs")]
     pub insights_rows: RowsArg,
 

@@ -5,7 +5,9 @@
 //! port, server port) and interface. Each interface keeps a small set of flags rather than the
 //! records, so memory grows with distinct connections, not with records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use crate::verdict::ConnVerdict;
 use std::fmt;
@@ -208,6 +210,62 @@ pub struct PairEvidence {
     pub unjudged: u64,
     /// The verdict of each connection a sample belongs to, for choosing which samples to show.
     pub sampled: BTreeMap<(u16, u16), ConnVerdict>,
+    /// The connection counts are Logs Insights' counts of distinct client ports per pair, not
+    /// connections judged one by one (the pair was settled by its totals).
+    pub estimated: bool,
+}
+
+/// Whether a server port answered a client during the window, and until when. A connection
+/// whose accepted request got no reply is NO_RETURN, unless the same server port answered the
+/// same client after that request began (see `answered_throughout`): then the network path and
+/// the service both worked, and the connection is only UNANSWERED (a dropped datagram, a
+/// backlog). Requests that go on after the last reply are a service that stopped answering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answering {
+    /// The latest start of an accepted request record.
+    pub last_request: Option<u64>,
+    /// The latest end of an accepted reply record.
+    pub last_reply: Option<u64>,
+    /// An accepted record had no times: when the answers stopped cannot be told.
+    pub untimed: bool,
+}
+
+impl Answering {
+    /// Takes in accepted records of one role; `latest_start` is the latest start among them
+    /// (a single record's own start).
+    pub fn observe(
+        &mut self,
+        role: Role,
+        action: Action,
+        latest_start: Option<u64>,
+        end: Option<u64>,
+    ) {
+        if action != Action::Accept {
+            return;
+        }
+        let (slot, t) = match role {
+            Role::Request => (&mut self.last_request, latest_start),
+            Role::Reply => (&mut self.last_reply, end),
+        };
+        match t {
+            Some(t) => *slot = max_opt(*slot, Some(t)),
+            None => self.untimed = true,
+        }
+    }
+
+    pub fn merge(&mut self, o: &Answering) {
+        self.last_request = max_opt(self.last_request, o.last_request);
+        self.last_reply = max_opt(self.last_reply, o.last_reply);
+        self.untimed |= o.untimed;
+    }
+
+    /// Whether every accepted request began no later than the last accepted reply ended.
+    pub fn answered_throughout(&self) -> bool {
+        !self.untimed
+            && self
+                .last_reply
+                .is_some_and(|r| self.last_request.is_none_or(|q| q <= r))
+    }
 }
 
 /// What one reader counted of a pair, before connections are judged.
@@ -216,10 +274,14 @@ pub struct PairTally {
     pub records: RecordCounts,
     pub first_seen: Option<u64>,
     pub last_seen: Option<u64>,
+    /// Per server port.
+    pub answering: FxHashMap<u16, Answering>,
 }
 
 impl PairTally {
-    pub fn observe(&mut self, role: Role, flow: &Flow, records: u64) {
+    /// Counts `records` records of one connection in `role`; `latest_start` is the latest start
+    /// among them (the record's own for a single one).
+    pub fn observe(&mut self, role: Role, flow: &Flow, records: u64, latest_start: Option<u64>) {
         self.records.add(role, flow.action, records);
         if let Some(s) = flow.start {
             self.first_seen = Some(self.first_seen.map_or(s, |f| f.min(s)));
@@ -227,12 +289,27 @@ impl PairTally {
         if let Some(e) = flow.end {
             self.last_seen = Some(self.last_seen.map_or(e, |l| l.max(e)));
         }
+        if flow.action == Action::Accept {
+            let server_port = match role {
+                Role::Request => flow.dstport,
+                Role::Reply => flow.srcport,
+            };
+            self.answering.entry(server_port).or_default().observe(
+                role,
+                flow.action,
+                latest_start,
+                flow.end,
+            );
+        }
     }
 
     pub fn merge(&mut self, other: PairTally) {
         self.records.merge(&other.records);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.last_seen = max_opt(self.last_seen, other.last_seen);
+        for (port, a) in other.answering {
+            self.answering.entry(port).or_default().merge(&a);
+        }
     }
 }
 
@@ -288,14 +365,14 @@ impl SampleSet {
     }
 }
 
-fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+pub fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
-fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+pub fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -361,6 +438,18 @@ impl Gaps {
         }
     }
 
+    /// The gaps that bear on a check whose hosts have the interfaces `ifaces` (`None`: not
+    /// known, so every interface may carry its records). SKIPDATA on another interface lost none
+    /// of its records; SKIPDATA whose interface is not logged could be on any.
+    pub fn bearing_on(&self, ifaces: Option<&BTreeSet<IfaceId>>) -> Gaps {
+        let mut g = self.clone();
+        if let Some(ifaces) = ifaces {
+            g.skipdata
+                .retain(|i, _| i.is_unknown() || ifaces.contains(i));
+        }
+        g
+    }
+
     pub fn skipdata_records(&self) -> u64 {
         self.skipdata.values().sum()
     }
@@ -420,11 +509,14 @@ pub struct Cost {
     pub records_scanned: f64,
     pub records_matched: f64,
     pub bytes_scanned: f64,
+    /// Queries whose answer had no statistics (an emulator).
+    pub unreported: u64,
 }
 
 impl Cost {
     pub fn add(&mut self, o: &Cost) {
         self.queries += o.queries;
+        self.unreported += o.unreported;
         self.records_scanned += o.records_scanned;
         self.records_matched += o.records_matched;
         self.bytes_scanned += o.bytes_scanned;
@@ -447,6 +539,26 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipdata_bears_only_on_checks_whose_interfaces_it_is_on() {
+        let id = |s: &str| IfaceId::new(s).unwrap();
+        let mut g = Gaps::default();
+        g.skipdata.insert(id("eni-other"), 3);
+        let mine: BTreeSet<IfaceId> = [id("eni-web"), id("eni-app")].into_iter().collect();
+        assert!(g.bearing_on(Some(&mine)).is_empty());
+        assert!(
+            !g.bearing_on(None).is_empty(),
+            "interfaces unknown: any SKIPDATA counts"
+        );
+        g.skipdata.insert(id("eni-app"), 1);
+        g.skipdata.insert(IfaceId::UNKNOWN, 1);
+        let kept = g.bearing_on(Some(&mine));
+        assert_eq!(
+            kept.skipdata.keys().copied().collect::<Vec<_>>(),
+            [IfaceId::UNKNOWN, id("eni-app")]
+        );
+    }
 
     fn flow(action: Action, flags: Option<u8>, protocol: u8) -> Flow {
         Flow {

@@ -63,7 +63,9 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, Error> {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn window(args: &EvidenceArgs) -> Result<Window, Error> {
@@ -113,7 +115,11 @@ fn log_format(args: &EvidenceArgs) -> Result<Option<source::format::Format>, Err
 }
 
 /// Where the flow logs are in CloudWatch: the named log groups, or those discovery finds.
-async fn log_sources(args: &EvidenceArgs, aws: Option<&Aws>, plan: &Plan) -> Result<Vec<LogSource>, Error> {
+async fn log_sources(
+    args: &EvidenceArgs,
+    aws: Option<&Aws>,
+    plan: &Plan,
+) -> Result<Vec<LogSource>, Error> {
     let given = log_format(args)?;
     if !args.log_groups.is_empty() {
         return insights::discover::named(aws.map(|a| &a.ec2), &args.log_groups, given.as_ref())
@@ -121,7 +127,9 @@ async fn log_sources(args: &EvidenceArgs, aws: Option<&Aws>, plan: &Plan) -> Res
             .map_err(Error::Evidence);
     }
     let aws = aws.expect("AWS is connected when no log group is named");
-    insights::discover::discover(&aws.ec2, plan).await.map_err(Error::Evidence)
+    insights::discover::discover(&aws.ec2, plan)
+        .await
+        .map_err(Error::Evidence)
 }
 
 fn rows(args: &EvidenceArgs) -> Rows {
@@ -138,16 +146,32 @@ async fn query(args: QueryArgs) -> Result<ExitCode, Error> {
     // Printing queries needs AWS only to resolve selectors or find log groups.
     let needs_aws = opts.given()
         || args.evidence.log_groups.is_empty()
-        || specs.iter().any(|s| s.hosts.values().any(|h| matches!(h.selector, spec::HostSelector::Aws(_))));
-    let aws = if needs_aws { Some(aws::connect(&opts).await) } else { None };
+        || specs.iter().any(|s| {
+            s.hosts
+                .values()
+                .any(|h| matches!(h.selector, spec::HostSelector::Aws(_)))
+        });
+    let aws = if needs_aws {
+        Some(aws::connect(&opts).await)
+    } else {
+        None
+    };
     let plan = plan(&specs, aws.as_ref(), window).await?;
     let sources = log_sources(&args.evidence, aws.as_ref(), &plan).await?;
-    for (groups, start, end, text) in insights::planned(&plan, &sources, rows(&args.evidence), now()) {
+    let rows = rows(&args.evidence);
+    for (groups, start, end, text) in insights::planned(&plan, &sources, rows, now()) {
         println!(
             "# log groups: {}\n# time range: {} .. {} ({start} .. {end})\n{text}\n",
             groups.join(", "),
             report::text::time(start),
             report::text::time(end)
+        );
+    }
+    if rows == Rows::Aggregated {
+        println!(
+            "# Then, only for the address pairs whose totals do not settle the verdict (rejects in a\n\
+             # reach check, accepts in a deny check, a server that stopped answering), the same\n\
+             # records per connection over the window and the 10 minutes before it."
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -160,7 +184,9 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
     let opts = args.evidence.aws.options();
     let files = !args.flow_logs.is_empty();
     if files && !args.evidence.log_groups.is_empty() {
-        return Err(Error::Usage("--flow-logs reads files; --log-group reads CloudWatch: give one".into()));
+        return Err(Error::Usage(
+            "--flow-logs reads files; --log-group reads CloudWatch: give one".into(),
+        ));
     }
     // CloudWatch needs AWS; files need it only to resolve AWS selectors, when asked for.
     let aws = if harness.list || (files && !opts.given()) {
@@ -195,7 +221,9 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             let runner = Arc::clone(&runner);
             async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("flowgate: stopping the running queries (Ctrl-C again to quit at once)");
+                    eprintln!(
+                        "flowgate: stopping the running queries (Ctrl-C again to quit at once)"
+                    );
                     runner.cancel().await;
                     if tokio::signal::ctrl_c().await.is_ok() {
                         std::process::exit(130);

@@ -52,11 +52,7 @@ impl Check {
     ///
     /// `icmp` means ping to people writing specs, so on IPv6 flows it matches ICMPv6 (58).
     pub fn roles(&self, flow: &Flow) -> (bool, bool) {
-        let protocol = match (self.protocol, flow.src) {
-            (Protocol::ICMP, IpAddr::V6(_)) => Protocol::ICMPV6,
-            (p, _) => p,
-        };
-        if flow.protocol != protocol.0 {
+        if flow.protocol != self.protocol_for(flow.src) {
             return (false, false);
         }
         let request = self.from.addrs.contains(flow.src)
@@ -66,6 +62,14 @@ impl Check {
             && self.from.addrs.contains(flow.dst)
             && self.ports.contains(flow.srcport);
         (request, reply)
+    }
+
+    /// The protocol number a flow from `src` must have to match: `icmp` is ICMPv6 on IPv6.
+    pub fn protocol_for(&self, src: IpAddr) -> u8 {
+        match (self.protocol, src) {
+            (Protocol::ICMP, IpAddr::V6(_)) => Protocol::ICMPV6.0,
+            (p, _) => p.0,
+        }
     }
 
     pub fn is_deny(&self) -> bool {
@@ -179,7 +183,11 @@ pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
                     .map(|(a, b)| a.iter().chain(b).copied().collect()),
                 _ => None,
             };
-            let places = [from, to].iter().flatten().flat_map(|h| h.places.iter().cloned()).collect();
+            let places = [from, to]
+                .iter()
+                .flatten()
+                .flat_map(|h| h.places.iter().cloned())
+                .collect();
             checks.push(Check {
                 app: spec.app.clone(),
                 name: exp.name.clone(),

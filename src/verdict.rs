@@ -4,7 +4,8 @@
 //! - a connection is one request 5-tuple and its mirrored reply; it is judged from what each
 //!   interface that logged it saw (see [`connection`]);
 //! - a (client, server) pair takes its worst connection: REJECTED, then RETURN_REJECTED, then
-//!   NO_RETURN, then ESTABLISHED;
+//!   NO_RETURN, then ESTABLISHED; a connection left without reply while the server answered the
+//!   client on that port until after it began is UNANSWERED, not NO_RETURN, and breaks nothing;
 //! - a reach check passes when some pair is ESTABLISHED and none is broken, fails with the worst
 //!   pair otherwise, and fails NO_TRAFFIC when nothing was seen;
 //! - a deny check fails ALLOWED when any request got through to the server, and passes otherwise;
@@ -25,6 +26,9 @@ use crate::spec::Kind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConnVerdict {
     Established,
+    /// Accepted, never answered, while the server answered the same client on the same port
+    /// after it began (see `evidence::Answering`): not a network failure.
+    Unanswered,
     NoReturn,
     ReturnRejected,
     Rejected,
@@ -34,6 +38,7 @@ impl ConnVerdict {
     pub fn label(self) -> &'static str {
         match self {
             ConnVerdict::Established => "ESTABLISHED",
+            ConnVerdict::Unanswered => "UNANSWERED",
             ConnVerdict::NoReturn => "NO_RETURN",
             ConnVerdict::ReturnRejected => "RETURN_REJECTED",
             ConnVerdict::Rejected => "REJECTED",
@@ -43,6 +48,11 @@ impl ConnVerdict {
     /// Whether the request reached the server (what a deny check forbids).
     pub fn request_delivered(self) -> bool {
         self != ConnVerdict::Rejected
+    }
+
+    /// Whether a reach check fails on this connection.
+    pub fn is_broken(self) -> bool {
+        self > ConnVerdict::Unanswered
     }
 }
 
@@ -159,7 +169,7 @@ fn judge_pair<'e>(
     let unjudged = ev.unjudged;
     let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
-        Kind::Reach { .. } => (worst, worst.is_some_and(|w| w != ConnVerdict::Established)),
+        Kind::Reach { .. } => (worst, worst.is_some_and(ConnVerdict::is_broken)),
         Kind::Deny => match connections.keys().rev().find(|v| v.request_delivered()) {
             Some(&through) => (Some(through), true),
             None => (worst, false),
@@ -241,7 +251,9 @@ impl Failure {
             ConnVerdict::Rejected => Failure::Rejected,
             ConnVerdict::ReturnRejected => Failure::ReturnRejected,
             ConnVerdict::NoReturn => Failure::NoReturn,
-            ConnVerdict::Established => unreachable!("an established pair is not a failure"),
+            ConnVerdict::Established | ConnVerdict::Unanswered => {
+                unreachable!("an answered pair is not a failure")
+            }
         }
     }
 }

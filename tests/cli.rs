@@ -176,10 +176,10 @@ fn junit_has_a_case_per_expectation_with_typed_failures() {
     });
 }
 
-/// The python of the venv `ci/test` builds, which has the `xmlschema` validator.
-fn validator_python() -> PathBuf {
+/// The python of the venv `ci/test` builds, which has the `xmlschema` validator and moto.
+fn test_python() -> PathBuf {
     let python = std::env::var_os("FLOWGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("FLOWGATE_TEST_PYTHON is not set: run the tests with ci/test, which installs the XSD validator")
+        panic!("FLOWGATE_TEST_PYTHON is not set: run the tests with ci/test, which installs the XSD validator and moto")
     });
     assert!(
         python.exists(),
@@ -195,7 +195,7 @@ fn xsd_errors(xml: &str) -> Option<String> {
     let file = dir.path().join("junit.xml");
     std::fs::write(&file, xml).unwrap();
     let xsd = Path::new(ROOT).join("tests/data/junit-4.xsd");
-    let check = std::process::Command::new(validator_python())
+    let check = std::process::Command::new(test_python())
         .args(["-c", VALIDATE])
         .arg(&xsd)
         .arg(&file)
@@ -657,9 +657,7 @@ fn aws_selectors_say_they_need_an_aws_source() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains(
-            "aws.yaml:3:3: host `web` is chosen by `tag`, which needs an AWS source to resolve"
-        ),
+        err.contains("aws.yaml:3:3: host `web` is chosen by `tag`, which needs AWS to resolve"),
         "{err}"
     );
     // As a spec it is valid: a PR pipeline can check it before the AWS source exists.
@@ -672,7 +670,17 @@ fn aws_selectors_say_they_need_an_aws_source() {
 #[test]
 fn usage_errors_exit_2_with_what_to_do() {
     let cases: [(&[&str], &str); 5] = [
-        (&["check", SPEC], "give --flow-logs PATH"),
+        (
+            &[
+                "check",
+                "--flow-logs",
+                FIXED,
+                "--log-group",
+                "/vpc/shop",
+                SPEC,
+            ],
+            "--flow-logs reads files; --log-group reads CloudWatch: give one",
+        ),
         (
             &["check", "--flow-logs", "no/such/dir", SPEC],
             "--flow-logs no/such/dir: No such file or directory",
@@ -798,4 +806,257 @@ fn the_readme_shows_real_output() {
             "the README's output for `{command}` ({data}) is not what it prints now; paste this:\n{real}"
         );
     }
+}
+
+// ---- against a local AWS: moto's server on 127.0.0.1 ------------------------------------------
+
+/// The shop of tests/data/moto_shop.py, running for the whole test binary: moto's ids by name.
+/// The server stops when this process ends (its standard input closes).
+struct Moto {
+    ids: std::collections::BTreeMap<String, String>,
+    _server: std::sync::Mutex<(std::process::Child, std::process::ChildStdin)>,
+}
+
+impl Moto {
+    fn id(&self, key: &str) -> &str {
+        &self.ids[key]
+    }
+
+    fn endpoint(&self) -> &str {
+        self.id("endpoint")
+    }
+
+    /// A spec naming the shop's hosts the ways people name them in AWS.
+    fn spec(&self, dir: &Path) -> PathBuf {
+        let spec = format!(
+            "app: shop
+hosts:
+  web: {{ tag: {{ Name: shop-web }} }}
+  app: {{ instance: {} }}
+  db: {{ eni: {} }}
+  dbsg: {{ security_group: {} }}
+  websubnet: {{ subnet: {} }}
+  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16] }}
+expect:
+  - {{ name: web reaches app, from: web, to: app, port: 8080 }}
+  - {{ name: app reaches the database, from: app, to: dbsg, port: 1433 }}
+  - {{ name: the internet never reaches db, from: internet, to: db, port: 1433, deny: true }}
+  - {{ name: the web subnet never reaches db, from: websubnet, to: db, port: 1433, deny: true }}
+",
+            self.id("app_instance"),
+            self.id("db"),
+            self.id("db_sg"),
+            self.id("web_subnet")
+        );
+        let path = dir.join("shop-aws.yaml");
+        std::fs::write(&path, spec).unwrap();
+        path
+    }
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+    MOTO.get_or_init(|| {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(test_python())
+            .arg("tests/data/moto_shop.py")
+            .current_dir(ROOT)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tests/data/moto_shop.py");
+        let mut ids = std::collections::BTreeMap::new();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        for line in out.lines() {
+            let line = line.unwrap();
+            if line == "ready" {
+                let stdin = child.stdin.take().unwrap();
+                return Moto {
+                    ids,
+                    _server: std::sync::Mutex::new((child, stdin)),
+                };
+            }
+            let (k, v) = line.split_once(' ').expect("key value");
+            ids.insert(k.to_string(), v.to_string());
+        }
+        let _ = child.wait();
+        panic!("moto_shop.py ended before it was ready (is moto in FLOWGATE_TEST_PYTHON's venv?)");
+    })
+}
+
+/// `flowgate` against the emulator: every AWS call goes to 127.0.0.1.
+fn against_moto(args: &[&str]) -> Output {
+    let m = moto();
+    flowgate()
+        .args(args)
+        .args(["--endpoint-url", m.endpoint()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn against_aws_selectors_and_discovered_flow_logs_give_each_verdict() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = m.spec(dir.path());
+    let junit = dir.path().join("junit.xml");
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        "--junit",
+        junit.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "shop::app reaches the database ... ok",
+            "shop::the internet never reaches db ... ok",
+            "shop::the web subnet never reaches db ... ok",
+            "shop::web reaches app ... FAILED",
+        ]
+    );
+    // The flow log was found through the hosts' VPC, and its custom format read.
+    assert!(
+        stderr(&o).contains("evidence: CloudWatch Logs Insights on /vpc/shop"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("REJECTED: 10.0.1.11 -> 10.0.2.20 tcp/8080 refused (1 of 1 connection)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("interfaces: {}", {
+            let mut ids = [m.id("web2"), m.id("app")];
+            ids.sort();
+            ids.join(", ")
+        })),
+        "the refusing interface and the client's: {out}"
+    );
+    assert!(out.contains("web (tag Name=shop-web: "), "{out}");
+    assert!(
+        out.contains(&format!(
+            "app (instance {}: 10.0.2.20)",
+            m.id("app_instance")
+        )),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<failure type="REJECTED""#), "{xml}");
+    assert_valid_junit(&xml);
+}
+
+#[test]
+fn a_named_log_group_is_read_in_its_flow_logs_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = moto().spec(dir.path());
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--log-group",
+        "/vpc/shop",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}{}", stdout(&o), stderr(&o));
+    assert!(results(&o).contains(&"shop::web reaches app ... FAILED".to_string()));
+    assert!(results(&o).contains(&"shop::app reaches the database ... ok".to_string()));
+}
+
+#[test]
+fn aggregated_queries_an_emulator_answers_with_records_are_errors_not_passes() {
+    // moto runs no `stats`: it returns records. Reading them as counts would be guessing.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = moto().spec(dir.path());
+    let o = against_moto(&["check", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        results(&o).iter().all(|r| r.ends_with("FAILED")),
+        "{:?}",
+        results(&o)
+    );
+    assert!(
+        stdout(&o)
+            .contains("UNAVAILABLE: the endpoint answered with records, not the aggregated rows"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_log_group_that_does_not_exist_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = moto().spec(dir.path());
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--log-group",
+        "/vpc/nope",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("UNAVAILABLE: logs:StartQuery: ResourceNotFoundException"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_selector_that_matches_nothing_is_a_spec_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("typo.yaml");
+    std::fs::write(&spec, "app: a\nhosts:\n  web: {tag: {Name: shop-wbe}}\n  db: {ip: 10.0.3.30}\nexpect: [{from: web, to: db, port: 1433}]\n").unwrap();
+    let o = against_moto(&["check", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("typo.yaml:3:3: host `web`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("tag Name=shop-wbe"), "{}", stderr(&o));
+}
+
+#[test]
+fn query_prints_what_check_would_ask_of_the_discovered_log_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = moto().spec(dir.path());
+    let o = against_moto(&["query", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("# log groups: /vpc/shop\n# time range: "),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "parse @message \"* * * * * * * * * * * * *\" as interfaceId, srcAddr, dstAddr"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn query_snapshot_for_named_log_groups() {
+    // Hosts by address and a named log group: printing needs no AWS at all.
+    let o = run(&[
+        "query",
+        "--log-group",
+        "/vpc/shop",
+        "--start",
+        "2026-11-20T09:00:00Z",
+        "--end",
+        "2026-11-20T10:00:00Z",
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("query", stdout(&o));
 }

@@ -67,7 +67,8 @@ pub fn trials(
             Trial::ignorable_test(plan.checks[i].trial_name(), move || {
                 let started = Instant::now();
                 let check = &plan.checks[i];
-                let j = verdict::judge(check, &evidence.checks[i], &evidence.gaps, no_traffic);
+                let gaps = evidence.gaps.bearing_on(check.interfaces.as_ref());
+                let j = verdict::judge(check, &evidence.checks[i], &gaps, no_traffic);
                 let message = text::message(check, &j);
                 let details = text::details(check, &j, &evidence);
                 let outcome = j.outcome.clone();
@@ -133,13 +134,18 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
             s.nodata,
         ),
         Some(c) => format!(
-            "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched\n",
+            "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched{}\n",
             ev.judged.as_deref().unwrap_or(&window),
             c.queries,
             if c.queries == 1 { "query" } else { "queries" },
             c.records_scanned as u64,
             bytes(c.bytes_scanned as u64),
             c.records_matched as u64,
+            match c.unreported {
+                0 => String::new(),
+                n if n == c.queries => " (the endpoint reported no statistics)".to_string(),
+                n => format!(" ({n} of them reported no statistics)"),
+            }
         ),
     };
     if !ev.gaps.is_empty() {

@@ -43,11 +43,13 @@ fn expectation(check: &Check) -> String {
 }
 
 fn connections(p: &PairVerdict<'_>) -> String {
+    // Settled from Logs Insights' pair totals: the counts are distinct client ports.
+    let about = if p.evidence.estimated { "about " } else { "" };
     let mut parts: Vec<String> = p
         .connections
         .iter()
         .rev()
-        .map(|(v, n)| format!("{n} {v}"))
+        .map(|(v, n)| format!("{about}{n} {v}"))
         .collect();
     if p.unjudged > 0 {
         parts.push(format!("{} with only late packets or replies", p.unjudged));
@@ -297,6 +299,18 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
             out,
             "not judged: {} with only late packets (REJECT without SYN, after close) or replies whose request is not in the evidence",
             plural(unjudged, "connection", "connections")
+        );
+    }
+    let unanswered: u64 = j
+        .pairs
+        .iter()
+        .filter_map(|p| p.connections.get(&ConnVerdict::Unanswered))
+        .sum();
+    if unanswered > 0 {
+        let _ = writeln!(
+            out,
+            "UNANSWERED: {} got no reply while the server answered the same client on that port until after they began (not a network failure)",
+            plural(unanswered, "connection", "connections")
         );
     }
     let nothing_seen = !j.pairs.iter().any(|p| p.headline.is_some());

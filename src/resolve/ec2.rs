@@ -20,7 +20,10 @@ pub struct Eni {
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
-    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
 }
 
 fn eni(n: &NetworkInterface) -> Option<Eni> {
@@ -30,7 +33,11 @@ fn eni(n: &NetworkInterface) -> Option<Eni> {
         .iter()
         .filter_map(|p| p.private_ip_address()?.parse().ok())
         .collect();
-    addrs.extend(n.ipv6_addresses().iter().filter_map(|a| a.ipv6_address()?.parse::<IpAddr>().ok()));
+    addrs.extend(
+        n.ipv6_addresses()
+            .iter()
+            .filter_map(|a| a.ipv6_address()?.parse::<IpAddr>().ok()),
+    );
     // Some answers list only the primary address at the top level.
     if let Some(primary) = n.private_ip_address().and_then(|a| a.parse().ok())
         && !addrs.contains(&primary)
@@ -62,12 +69,20 @@ async fn describe_enis(client: &Client, filters: Vec<Filter>) -> Result<Vec<Eni>
 }
 
 async fn instances_with(client: &Client, filters: Vec<Filter>) -> Result<Vec<String>, String> {
-    let mut pages = client.describe_instances().set_filters(Some(filters)).into_paginator().send();
+    let mut pages = client
+        .describe_instances()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
     let mut ids = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| format!("ec2:DescribeInstances: {}", describe(&e)))?;
         for r in page.reservations() {
-            ids.extend(r.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)));
+            ids.extend(
+                r.instances()
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string)),
+            );
         }
     }
     Ok(ids)
@@ -78,18 +93,35 @@ async fn instances_with(client: &Client, filters: Vec<Filter>) -> Result<Vec<Str
 pub async fn enis_of(client: &Client, sel: &AwsSelector) -> Result<Vec<Eni>, String> {
     let mut found = match sel {
         AwsSelector::Tag(tags) => {
-            let filters: Vec<Filter> = tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()])).collect();
+            let filters: Vec<Filter> = tags
+                .iter()
+                .map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()]))
+                .collect();
             let mut enis = describe_enis(client, filters.clone()).await?;
             let instances = instances_with(client, filters).await?;
             for chunk in instances.chunks(VALUES_PER_FILTER) {
-                enis.extend(describe_enis(client, vec![filter("attachment.instance-id", chunk.to_vec())]).await?);
+                enis.extend(
+                    describe_enis(
+                        client,
+                        vec![filter("attachment.instance-id", chunk.to_vec())],
+                    )
+                    .await?,
+                );
             }
             enis
         }
-        AwsSelector::Instance(id) => describe_enis(client, vec![filter("attachment.instance-id", [id.clone()])]).await?,
-        AwsSelector::Eni(id) => describe_enis(client, vec![filter("network-interface-id", [id.clone()])]).await?,
-        AwsSelector::SecurityGroup(id) => describe_enis(client, vec![filter("group-id", [id.clone()])]).await?,
-        AwsSelector::Subnet(id) => describe_enis(client, vec![filter("subnet-id", [id.clone()])]).await?,
+        AwsSelector::Instance(id) => {
+            describe_enis(client, vec![filter("attachment.instance-id", [id.clone()])]).await?
+        }
+        AwsSelector::Eni(id) => {
+            describe_enis(client, vec![filter("network-interface-id", [id.clone()])]).await?
+        }
+        AwsSelector::SecurityGroup(id) => {
+            describe_enis(client, vec![filter("group-id", [id.clone()])]).await?
+        }
+        AwsSelector::Subnet(id) => {
+            describe_enis(client, vec![filter("subnet-id", [id.clone()])]).await?
+        }
     };
     // The same interface can come from both tag lookups.
     let mut by_id: BTreeMap<String, Eni> = BTreeMap::new();
@@ -102,10 +134,20 @@ pub async fn enis_of(client: &Client, sel: &AwsSelector) -> Result<Vec<Eni>, Str
 /// The interfaces that carry any of `addrs` as their primary private address: to find which
 /// VPCs hosts given by address live in.
 pub async fn enis_with_addresses(client: &Client, addrs: &[IpAddr]) -> Result<Vec<Eni>, String> {
-    let v4: Vec<String> = addrs.iter().filter(|a| a.is_ipv4()).map(ToString::to_string).collect();
+    let v4: Vec<String> = addrs
+        .iter()
+        .filter(|a| a.is_ipv4())
+        .map(ToString::to_string)
+        .collect();
     let mut out = Vec::new();
     for chunk in v4.chunks(VALUES_PER_FILTER) {
-        out.extend(describe_enis(client, vec![filter("addresses.private-ip-address", chunk.to_vec())]).await?);
+        out.extend(
+            describe_enis(
+                client,
+                vec![filter("addresses.private-ip-address", chunk.to_vec())],
+            )
+            .await?,
+        );
     }
     Ok(out)
 }

@@ -79,7 +79,11 @@ fn cover(mut lo: u128, hi: u128, bits: u8, emit: &mut impl FnMut(u128, u8)) {
     };
     loop {
         // The largest block aligned at `lo` that does not run past `hi`.
-        let mut size = if lo == 0 { u32::from(bits) } else { lo.trailing_zeros().min(u32::from(bits)) };
+        let mut size = if lo == 0 {
+            u32::from(bits)
+        } else {
+            lo.trailing_zeros().min(u32::from(bits))
+        };
         while end(lo, size) > hi {
             size -= 1;
         }
@@ -172,12 +176,16 @@ impl Ranges {
         let mut out = Vec::new();
         for &(lo, hi) in &self.v4 {
             cover(u128::from(lo), u128::from(hi), 32, &mut |a, len| {
-                out.push(IpNet::V4(ipnet::Ipv4Net::new((a as u32).into(), len).expect("valid prefix")));
+                out.push(IpNet::V4(
+                    ipnet::Ipv4Net::new((a as u32).into(), len).expect("valid prefix"),
+                ));
             });
         }
         for &(lo, hi) in &self.v6 {
             cover(lo, hi, 128, &mut |a, len| {
-                out.push(IpNet::V6(ipnet::Ipv6Net::new(a.into(), len).expect("valid prefix")));
+                out.push(IpNet::V6(
+                    ipnet::Ipv6Net::new(a.into(), len).expect("valid prefix"),
+                ));
             });
         }
         out
@@ -298,7 +306,10 @@ pub type Hosts = BTreeMap<String, Result<Host, String>>;
 /// Resolves the hosts of a spec. Hosts given by address need nothing; AWS selectors are looked
 /// up through EC2 when `ec2` is there. A selector that matches no interface, or one with no way
 /// to reach EC2, is a problem of the spec.
-pub async fn resolve(spec: &Spec, ec2: Option<&aws_sdk_ec2::Client>) -> Result<Hosts, Vec<Problem>> {
+pub async fn resolve(
+    spec: &Spec,
+    ec2: Option<&aws_sdk_ec2::Client>,
+) -> Result<Hosts, Vec<Problem>> {
     if ec2.is_none() {
         return resolve_local(spec);
     }
@@ -402,7 +413,10 @@ pub fn describe_selector(sel: &AwsSelector) -> String {
             let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("tag {}", t.join(","))
         }
-        AwsSelector::Instance(id) | AwsSelector::Eni(id) | AwsSelector::SecurityGroup(id) | AwsSelector::Subnet(id) => {
+        AwsSelector::Instance(id)
+        | AwsSelector::Eni(id)
+        | AwsSelector::SecurityGroup(id)
+        | AwsSelector::Subnet(id) => {
             format!("{} {id}", sel.key())
         }
     }
@@ -487,21 +501,45 @@ mod tests {
 
     #[test]
     fn ranges_come_back_as_the_fewest_networks() {
-        let show = |r: Ranges| r.networks().iter().map(ToString::to_string).collect::<Vec<_>>();
+        let show = |r: Ranges| {
+            r.networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            show(Ranges::of(&nets(&["0.0.0.0/0"]), &nets(&["10.0.0.0/8", "192.168.0.0/16"]))).len(),
+            show(Ranges::of(
+                &nets(&["0.0.0.0/0"]),
+                &nets(&["10.0.0.0/8", "192.168.0.0/16"])
+            ))
+            .len(),
             // 7 blocks around 10.0.0.0/8, 15 in 128.0.0.0/1 around 192.168.0.0/16.
             22
         );
-        assert_eq!(show(Ranges::of(&nets(&["10.0.0.0/24"]), &nets(&["10.0.0.0/25"]))), ["10.0.0.128/25"]);
         assert_eq!(
-            show(Ranges::of(&nets(&["10.0.1.10/32", "10.0.1.11/32", "10.0.1.12/32"]), &[])),
+            show(Ranges::of(&nets(&["10.0.0.0/24"]), &nets(&["10.0.0.0/25"]))),
+            ["10.0.0.128/25"]
+        );
+        assert_eq!(
+            show(Ranges::of(
+                &nets(&["10.0.1.10/32", "10.0.1.11/32", "10.0.1.12/32"]),
+                &[]
+            )),
             ["10.0.1.10/31", "10.0.1.12/32"]
         );
-        assert_eq!(show(Ranges::of(&nets(&["::/0", "0.0.0.0/0"]), &[])), ["0.0.0.0/0", "::/0"]);
-        assert_eq!(show(Ranges::of(&nets(&["2001:db8::/127"]), &[])), ["2001:db8::/127"]);
+        assert_eq!(
+            show(Ranges::of(&nets(&["::/0", "0.0.0.0/0"]), &[])),
+            ["0.0.0.0/0", "::/0"]
+        );
+        assert_eq!(
+            show(Ranges::of(&nets(&["2001:db8::/127"]), &[])),
+            ["2001:db8::/127"]
+        );
         // Whatever the networks, the cover holds exactly their addresses.
-        let r = Ranges::of(&nets(&["10.0.0.0/16", "172.16.5.0/24"]), &nets(&["10.0.3.7/32", "10.0.128.0/17"]));
+        let r = Ranges::of(
+            &nets(&["10.0.0.0/16", "172.16.5.0/24"]),
+            &nets(&["10.0.3.7/32", "10.0.128.0/17"]),
+        );
         let again = Ranges::of(&r.networks(), &[]);
         assert_eq!(again, r);
     }

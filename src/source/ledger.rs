@@ -20,12 +20,12 @@ use std::sync::Mutex;
 use rustc_hash::FxHashMap;
 
 use crate::evidence::{
-    CheckEvidence, Flow, IfaceId, Origin, PairEvidence, PairTally, Role, Sample, SampleSet, flag,
-    kind,
+    Answering, CheckEvidence, Flow, IfaceId, Origin, PairEvidence, PairTally, Role, Sample,
+    SampleSet, flag, kind,
 };
 use crate::plan::Plan;
 use crate::spec::Kind;
-use crate::verdict;
+use crate::verdict::{self, ConnVerdict};
 
 /// Interface slots per pair in a connection's flags: a byte each in a `u64`. A pair's connections
 /// cross one or two interfaces (client and server), a few more behind NAT or load balancers; a
@@ -137,12 +137,14 @@ impl Ledger {
         }
         let pairs = std::mem::take(&mut *self.pairs.lock().unwrap_or_else(|e| e.into_inner()));
         let mut pairs = pairs;
+        let mut answering = Vec::with_capacity(pairs.info.len());
         let mut folded: Vec<PairEvidence> = pairs
             .info
             .iter_mut()
             .enumerate()
             .map(|(id, p)| {
-                let t = tallies.remove(&(id as u32)).unwrap_or_default();
+                let mut t = tallies.remove(&(id as u32)).unwrap_or_default();
+                answering.push(std::mem::take(&mut t.answering));
                 let mut ifaces = p.ifaces.clone();
                 ifaces.sort();
                 PairEvidence {
@@ -166,7 +168,16 @@ impl Ledger {
             }
             let verdict = match plan.checks[info.check as usize].kind {
                 Kind::Reach { return_required } => {
-                    verdict::reach_connection(&seen, return_required)
+                    match verdict::reach_connection(&seen, return_required) {
+                        Some(ConnVerdict::NoReturn)
+                            if answering[pair]
+                                .get(&ports.1)
+                                .is_some_and(Answering::answered_throughout) =>
+                        {
+                            Some(ConnVerdict::Unanswered)
+                        }
+                        v => v,
+                    }
                 }
                 Kind::Deny => verdict::deny_connection(&seen),
             };
@@ -278,21 +289,52 @@ impl Book<'_> {
         origin: Origin,
         text: impl FnOnce() -> String,
     ) {
-        self.mark(check, role, flow, flow.flag(role), Some((origin, text)), 1);
+        let tally = (1, flow.start);
+        self.mark(
+            check,
+            role,
+            flow,
+            flow.flag(role),
+            Some((origin, text)),
+            tally,
+        );
     }
 
-    /// Records `records` records of one connection at once (a row of an aggregated query);
-    /// there is no record text to keep as a sample.
-    pub fn observe_many(&mut self, check: usize, role: Role, flow: &Flow, records: u64) {
-        self.mark(check, role, flow, flow.flag(role), None::<(Origin, fn() -> String)>, records);
+    /// Records `records` records of one connection at once (a row of an aggregated query, whose
+    /// `flow.start` is the earliest start and `latest_start` the latest); there is no record text
+    /// to keep as a sample.
+    pub fn observe_many(
+        &mut self,
+        check: usize,
+        role: Role,
+        flow: &Flow,
+        records: u64,
+        latest_start: Option<u64>,
+    ) {
+        let none = None::<(Origin, fn() -> String)>;
+        self.mark(
+            check,
+            role,
+            flow,
+            flow.flag(role),
+            none,
+            (records, latest_start),
+        );
     }
 
     /// Records a flow from just before the window, only to recognise late packets in it.
     pub fn observe_context(&mut self, check: usize, role: Role, flow: &Flow) {
         let flags = flow.context_flag(role);
         if flags != 0 {
-            self.mark(check, role, flow, flags, None::<(Origin, fn() -> String)>, 0);
+            let none = None::<(Origin, fn() -> String)>;
+            self.mark(check, role, flow, flags, none, (0, None));
         }
+    }
+
+    /// Offers a record as a sample of its pair without counting it (its connection was counted
+    /// from an aggregated row).
+    pub fn sample(&mut self, check: usize, role: Role, flow: &Flow, origin: Origin, text: String) {
+        self.mark(check, role, flow, 0, Some((origin, || text)), (0, None));
     }
 
     fn mark(
@@ -302,7 +344,7 @@ impl Book<'_> {
         flow: &Flow,
         flags: u8,
         sample: Option<(Origin, impl FnOnce() -> String)>,
-        records: u64,
+        (records, latest_start): (u64, Option<u64>),
     ) {
         let (client, server, cport, sport) = match role {
             Role::Request => (flow.src, flow.dst, flow.srcport, flow.dstport),
@@ -326,7 +368,7 @@ impl Book<'_> {
             }
         };
         if records > 0 {
-            local.tally.observe(role, flow, records);
+            local.tally.observe(role, flow, records, latest_start);
         }
         if let Some((origin, text)) = sample {
             let k = kind(role, flow.action);
@@ -340,6 +382,9 @@ impl Book<'_> {
                 };
                 local.bars[k] = ledger.offer(local.id, s);
             }
+        }
+        if flags == 0 {
+            return;
         }
         *self.conns.entry(key(local.id, cport, sport)).or_default() |=
             u64::from(flags) << (8 * slot);
@@ -523,6 +568,33 @@ mod tests {
             r.1.line = i as u64 + 1;
         }
         out
+    }
+
+    #[test]
+    fn a_connection_without_reply_is_no_return_only_once_the_server_stopped_answering() {
+        let plan = plan();
+        let at = |(mut f, o, t): (Flow, Origin, String), start: u64| {
+            f.start = Some(start);
+            f.end = Some(start + 60);
+            (f, o, t)
+        };
+        let answered = vec![
+            at(flow("eni-s", 1, 30000, false, Action::Accept), 100),
+            at(flow("eni-s", 1, 30000, true, Action::Accept), 100),
+        ];
+        let verdicts = |extra: u64| {
+            let mut flows = answered.clone();
+            flows.push(at(flow("eni-s", 1, 30001, false, Action::Accept), extra));
+            let pair = (IpAddr::from([10, 0, 1, 1]), IpAddr::from([10, 0, 2, 20]));
+            collect(&plan, &flows)[0].pairs[&pair].connections.clone()
+        };
+        // A request during the minute the server answered: a dropped packet, not a dead service.
+        let during = verdicts(130);
+        assert_eq!(during.get(&ConnVerdict::Unanswered), Some(&1), "{during:?}");
+        assert!(!during.keys().any(|v| v.is_broken()));
+        // A request after its last answer: the service stopped answering.
+        let after = verdicts(400);
+        assert_eq!(after.get(&ConnVerdict::NoReturn), Some(&1), "{after:?}");
     }
 
     #[test]

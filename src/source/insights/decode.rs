@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use super::pairs::{PairRow, Span};
 use super::query::Fields;
 use super::run::Row;
 use crate::evidence::{Action, Flow, IfaceId};
@@ -10,8 +11,16 @@ use crate::source::record::{Layout, Record, parse_ip};
 /// What one row says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    /// `records` records of one connection on one interface with one action.
-    Flow { flow: Flow, records: u64 },
+    /// `records` records of one connection on one interface with one action; `latest_start` is
+    /// the latest start among them (`flow.start` the earliest), `sample` the earliest record.
+    Flow {
+        flow: Flow,
+        records: u64,
+        latest_start: Option<u64>,
+        sample: Option<String>,
+    },
+    /// The records of one address pair on one interface with one action (a pair query's row).
+    Pair(PairRow),
     /// SKIPDATA on an interface.
     SkipData { iface: IfaceId, records: u64 },
     /// NODATA, or nothing a check can use.
@@ -19,14 +28,24 @@ pub enum Decoded {
 }
 
 fn field<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
-    row.iter().find(|(f, _)| f == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty() && *v != "-")
+    row.iter()
+        .find(|(f, _)| f == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty() && *v != "-")
 }
 
 /// Numbers may come back as `12` or `12.0`.
 fn number(row: &Row, name: &str) -> Result<Option<f64>, String> {
     field(row, name)
-        .map(|v| v.parse::<f64>().map_err(|_| format!("{name} `{v}` is not a number")))
+        .map(|v| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{name} `{v}` is not a number"))
+        })
         .transpose()
+}
+
+fn time(row: &Row, name: &str) -> Result<Option<u64>, String> {
+    Ok(number(row, name)?.map(|v| v as u64))
 }
 
 fn required<'a>(row: &'a Row, name: &str) -> Result<&'a str, String> {
@@ -35,9 +54,10 @@ fn required<'a>(row: &'a Row, name: &str) -> Result<&'a str, String> {
 
 fn int<T: TryFrom<u64>>(row: &Row, name: &str) -> Result<T, String> {
     let v = required(row, name)?;
-    v.parse::<u64>()
+    v.parse::<f64>()
         .ok()
-        .and_then(|n| T::try_from(n).ok())
+        .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+        .and_then(|n| T::try_from(n as u64).ok())
         .ok_or_else(|| format!("{name} `{v}` is not a number in range"))
 }
 
@@ -54,15 +74,25 @@ fn iface_of(row: &Row, name: &str) -> Result<IfaceId, String> {
     }
 }
 
-/// Reads a row of an aggregated query.
-pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
-    let records = number(row, "records")?.ok_or("the row has no records count")? as u64;
+/// What every aggregated row has: its interface, status, addresses and action. `Err(decoded)`
+/// for a row that is not a flow (SKIPDATA, NODATA).
+struct Common {
+    iface: IfaceId,
+    records: u64,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    action: Action,
+}
+
+fn common(row: &Row, fields: &Fields) -> Result<Result<Common, Decoded>, String> {
+    let records = int::<u64>(row, "records")?;
     let iface = iface_of(row, fields.iface)?;
     if fields.has_log_status {
         match required(row, "logStatus")? {
             "OK" => {}
-            "SKIPDATA" => return Ok(Decoded::SkipData { iface, records }),
-            "NODATA" => return Ok(Decoded::Nothing),
+            "SKIPDATA" => return Ok(Err(Decoded::SkipData { iface, records })),
+            "NODATA" => return Ok(Err(Decoded::Nothing)),
             other => return Err(format!("logStatus `{other}` is not OK, NODATA or SKIPDATA")),
         }
     }
@@ -78,22 +108,78 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         "REJECT" => Action::Reject,
         other => return Err(format!("action `{other}` is neither ACCEPT nor REJECT")),
     };
-    let flow = Flow {
+    Ok(Ok(Common {
         iface,
+        records,
         src: addr(fields.pkt_src, fields.src)?,
         dst: addr(fields.pkt_dst, fields.dst)?,
-        srcport: int(row, "srcPort")?,
-        dstport: int(row, "dstPort")?,
         protocol: int(row, "protocol")?,
         action,
+    }))
+}
+
+/// Reads a row of a connection query (`Ask::Connections`, `Ask::Context`).
+pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let c = match common(row, fields)? {
+        Ok(c) => c,
+        Err(other) => return Ok(other),
+    };
+    let flow = Flow {
+        iface: c.iface,
+        src: c.src,
+        dst: c.dst,
+        srcport: int(row, "srcPort")?,
+        dstport: int(row, "dstPort")?,
+        protocol: c.protocol,
+        action: c.action,
         tcp_flags: match fields.tcp_flags.and_then(|f| field(row, f)) {
             None => None,
-            Some(v) => Some(v.parse().map_err(|_| format!("tcpFlags `{v}` is not a number in range"))?),
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| format!("tcpFlags `{v}` is not a number in range"))?,
+            ),
         },
-        start: number(row, "first")?.map(|v| v as u64),
-        end: number(row, "last")?.map(|v| v as u64),
+        start: time(row, "first")?,
+        end: time(row, "last")?,
     };
-    Ok(Decoded::Flow { flow, records })
+    Ok(Decoded::Flow {
+        flow,
+        records: c.records,
+        latest_start: time(row, "lastStart")?,
+        sample: field(row, "sample").map(|m| m.trim_end_matches(['\n', '\r']).to_string()),
+    })
+}
+
+/// Reads a row of a pair query (`Ask::Pairs`).
+pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let c = match common(row, fields)? {
+        Ok(c) => c,
+        Err(other) => return Ok(other),
+    };
+    let span = |side: &str| -> Result<Span, String> {
+        let (low, high): (u16, u16) = (
+            int(row, &format!("{side}Low"))?,
+            int(row, &format!("{side}High"))?,
+        );
+        Ok(Span {
+            low,
+            high,
+            distinct: int(row, &format!("{side}s"))?,
+        })
+    };
+    Ok(Decoded::Pair(PairRow {
+        iface: c.iface,
+        src: c.src,
+        dst: c.dst,
+        protocol: c.protocol,
+        action: c.action,
+        records: c.records,
+        first: time(row, "first")?,
+        last_start: time(row, "lastStart")?,
+        last: time(row, "last")?,
+        src_ports: span("srcPort")?,
+        dst_ports: span("dstPort")?,
+    }))
 }
 
 /// Reads a row of a raw query: the record in `@message`, read as the file source reads a line.
@@ -107,10 +193,19 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
             if flow.iface.is_unknown() {
                 flow.iface = iface_of(row, "@logStream")?;
             }
-            Decoded::Flow { flow, records: 1 }
+            Decoded::Flow {
+                flow,
+                records: 1,
+                latest_start: flow.start,
+                sample: None,
+            }
         }
         Record::SkipData { iface, .. } => Decoded::SkipData {
-            iface: if iface.is_unknown() { iface_of(row, "@logStream")? } else { iface },
+            iface: if iface.is_unknown() {
+                iface_of(row, "@logStream")?
+            } else {
+                iface
+            },
             records: 1,
         },
         Record::NoData { .. } => Decoded::Nothing,
@@ -118,11 +213,12 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
     Ok((decoded, text))
 }
 
-/// The addresses a row's record has, for telling which batch of networks it belongs to.
+/// The (source, destination) a row's record is judged by.
 pub fn addresses(d: &Decoded) -> Option<(IpAddr, IpAddr)> {
     match d {
         Decoded::Flow { flow, .. } => Some((flow.src, flow.dst)),
-        _ => None,
+        Decoded::Pair(p) => Some((p.src, p.dst)),
+        Decoded::SkipData { .. } | Decoded::Nothing => None,
     }
 }
 
@@ -132,7 +228,10 @@ mod tests {
     use crate::source::format::Format;
 
     fn row(pairs: &[(&str, &str)]) -> Row {
-        pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -149,13 +248,31 @@ mod tests {
             ("logStatus", "OK"),
             ("records", "3"),
             ("first", "1795165200"),
+            ("lastStart", "1795165230"),
             ("last", "1795165260.0"),
+            (
+                "sample",
+                "2 123456789012 eni-0abc 10.0.1.10 10.0.2.20 40000 8080 6 1 40 1795165200 1795165260 REJECT OK\n",
+            ),
         ]);
         match aggregated(&r, &fields).unwrap() {
-            Decoded::Flow { flow, records } => {
+            Decoded::Flow {
+                flow,
+                records,
+                latest_start,
+                sample,
+            } => {
                 assert_eq!(records, 3);
+                assert_eq!(latest_start, Some(1795165230));
+                assert!(
+                    sample.unwrap().ends_with("REJECT OK"),
+                    "kept without its newline"
+                );
                 assert_eq!(flow.iface.as_str(), "eni-0abc");
-                assert_eq!((flow.srcport, flow.dstport, flow.protocol), (40000, 8080, 6));
+                assert_eq!(
+                    (flow.srcport, flow.dstport, flow.protocol),
+                    (40000, 8080, 6)
+                );
                 assert_eq!(flow.action, Action::Reject);
                 assert_eq!((flow.start, flow.end), (Some(1795165200), Some(1795165260)));
             }
@@ -164,25 +281,94 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_row_keeps_the_span_of_ports_on_each_side() {
+        let fields = Fields::of(&Format::default_v2());
+        let r = row(&[
+            ("interfaceId", "eni-0abc"),
+            ("srcAddr", "10.0.1.10"),
+            ("dstAddr", "10.0.2.20"),
+            ("protocol", "6"),
+            ("action", "ACCEPT"),
+            ("logStatus", "OK"),
+            ("records", "40"),
+            ("first", "1795165200"),
+            ("lastStart", "1795168200"),
+            ("last", "1795168260"),
+            ("srcPortLow", "32768"),
+            ("srcPortHigh", "60999"),
+            ("srcPorts", "37"),
+            ("dstPortLow", "8080"),
+            ("dstPortHigh", "8080.0"),
+            ("dstPorts", "1"),
+        ]);
+        match pair(&r, &fields).unwrap() {
+            Decoded::Pair(p) => {
+                assert_eq!((p.records, p.last_start), (40, Some(1795168200)));
+                assert_eq!(
+                    p.src_ports,
+                    Span {
+                        low: 32768,
+                        high: 60999,
+                        distinct: 37
+                    }
+                );
+                assert_eq!(p.dst_ports.single(), Some(8080));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut bad = r.clone();
+        bad.retain(|(f, _)| f != "dstPortHigh");
+        assert_eq!(
+            pair(&bad, &fields).unwrap_err(),
+            "the row has no dstPortHigh"
+        );
+    }
+
+    #[test]
     fn skipdata_and_broken_rows() {
         let fields = Fields::of(&Format::default_v2());
-        let skip = row(&[("interfaceId", "eni-9"), ("logStatus", "SKIPDATA"), ("records", "2")]);
+        let skip = row(&[
+            ("interfaceId", "eni-9"),
+            ("logStatus", "SKIPDATA"),
+            ("records", "2"),
+        ]);
         assert_eq!(
             aggregated(&skip, &fields).unwrap(),
-            Decoded::SkipData { iface: IfaceId::new("eni-9").unwrap(), records: 2 }
+            Decoded::SkipData {
+                iface: IfaceId::new("eni-9").unwrap(),
+                records: 2
+            }
         );
-        let broken = row(&[("logStatus", "OK"), ("records", "1"), ("srcAddr", "10.0.0.1"), ("action", "ACCEPT")]);
-        assert_eq!(aggregated(&broken, &fields).unwrap_err(), "the row has no dstAddr");
+        let broken = row(&[
+            ("logStatus", "OK"),
+            ("records", "1"),
+            ("srcAddr", "10.0.0.1"),
+            ("action", "ACCEPT"),
+        ]);
+        assert_eq!(
+            aggregated(&broken, &fields).unwrap_err(),
+            "the row has no dstAddr"
+        );
         let raw_rows = [row(&[("@ptr", "1"), ("@message", "x")])];
         assert!(!is_aggregated(&raw_rows), "an endpoint that ignored stats");
     }
 
     #[test]
     fn a_raw_row_is_read_like_a_file_line_with_the_stream_as_interface() {
-        let layout = Layout::new(&Format::parse("srcaddr dstaddr srcport dstport protocol action log-status").unwrap());
-        let r = row(&[("@message", "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK"), ("@logStream", "eni-0abc-all")]);
+        let layout = Layout::new(
+            &Format::parse("srcaddr dstaddr srcport dstport protocol action log-status").unwrap(),
+        );
+        let r = row(&[
+            ("@message", "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK"),
+            ("@logStream", "eni-0abc-all"),
+        ]);
         match raw(&r, &layout).unwrap() {
-            (Decoded::Flow { flow, records: 1 }, text) => {
+            (
+                Decoded::Flow {
+                    flow, records: 1, ..
+                },
+                text,
+            ) => {
                 assert_eq!(flow.iface.as_str(), "eni-0abc-all");
                 assert_eq!(text, "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK");
             }

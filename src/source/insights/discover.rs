@@ -25,7 +25,11 @@ pub fn format_of(log_format: Option<&str>) -> Format {
         Some(f) => {
             let names: Vec<&str> = f
                 .split_ascii_whitespace()
-                .map(|t| t.strip_prefix("${").and_then(|t| t.strip_suffix('}')).unwrap_or(t))
+                .map(|t| {
+                    t.strip_prefix("${")
+                        .and_then(|t| t.strip_suffix('}'))
+                        .unwrap_or(t)
+                })
                 .collect();
             Format::from_header(&names.join(" "))
         }
@@ -50,12 +54,21 @@ fn by_format(found: Vec<(String, Format)>) -> Vec<LogSource> {
     out
 }
 
-async fn flow_logs(client: &Client, filter: &str, values: &[String]) -> Result<Vec<(String, Format)>, String> {
+async fn flow_logs(
+    client: &Client,
+    filter: &str,
+    values: &[String],
+) -> Result<Vec<(String, Format)>, String> {
     let mut found = Vec::new();
     for chunk in values.chunks(200) {
         let logs: Vec<_> = client
             .describe_flow_logs()
-            .filter(Filter::builder().name(filter).set_values(Some(chunk.to_vec())).build())
+            .filter(
+                Filter::builder()
+                    .name(filter)
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
             .into_paginator()
             .items()
             .send()
@@ -63,7 +76,10 @@ async fn flow_logs(client: &Client, filter: &str, values: &[String]) -> Result<V
             .await
             .map_err(|e| format!("ec2:DescribeFlowLogs: {}", describe(&e)))?;
         for fl in logs {
-            let to_logs = matches!(fl.log_destination_type(), None | Some(LogDestinationType::CloudWatchLogs));
+            let to_logs = matches!(
+                fl.log_destination_type(),
+                None | Some(LogDestinationType::CloudWatchLogs)
+            );
             if let (true, Some(group)) = (to_logs, fl.log_group_name()) {
                 found.push((group.to_string(), format_of(fl.log_format())));
             }
@@ -74,7 +90,11 @@ async fn flow_logs(client: &Client, filter: &str, values: &[String]) -> Result<V
 
 /// The formats of log groups the user named: from the flow logs that deliver to them, else
 /// `given` (`--log-format`), else the default format.
-pub async fn named(client: Option<&Client>, groups: &[String], given: Option<&Format>) -> Result<Vec<LogSource>, String> {
+pub async fn named(
+    client: Option<&Client>,
+    groups: &[String],
+    given: Option<&Format>,
+) -> Result<Vec<LogSource>, String> {
     let mut found: BTreeMap<String, Format> = BTreeMap::new();
     if given.is_none()
         && let Some(client) = client
@@ -87,7 +107,12 @@ pub async fn named(client: Option<&Client>, groups: &[String], given: Option<&Fo
     Ok(by_format(
         groups
             .iter()
-            .map(|g| (g.clone(), found.get(g).cloned().unwrap_or_else(|| fallback.clone())))
+            .map(|g| {
+                (
+                    g.clone(),
+                    found.get(g).cloned().unwrap_or_else(|| fallback.clone()),
+                )
+            })
             .collect(),
     ))
 }
@@ -95,7 +120,11 @@ pub async fn named(client: Option<&Client>, groups: &[String], given: Option<&Fo
 /// The log groups of the flow logs that cover the hosts of the plan: their VPCs, subnets and
 /// interfaces (for hosts given by address, the interfaces that carry those addresses).
 pub async fn discover(client: &Client, plan: &Plan) -> Result<Vec<LogSource>, String> {
-    let mut places: Vec<String> = plan.checks.iter().flat_map(|c| c.places.iter().cloned()).collect();
+    let mut places: Vec<String> = plan
+        .checks
+        .iter()
+        .flat_map(|c| c.places.iter().cloned())
+        .collect();
     let singles: Vec<IpAddr> = plan
         .checks
         .iter()
@@ -112,9 +141,11 @@ pub async fn discover(client: &Client, plan: &Plan) -> Result<Vec<LogSource>, St
     places.sort();
     places.dedup();
     if places.is_empty() {
-        return Err("cannot tell which flow logs to read: no host of the specs is on a network interface \
+        return Err(
+            "cannot tell which flow logs to read: no host of the specs is on a network interface \
                     flowgate can find in EC2; name the log groups with --log-group"
-            .into());
+                .into(),
+        );
     }
     let found = flow_logs(client, "resource-id", &places).await?;
     if found.is_empty() {

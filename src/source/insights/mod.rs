@@ -1,12 +1,15 @@
 //! Evidence from CloudWatch Logs Insights.
 //!
-//! Checks that share a time window are answered together: for each family of log groups (one
-//! record format), one evidence query per batch of networks over the window, and one context query
-//! over the ten minutes before it (acceptances there excuse late packets, as in the file source).
-//! The rows feed the same ledger the file source uses, so verdicts follow the same rules.
+//! Checks that share a time window are answered together, for each family of log groups (one
+//! record format). Aggregated (the default): pair totals first, settled where they decide the
+//! verdict (see `pairs`), then connection rows for the remaining pairs, over the window and over
+//! the ten minutes before it (acceptances there excuse late packets, as in the file source). Raw
+//! (`--insights-rows raw`): the records themselves. Connection rows and records feed the same
+//! ledger the file source uses, so verdicts follow the same rules.
 
 pub mod decode;
 pub mod discover;
+pub mod pairs;
 pub mod query;
 pub mod run;
 
@@ -18,12 +21,12 @@ use tokio::task::JoinSet;
 
 use self::decode::Decoded;
 use self::discover::LogSource;
-use self::query::{Fields, Purpose, Query, Rows};
+use self::query::{Ask, Fields, Query, Rows};
 use self::run::{Answer, Runner};
-use super::ledger::Ledger;
+use super::ledger::{Book, Ledger};
 use super::record::Layout;
 use super::{Source, SourceError};
-use crate::evidence::{Cost, Evidence, Gaps, Origin, Stats, Unavailable};
+use crate::evidence::{CheckEvidence, Cost, Evidence, Gaps, Origin, Stats, Unavailable};
 use crate::plan::{Plan, Window};
 use crate::report::text::time;
 use crate::resolve::Ranges;
@@ -43,7 +46,9 @@ pub struct InsightsSource {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The time range of each check: the command line's, else the spec's look-back, else an hour,
@@ -53,10 +58,9 @@ pub fn windows(plan: &Plan, now: u64) -> Vec<(u64, u64)> {
         .iter()
         .map(|c| {
             let end = plan.window.end.unwrap_or(now);
-            let start = plan
-                .window
-                .start
-                .unwrap_or_else(|| end.saturating_sub(c.lookback.unwrap_or(DEFAULT_LOOKBACK).as_secs()));
+            let start = plan.window.start.unwrap_or_else(|| {
+                end.saturating_sub(c.lookback.unwrap_or(DEFAULT_LOOKBACK).as_secs())
+            });
             (start, end)
         })
         .collect()
@@ -82,81 +86,136 @@ fn interesting(plan: &Plan, ids: &[usize]) -> Option<Ranges> {
     sub.interesting()
 }
 
-/// One query to run: which source, which batch, what for, and over what range.
+/// One query to run: which source, which batch of its kind, and over what range.
 struct Job {
     source: usize,
     batch: usize,
-    purpose: Purpose,
     query: Query,
     start: u64,
     end: u64,
 }
 
-/// Every query a window's checks need.
-fn jobs(sources: &[LogSource], rows: Rows, nets: Option<&Ranges>, (start, end): (u64, u64)) -> Vec<Job> {
+/// The context range before a window.
+fn context((start, _): (u64, u64)) -> (u64, u64) {
+    (
+        start.saturating_sub(Window::CONTEXT),
+        start.saturating_sub(1),
+    )
+}
+
+/// A job for each query `make` gives for each source, over `range`.
+fn jobs(
+    sources: &[LogSource],
+    range: (u64, u64),
+    make: impl Fn(&LogSource) -> Vec<Query>,
+) -> Vec<Job> {
     let mut out = Vec::new();
     for (s, src) in sources.iter().enumerate() {
-        for purpose in [Purpose::Evidence, Purpose::Context] {
-            let (a, b) = match purpose {
-                Purpose::Evidence => (start, end),
-                Purpose::Context => (start.saturating_sub(Window::CONTEXT), start.saturating_sub(1)),
-            };
-            for (batch, query) in query::queries(&src.format, nets, rows, purpose).into_iter().enumerate() {
-                out.push(Job {
-                    source: s,
-                    batch,
-                    purpose,
-                    query,
-                    start: a,
-                    end: b,
-                });
-            }
+        for (batch, query) in make(src).into_iter().enumerate() {
+            out.push(Job {
+                source: s,
+                batch,
+                query,
+                start: range.0,
+                end: range.1,
+            });
         }
     }
     out
 }
 
-/// The queries a run makes, for `flowgate query`: (log groups, start, end, text).
-pub fn planned(plan: &Plan, sources: &[LogSource], rows: Rows, now: u64) -> Vec<(Vec<String>, u64, u64, String)> {
+/// The first queries of a window: pair totals, or records.
+fn first_jobs(
+    sources: &[LogSource],
+    rows: Rows,
+    nets: Option<&Ranges>,
+    window: (u64, u64),
+) -> Vec<Job> {
+    match rows {
+        Rows::Aggregated => jobs(sources, window, |s| {
+            query::by_networks(&s.format, nets, Ask::Pairs)
+        }),
+        Rows::Raw => {
+            let mut all = jobs(sources, window, |s| {
+                query::by_networks(&s.format, nets, Ask::Records)
+            });
+            all.extend(jobs(sources, context(window), |s| {
+                query::by_networks(&s.format, nets, Ask::RecordsContext)
+            }));
+            all
+        }
+    }
+}
+
+/// The queries a run starts with, for `flowgate query`: (log groups, start, end, text).
+pub fn planned(
+    plan: &Plan,
+    sources: &[LogSource],
+    rows: Rows,
+    now: u64,
+) -> Vec<(Vec<String>, u64, u64, String)> {
     let mut out = Vec::new();
     for (window, ids) in by_window(plan, now) {
-        for job in jobs(sources, rows, interesting(plan, &ids).as_ref(), window) {
-            out.push((sources[job.source].groups.clone(), job.start, job.end, job.query.text));
+        for job in first_jobs(sources, rows, interesting(plan, &ids).as_ref(), window) {
+            out.push((
+                sources[job.source].groups.clone(),
+                job.start,
+                job.end,
+                job.query.text,
+            ));
         }
     }
     out
 }
 
-/// Whether a row's record is one batch `batch` should report: the first batch whose networks
-/// hold one of its addresses (batches overlap when the two ends of a record fall in different
-/// batches). Rows without addresses (SKIPDATA) come from every batch; the first one reports them.
-fn belongs(batches: &[Query], batch: usize, row: &run::Row, fields: &Fields) -> bool {
-    let addrs: Vec<std::net::IpAddr> = [Some(fields.src), Some(fields.dst), fields.pkt_src, fields.pkt_dst]
-        .into_iter()
-        .flatten()
-        .filter_map(|f| row.iter().find(|(name, _)| name == f))
-        .filter_map(|(_, v)| crate::source::record::parse_ip(v))
-        .collect();
-    let first = batches.iter().position(|q| match &q.nets {
-        None => true,
-        Some(n) => addrs.iter().any(|a| n.contains(*a)),
-    });
-    match first {
-        Some(f) => f == batch,
-        None => batch == 0,
-    }
+/// The part of a window's evidence its answers give, as they are read.
+struct Reading<'p> {
+    plan: &'p Plan,
+    ids: &'p [usize],
+    gaps: Gaps,
+    cost: Cost,
+    files: Vec<String>,
+    /// Records the window's first queries scanned or returned: none means no logs for it.
+    scanned: f64,
+    error: Option<String>,
 }
 
 impl InsightsSource {
     fn describe_groups(&self) -> String {
-        let groups: Vec<&str> = self.sources.iter().flat_map(|s| s.groups.iter().map(String::as_str)).collect();
+        let groups: Vec<&str> = self
+            .sources
+            .iter()
+            .flat_map(|s| s.groups.iter().map(String::as_str))
+            .collect();
         groups.join(", ")
+    }
+
+    /// Runs every job, a bounded number at a time (the runner's slots).
+    async fn run(&self, jobs: &[Job]) -> Result<Vec<Result<Answer, String>>, String> {
+        let mut set = JoinSet::new();
+        for (j, job) in jobs.iter().enumerate() {
+            let (runner, groups, text) = (
+                Arc::clone(&self.runner),
+                self.sources[job.source].groups.clone(),
+                job.query.text.clone(),
+            );
+            let (start, end) = (job.start as i64, job.end as i64);
+            set.spawn(async move { (j, runner.run(&groups, start, end, &text).await) });
+        }
+        let mut answers: Vec<Option<Result<Answer, String>>> = vec![None; jobs.len()];
+        while let Some(done) = set.join_next().await {
+            let (j, answer) = done.map_err(|e| format!("a query task failed: {e}"))?;
+            answers[j] = Some(answer);
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every job answered"))
+            .collect())
     }
 
     /// One pass: every query of every window, judged into evidence.
     async fn attempt(&self, plan: &Plan) -> Evidence {
-        let now = now();
-        let mut checks: Vec<Result<_, Unavailable>> = plan
+        let mut checks: Vec<Result<CheckEvidence, Unavailable>> = plan
             .checks
             .iter()
             .map(|c| Err(Unavailable(c.unavailable.clone().unwrap_or_default())))
@@ -165,28 +224,24 @@ impl InsightsSource {
         let mut cost = Cost::default();
         let mut files = Vec::new();
         let mut judged = Vec::new();
-        for (window, ids) in by_window(plan, now) {
+        for (window, ids) in by_window(plan, now()) {
             judged.push(format!("{} .. {}", time(window.0), time(window.1)));
-            let nets = interesting(plan, &ids);
-            let jobs = jobs(&self.sources, self.rows, nets.as_ref(), window);
-            let mut set = JoinSet::new();
-            for (j, job) in jobs.iter().enumerate() {
-                let (runner, groups, text) = (
-                    Arc::clone(&self.runner),
-                    self.sources[job.source].groups.clone(),
-                    job.query.text.clone(),
-                );
-                let (start, end) = (job.start as i64, job.end as i64);
-                set.spawn(async move { (j, runner.run(&groups, start, end, &text).await) });
-            }
-            let mut answers: Vec<Option<Result<Answer, String>>> = vec![None; jobs.len()];
-            while let Some(done) = set.join_next().await {
-                match done {
-                    Ok((j, answer)) => answers[j] = Some(answer),
-                    Err(e) => return self.unavailable(plan, format!("a query task failed: {e}")),
-                }
-            }
-            match self.judge_window(plan, &ids, &jobs, answers, &mut gaps, &mut cost, &mut files) {
+            let mut reading = Reading {
+                plan,
+                ids: &ids,
+                gaps: Gaps::default(),
+                cost: Cost::default(),
+                files: std::mem::take(&mut files),
+                scanned: 0.0,
+                error: None,
+            };
+            let result = self.window(&mut reading, window).await;
+            let found = std::mem::take(&mut reading.gaps);
+            gaps.no_records |= found.no_records;
+            gaps.merge(found);
+            cost.add(&reading.cost);
+            files = reading.files;
+            match result {
                 Ok(evidence) => {
                     for (i, ev) in ids.iter().zip(evidence) {
                         checks[*i] = Ok(ev);
@@ -206,56 +261,109 @@ impl InsightsSource {
             files,
             chunk_lines: Vec::new(),
             cost: Some(cost),
-            judged: Some(if judged.is_empty() { "nothing".into() } else { judged.join("; ") }),
+            judged: Some(if judged.is_empty() {
+                "nothing".into()
+            } else {
+                judged.join("; ")
+            }),
         }
     }
 
-    /// Reads the answers of one window's queries into the evidence of its checks.
-    #[allow(clippy::too_many_arguments)]
-    fn judge_window(
+    /// The evidence of one window's checks, in the order of `reading.ids`.
+    async fn window(
         &self,
-        plan: &Plan,
-        ids: &[usize],
-        jobs: &[Job],
-        answers: Vec<Option<Result<Answer, String>>>,
-        gaps: &mut Gaps,
-        cost: &mut Cost,
-        files: &mut Vec<String>,
-    ) -> Result<Vec<crate::evidence::CheckEvidence>, String> {
+        reading: &mut Reading<'_>,
+        window: (u64, u64),
+    ) -> Result<Vec<CheckEvidence>, String> {
+        let nets = interesting(reading.plan, reading.ids);
+        let first = first_jobs(&self.sources, self.rows, nets.as_ref(), window);
+        let answers = self.run(&first).await?;
         let ledger = Ledger::default();
         let mut book = ledger.book();
-        let mut scanned = 0.0;
-        let mut first_error = None;
+        let mut settled = pairs::Settled::default();
+        match self.rows {
+            Rows::Raw => self.read(reading, &first, answers, &mut book, &mut Vec::new()),
+            Rows::Aggregated => {
+                let mut rows = Vec::new();
+                self.read(reading, &first, answers, &mut book, &mut rows);
+                if reading.error.is_none() {
+                    settled = pairs::settle(reading.plan, reading.ids, &rows);
+                }
+                if reading.error.is_none() && !settled.drill.is_empty() {
+                    let drill = &settled.drill;
+                    let mut second = jobs(&self.sources, window, |s| {
+                        query::by_pairs(&s.format, drill, Ask::Connections)
+                    });
+                    second.extend(jobs(&self.sources, context(window), |s| {
+                        query::by_pairs(&s.format, drill, Ask::Context)
+                    }));
+                    let answers = self.run(&second).await?;
+                    self.read(reading, &second, answers, &mut book, &mut Vec::new());
+                }
+            }
+        }
+        if let Some(e) = reading.error.take() {
+            return Err(e);
+        }
+        if reading.scanned == 0.0 {
+            reading.gaps.no_records = true;
+        }
+        let mut all = ledger.close(reading.plan, vec![book])?;
+        Ok(reading
+            .ids
+            .iter()
+            .map(|&i| {
+                let mut ev = std::mem::take(&mut all[i]);
+                if let Some(settled) = settled.pairs.remove(&i) {
+                    ev.pairs.extend(settled);
+                }
+                ev
+            })
+            .collect())
+    }
+
+    /// Reads the answers of `jobs` into the ledger (connections, records), `pair_rows` (pair
+    /// totals) and the gaps; the first failed query's reason goes to `reading.error`.
+    fn read(
+        &self,
+        reading: &mut Reading<'_>,
+        jobs: &[Job],
+        answers: Vec<Result<Answer, String>>,
+        book: &mut Book<'_>,
+        pair_rows: &mut Vec<pairs::PairRow>,
+    ) {
         for (job, answer) in jobs.iter().zip(answers) {
-            let answer = match answer.expect("every job answered") {
+            let answer = match answer {
                 Ok(a) => a,
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    reading.error.get_or_insert(e);
                     continue;
                 }
             };
-            cost.add(&answer.cost);
-            if job.purpose == Purpose::Evidence {
-                scanned += answer.cost.records_scanned;
+            let ask = job.query.ask;
+            reading.cost.add(&answer.cost);
+            if matches!(ask, Ask::Pairs | Ask::Records) {
+                // Rows prove records even where the statistics are missing (an emulator).
+                reading.scanned += answer.cost.records_scanned + answer.rows.len() as f64;
             }
-            let source = &self.sources[job.source];
-            let fields = Fields::of(&source.format);
-            let layout = Layout::new(&source.format);
-            if self.rows == Rows::Aggregated && !decode::is_aggregated(&answer.rows) {
-                first_error.get_or_insert_with(|| {
+            if !ask.is_records() && !decode::is_aggregated(&answer.rows) {
+                reading.error.get_or_insert_with(|| {
                     "the endpoint answered with records, not the aggregated rows the query asked for \
                      (an emulator that does not run `stats`?); --insights-rows raw asks for records"
                         .to_string()
                 });
                 continue;
             }
+            let source = &self.sources[job.source];
+            let fields = Fields::of(&source.format);
+            let layout = Layout::new(&source.format);
             let batches: Vec<Query> = jobs
                 .iter()
-                .filter(|j| j.source == job.source && j.purpose == job.purpose)
+                .filter(|j| j.source == job.source && j.query.ask == ask)
                 .map(|j| j.query.clone())
                 .collect();
-            let file = files.len() as u32;
-            files.push(format!(
+            let file = reading.files.len() as u32;
+            reading.files.push(format!(
                 "CloudWatch Logs {} ({}..{}, query {})",
                 source.groups.join(","),
                 time(job.start),
@@ -268,46 +376,51 @@ impl InsightsSource {
                     chunk: 0,
                     line: n as u64 + 1,
                 };
-                if self.rows == Rows::Aggregated && !belongs(&batches, job.batch, row, &fields) {
-                    continue;
-                }
-                let decoded = match self.rows {
-                    Rows::Aggregated => decode::aggregated(row, &fields).map(|d| (d, None)),
-                    Rows::Raw => decode::raw(row, &layout).map(|(d, text)| (d, Some(text))),
+                let decoded = match ask {
+                    Ask::Pairs => decode::pair(row, &fields).map(|d| (d, None)),
+                    Ask::Connections | Ask::Context => {
+                        decode::aggregated(row, &fields).map(|d| (d, None))
+                    }
+                    Ask::Records | Ask::RecordsContext => {
+                        decode::raw(row, &layout).map(|(d, t)| (d, Some(t)))
+                    }
                 };
                 let (decoded, text) = match decoded {
                     Ok(d) => d,
                     Err(reason) => {
-                        gaps.bad_line(origin, format!("result row: {reason}"));
+                        reading
+                            .gaps
+                            .bad_line(origin, format!("result row: {reason}"));
                         continue;
                     }
                 };
-                if self.rows == Rows::Raw && job.batch > 0 {
-                    // Raw rows are records: a record two batches returned is the same record.
-                    let first = batches.iter().position(|q| {
-                        decode::addresses(&decoded).is_some_and(|(s, d)| {
-                            q.nets.as_ref().is_none_or(|n| n.contains(s) || n.contains(d))
-                        })
-                    });
-                    if first.is_some_and(|f| f != job.batch) {
-                        continue;
-                    }
+                if !query::reports(&batches, job.batch, decode::addresses(&decoded)) {
+                    continue;
                 }
-                match (decoded, job.purpose) {
-                    (Decoded::SkipData { iface, records }, Purpose::Evidence) => {
-                        if self.rows == Rows::Aggregated || job.batch == 0 {
-                            *gaps.skipdata.entry(iface).or_default() += records;
-                        }
+                match decoded {
+                    Decoded::SkipData { iface, records } if !ask.is_context() => {
+                        *reading.gaps.skipdata.entry(iface).or_default() += records;
                     }
-                    (Decoded::Flow { flow, records }, purpose) => {
-                        for &i in ids {
-                            for role in plan.checks[i].roles_of(&flow) {
-                                match (purpose, &text) {
-                                    (Purpose::Context, _) => book.observe_context(i, role, &flow),
-                                    (Purpose::Evidence, Some(text)) => {
+                    Decoded::Pair(p) => pair_rows.push(p),
+                    Decoded::Flow {
+                        flow,
+                        records,
+                        latest_start,
+                        sample,
+                    } => {
+                        for &i in reading.ids {
+                            for role in reading.plan.checks[i].roles_of(&flow) {
+                                match (ask.is_context(), &text) {
+                                    (true, _) => book.observe_context(i, role, &flow),
+                                    (false, Some(text)) => {
                                         book.observe(i, role, &flow, origin, || text.clone())
                                     }
-                                    (Purpose::Evidence, None) => book.observe_many(i, role, &flow, records),
+                                    (false, None) => {
+                                        book.observe_many(i, role, &flow, records, latest_start);
+                                        if let Some(s) = &sample {
+                                            book.sample(i, role, &flow, origin, s.clone());
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -315,23 +428,6 @@ impl InsightsSource {
                     _ => {}
                 }
             }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        if scanned == 0.0 {
-            gaps.no_records = true;
-        }
-        let all = ledger.close(plan, vec![book])?;
-        let mut all: Vec<Option<_>> = all.into_iter().map(Some).collect();
-        Ok(ids.iter().map(|&i| all[i].take().unwrap_or_default()).collect())
-    }
-
-    fn unavailable(&self, plan: &Plan, why: String) -> Evidence {
-        Evidence {
-            checks: plan.checks.iter().map(|_| Err(Unavailable(why.clone()))).collect(),
-            cost: Some(Cost::default()),
-            ..Default::default()
         }
     }
 }
@@ -355,13 +451,20 @@ impl Source for InsightsSource {
                 .collect();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             match left {
-                Some(left) if !lacking.is_empty() && !left.is_zero() && !self.runner.is_cancelled() => {
+                Some(left)
+                    if !lacking.is_empty() && !left.is_zero() && !self.runner.is_cancelled() =>
+                {
                     let pause = left.min(RETRY_EVERY);
                     eprintln!(
                         "flowgate: waiting for flow logs: {} of {} expectations have no records yet ({}); next try in {}s, {}s left",
                         lacking.len(),
                         plan.checks.len(),
-                        lacking.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                        lacking
+                            .iter()
+                            .take(3)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         pause.as_secs(),
                         left.as_secs()
                     );
@@ -377,3 +480,5 @@ impl Source for InsightsSource {
     }
 }
 
+#[cfg(test)]
+mod tests;

@@ -1,29 +1,38 @@
 //! Logs Insights query text for the checks of a plan.
 //!
-//! One query serves every check that reads the same log groups: it keeps the records with an
-//! address some check can match (the narrower side of each check, as in the file source's
-//! prefilter), then, in the aggregated form, collapses them to one row per connection, interface
-//! and action, with counts and times. The exact matching and judging happen locally, on those
-//! rows, with the same ledger as the file source, so both sources give the same verdicts for the
-//! same records. The query therefore grows with the number of distinct host networks, not with
-//! the number of expectations; it is split only when it would pass AWS's 10,000-character limit.
+//! Evidence is asked for in two steps. First, one query per family of log groups (one record
+//! format) and batch of networks keeps the records with an address some check can match (the
+//! narrower side of each check, as in the file source's prefilter) and collapses them to one row
+//! per interface, address pair, protocol and action, with record counts, times and the span of
+//! ports on each side (`Ask::Pairs`). Most pairs are settled by those totals (see `settle`);
+//! the others, where accepts and rejects mix or the check fails, are asked again connection by
+//! connection, for just those pairs (`Ask::Connections`, with the earliest record of each row
+//! to show; `Ask::Context` for the minutes before the window), and judged by the same ledger as
+//! the file source. The number of queries therefore follows the distinct host networks and the
+//! troubled pairs, not the expectations; a query is split only where it would pass AWS's
+//! 10,000-character limit.
 //!
 //! Constructs used, each as AWS's Logs Insights syntax reference documents it
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/>):
 //! - `parse @message "* * ..." as a, b, ...` (glob mode), for custom formats:
 //!   CWL_QuerySyntax-Parse.html
-//! - `filter` with `or`, `=`, and `in [..]` for set membership: CWL_QuerySyntax-Filter.html,
+//! - `filter` with `and`, `or`, `=`, and `in [..]` for set membership: CWL_QuerySyntax-Filter.html,
 //!   CWL_QuerySyntax-operations-functions.html ("Boolean operators", "Comparison operators")
 //! - `isIpInSubnet(field, "cidr")`: CWL_QuerySyntax-operations-functions.html ("IP address
 //!   string functions")
-//! - `stats count(*) as n, min(f) as a, max(f) as b by f1, f2, ...`: CWL_QuerySyntax-Stats.html
+//! - `stats count(*) as n, count_distinct(f) as d, min(f) as a, max(f) as b,
+//!   earliest(@message) as m by f1, f2, ...`: CWL_QuerySyntax-Stats.html,
+//!   CWL_QuerySyntax-operations-functions.html ("Aggregation functions in the stats command",
+//!   "Non-aggregation functions in the stats command")
 //! - `fields @ptr, @message, @logStream` and `limit`: CWL_QuerySyntax-Fields.html,
 //!   CWL_QuerySyntax-Limit.html
 //! - the fields Logs Insights discovers for the default flow-log format (srcAddr, dstAddr,
 //!   srcPort, dstPort, protocol, startTime, endTime, action, logStatus, interfaceId):
 //!   CWL_AnalyzeLogData-discoverable-fields.html
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
@@ -107,16 +116,37 @@ impl Fields {
             pkt_src: has(Field::PktSrcAddr).then_some("pktSrcAddr"),
             pkt_dst: has(Field::PktDstAddr).then_some("pktDstAddr"),
             tcp_flags: has(Field::TcpFlags).then_some("tcpFlags"),
-            iface: if has(Field::InterfaceId) { "interfaceId" } else { "@logStream" },
+            iface: if has(Field::InterfaceId) {
+                "interfaceId"
+            } else {
+                "@logStream"
+            },
             has_log_status: has(Field::LogStatus),
         }
     }
 
-    /// The fields an aggregated row is grouped by, in order.
-    pub fn group_by(&self) -> Vec<&'static str> {
-        let mut by = vec![self.iface, self.src, self.dst];
-        by.extend(self.pkt_src);
-        by.extend(self.pkt_dst);
+    /// The address fields of a record, own and packet-level.
+    fn addresses(&self) -> impl Iterator<Item = &'static str> {
+        [Some(self.src), Some(self.dst), self.pkt_src, self.pkt_dst]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The fields a pair row is grouped by, in order.
+    pub fn pair_group(&self) -> Vec<&'static str> {
+        let mut by = vec![self.iface];
+        by.extend(self.addresses());
+        by.extend(["protocol", "action"]);
+        if self.has_log_status {
+            by.push("logStatus");
+        }
+        by
+    }
+
+    /// The fields a connection row is grouped by, in order.
+    pub fn connection_group(&self) -> Vec<&'static str> {
+        let mut by = vec![self.iface];
+        by.extend(self.addresses());
         by.extend(["srcPort", "dstPort", "protocol", "action"]);
         by.extend(self.tcp_flags);
         if self.has_log_status {
@@ -126,101 +156,171 @@ impl Fields {
     }
 }
 
-/// `f in ["10.0.1.10", ...]` for single IPv4 addresses (their text has one form),
-/// `isIpInSubnet(f, "...")` for networks and for IPv6 addresses (flow logs write them in full,
-/// so comparing text would miss `2001:db8::10` written as `2001:0db8:0000:...:0010`).
+/// The text of an address in a query: flow logs write IPv4 addresses in one form, so text
+/// comparison works; IPv6 ones are written in full, so they are compared as networks
+/// (`2001:db8::10` and `2001:0db8:0000:...:0010` are the same address).
+fn is_single_v4(n: &IpNet) -> bool {
+    matches!(n, IpNet::V4(v) if v.prefix_len() == 32)
+}
+
+/// `f in ["10.0.1.10", ...]` for single IPv4 addresses, `isIpInSubnet(f, "...")` for networks
+/// and IPv6 addresses.
 fn terms(field: &str, nets: &[IpNet]) -> Vec<String> {
-    let single_v4 = |n: &&IpNet| matches!(n, IpNet::V4(v) if v.prefix_len() == 32);
-    let singles: Vec<String> = nets.iter().filter(single_v4).map(|n| format!("\"{}\"", n.addr())).collect();
+    let singles: Vec<String> = nets
+        .iter()
+        .filter(|n| is_single_v4(n))
+        .map(|n| format!("\"{}\"", n.addr()))
+        .collect();
     let mut out = Vec::new();
     if !singles.is_empty() {
         out.push(format!("{field} in [{}]", singles.join(", ")));
     }
     out.extend(
         nets.iter()
-            .filter(|n| !single_v4(n))
+            .filter(|n| !is_single_v4(n))
             .map(|n| format!("isIpInSubnet({field}, \"{n}\")")),
     );
     out
 }
 
-/// The address filter for `nets`, on every address field the format has.
-fn address_filter(fields: &Fields, nets: &[IpNet]) -> String {
-    let mut clauses = Vec::new();
-    for f in [Some(fields.src), Some(fields.dst), fields.pkt_src, fields.pkt_dst]
-        .into_iter()
-        .flatten()
-    {
-        clauses.extend(terms(f, nets));
+/// `srcAddr = "10.0.1.10"`, or with packet-level addresses, either of them.
+fn is_addr(own: &str, pkt: Option<&str>, addr: IpAddr) -> String {
+    let net = IpNet::from(addr);
+    let one = |f: &str| {
+        if is_single_v4(&net) {
+            format!("{f} = \"{addr}\"")
+        } else {
+            format!("isIpInSubnet({f}, \"{net}\")")
+        }
+    };
+    match pkt {
+        None => one(own),
+        Some(p) => format!("({} or {})", one(own), one(p)),
     }
-    clauses.join(" or ")
 }
 
-/// What a query asks for besides the address filter.
+/// The filter for records between the two addresses of `pair`, either way.
+fn pair_filter(fields: &Fields, (a, b): (IpAddr, IpAddr)) -> String {
+    let way = |x, y| {
+        format!(
+            "({} and {})",
+            is_addr(fields.src, fields.pkt_src, x),
+            is_addr(fields.dst, fields.pkt_dst, y)
+        )
+    };
+    if a == b {
+        way(a, b)
+    } else {
+        format!("{} or {}", way(a, b), way(b, a))
+    }
+}
+
+/// What a query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The records of the window, and its SKIPDATA records.
-    Evidence,
-    /// Accepted records just before the window, only to excuse late packets.
+pub enum Ask {
+    /// The window's records, one row per interface, address pair, protocol and action; and its
+    /// SKIPDATA records per interface.
+    Pairs,
+    /// The window's records, one row per connection, interface and action.
+    Connections,
+    /// Accepted connections just before the window, only to excuse late packets.
     Context,
+    /// The window's records themselves, and its SKIPDATA records (`--insights-rows raw`).
+    Records,
+    /// Accepted records just before the window (`--insights-rows raw`).
+    RecordsContext,
 }
 
-fn render(fields: &Fields, rows: Rows, purpose: Purpose, filter: &str) -> String {
+impl Ask {
+    /// Whether the query looks before the window rather than at it.
+    pub fn is_context(self) -> bool {
+        matches!(self, Ask::Context | Ask::RecordsContext)
+    }
+
+    /// Whether rows are records (`@message`) rather than `stats` rows.
+    pub fn is_records(self) -> bool {
+        matches!(self, Ask::Records | Ask::RecordsContext)
+    }
+}
+
+fn render(fields: &Fields, ask: Ask, filter: &str) -> String {
     let mut q = String::new();
     if let Some(parse) = &fields.parse {
         let _ = writeln!(q, "{parse}");
         q.push_str("| ");
     }
-    let filter = match (purpose, fields.has_log_status) {
-        (Purpose::Evidence, true) => format!("logStatus = \"SKIPDATA\" or {filter}"),
-        (Purpose::Evidence, false) => filter.to_string(),
-        (Purpose::Context, _) => format!("action = \"ACCEPT\" and ({filter})"),
+    let filter = match ask {
+        Ask::Pairs | Ask::Records if fields.has_log_status => {
+            format!("logStatus = \"SKIPDATA\" or {filter}")
+        }
+        Ask::Context | Ask::RecordsContext => format!("action = \"ACCEPT\" and ({filter})"),
+        _ => filter.to_string(),
     };
     let _ = writeln!(q, "filter {filter}");
-    match rows {
-        Rows::Aggregated => {
+    let times = "min(startTime) as first, max(startTime) as lastStart, max(endTime) as last";
+    match ask {
+        Ask::Pairs => {
             let _ = write!(
                 q,
-                "| stats count(*) as records, min(startTime) as first, max(endTime) as last by {}",
-                fields.group_by().join(", ")
+                "| stats count(*) as records, {times}, \
+                 min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh, count_distinct(srcPort) as srcPorts, \
+                 min(dstPort) as dstPortLow, max(dstPort) as dstPortHigh, count_distinct(dstPort) as dstPorts \
+                 by {}",
+                fields.pair_group().join(", ")
             );
         }
-        Rows::Raw => {
+        Ask::Connections => {
+            let _ = write!(
+                q,
+                "| stats count(*) as records, {times}, earliest(@message) as sample by {}",
+                fields.connection_group().join(", ")
+            );
+        }
+        Ask::Context => {
+            let _ = write!(
+                q,
+                "| stats count(*) as records, {times} by {}",
+                fields.connection_group().join(", ")
+            );
+        }
+        Ask::Records | Ask::RecordsContext => {
             let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
         }
     }
     q
 }
 
-/// One query, and the networks its filter keeps (every address when `None`).
+/// The records a query reports: which of the records it returns it is the one to count, when
+/// queries overlap.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Query {
-    pub text: String,
-    pub nets: Option<Ranges>,
+pub enum Scope {
+    /// Every record.
+    All,
+    /// Records with an address in these networks, at either end.
+    Nets(Ranges),
+    /// Records between the two addresses of one of these pairs (each written low address first).
+    Pairs(BTreeSet<(IpAddr, IpAddr)>),
 }
 
-/// The queries for one format: the interesting networks packed into as few queries as the length
-/// limit allows. Each query matches the records that have one of its networks at either end;
-/// `None` (every address can matter) gives one query without an address filter.
-pub fn queries(format: &Format, interesting: Option<&Ranges>, rows: Rows, purpose: Purpose) -> Vec<Query> {
-    let fields = Fields::of(format);
-    let Some(interesting) = interesting else {
-        let all = if fields.has_log_status {
-            "logStatus = \"OK\""
-        } else {
-            "action = \"ACCEPT\" or action = \"REJECT\""
-        };
-        let text = render(&fields, rows, purpose, all);
-        return vec![Query { text, nets: None }];
-    };
-    let query = |batch: &[IpNet]| Query {
-        text: render(&fields, rows, purpose, &address_filter(&fields, batch)),
-        nets: Some(Ranges::of(batch, &[])),
-    };
+/// A pair of addresses, low one first: the key of `Scope::Pairs`.
+pub fn unordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// One query, and the records it is there for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub ask: Ask,
+    pub text: String,
+    pub scope: Scope,
+}
+
+/// Packs items into as few queries as the length limit allows, in order.
+fn pack<T: Clone>(items: &[T], query: impl Fn(&[T]) -> Query) -> Vec<Query> {
     let mut out = Vec::new();
-    let mut batch: Vec<IpNet> = Vec::new();
-    for net in interesting.networks() {
-        batch.push(net);
+    let mut batch: Vec<T> = Vec::new();
+    for item in items {
+        batch.push(item.clone());
         if query(&batch).text.len() > MAX_QUERY && batch.len() > 1 {
             let last = batch.pop().expect("two at least");
             out.push(query(&batch));
@@ -232,6 +332,71 @@ pub fn queries(format: &Format, interesting: Option<&Ranges>, rows: Rows, purpos
     }
     debug_assert!(out.iter().all(|q| q.text.len() <= MAX_QUERY));
     out
+}
+
+/// The queries for one format over networks: the interesting networks packed into as few
+/// queries as the length limit allows, each matching the records that have one of its networks
+/// at either end. `None` (every address can matter) gives one query without an address filter.
+pub fn by_networks(format: &Format, interesting: Option<&Ranges>, ask: Ask) -> Vec<Query> {
+    let fields = Fields::of(format);
+    let Some(interesting) = interesting else {
+        let all = if fields.has_log_status {
+            "logStatus = \"OK\""
+        } else {
+            "action = \"ACCEPT\" or action = \"REJECT\""
+        };
+        let text = render(&fields, ask, all);
+        return vec![Query {
+            ask,
+            text,
+            scope: Scope::All,
+        }];
+    };
+    let filter = |nets: &[IpNet]| -> String {
+        let mut clauses = Vec::new();
+        for f in fields.addresses() {
+            clauses.extend(terms(f, nets));
+        }
+        clauses.join(" or ")
+    };
+    pack(&interesting.networks(), |batch| Query {
+        ask,
+        text: render(&fields, ask, &filter(batch)),
+        scope: Scope::Nets(Ranges::of(batch, &[])),
+    })
+}
+
+/// The queries for one format about a set of address pairs, each matching the records between
+/// the two addresses of one of its pairs, either way.
+pub fn by_pairs(format: &Format, pairs: &BTreeSet<(IpAddr, IpAddr)>, ask: Ask) -> Vec<Query> {
+    let fields = Fields::of(format);
+    let pairs: Vec<(IpAddr, IpAddr)> = pairs.iter().copied().collect();
+    pack(&pairs, |batch| {
+        let clauses: Vec<String> = batch.iter().map(|p| pair_filter(&fields, *p)).collect();
+        Query {
+            ask,
+            text: render(&fields, ask, &clauses.join(" or ")),
+            scope: Scope::Pairs(batch.iter().copied().collect()),
+        }
+    })
+}
+
+/// Whether query `batch` of `batches` (queries of one format and kind) is the one to report a
+/// record, so that every record counts once however many queries return it. `own` is its
+/// (source, destination) as judged: the packet-level addresses where the format has them. A
+/// query returns every record with one of these in its scope, so the first such query reports
+/// it; one returned only for another address matters to no check. Records without addresses
+/// (SKIPDATA) come from every query; the first reports them.
+pub fn reports(batches: &[Query], batch: usize, own: Option<(IpAddr, IpAddr)>) -> bool {
+    let Some((s, d)) = own else {
+        return batch == 0;
+    };
+    let first = batches.iter().position(|q| match &q.scope {
+        Scope::All => true,
+        Scope::Nets(n) => n.contains(s) || n.contains(d),
+        Scope::Pairs(p) => p.contains(&unordered(s, d)),
+    });
+    first == Some(batch)
 }
 
 #[cfg(test)]

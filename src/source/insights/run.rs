@@ -60,7 +60,13 @@ impl Runner {
     /// Stops every running query (Ctrl-C); queries not yet started are not started.
     pub async fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let ids: Vec<String> = self.running.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let ids: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         for id in ids {
             let _ = self.client.stop_query().query_id(&id).send().await;
         }
@@ -78,7 +84,13 @@ impl Runner {
     /// Runs `query` over `groups` from `start` to `end` (epoch seconds, inclusive). A result at
     /// the row limit may have been cut: the range is halved and each half asked again, down to a
     /// minute, below which it is an error rather than a partial answer.
-    pub async fn run(&self, groups: &[String], start: i64, end: i64, query: &str) -> Result<Answer, String> {
+    pub async fn run(
+        &self,
+        groups: &[String],
+        start: i64,
+        end: i64,
+        query: &str,
+    ) -> Result<Answer, String> {
         let answer = self.run_once(groups, start, end, query).await?;
         if answer.rows.len() < MAX_ROWS {
             return Ok(answer);
@@ -101,8 +113,18 @@ impl Runner {
         Ok(Answer { rows, cost })
     }
 
-    async fn run_once(&self, groups: &[String], start: i64, end: i64, query: &str) -> Result<Answer, String> {
-        let _slot = self.slots.acquire().await.map_err(|_| "query slots closed".to_string())?;
+    async fn run_once(
+        &self,
+        groups: &[String],
+        start: i64,
+        end: i64,
+        query: &str,
+    ) -> Result<Answer, String> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| "query slots closed".to_string())?;
         if self.is_cancelled() {
             return Err("cancelled (Ctrl-C) before the query started".into());
         }
@@ -117,7 +139,10 @@ impl Runner {
             .send()
             .await
             .map_err(|e| format!("logs:StartQuery: {}", describe(&e)))?;
-        let id = started.query_id().ok_or("logs:StartQuery returned no query id")?.to_string();
+        let id = started
+            .query_id()
+            .ok_or("logs:StartQuery returned no query id")?
+            .to_string();
         self.track(&id, true);
         let result = self.poll(&id).await;
         self.track(&id, false);
@@ -160,6 +185,7 @@ impl Runner {
                         records_scanned: s.map_or(0.0, |s| s.records_scanned()),
                         records_matched: s.map_or(0.0, |s| s.records_matched()),
                         bytes_scanned: s.map_or(0.0, |s| s.bytes_scanned()),
+                        unreported: u64::from(s.is_none()),
                     };
                     return Ok(Answer { rows, cost });
                 }
@@ -174,4 +200,4 @@ impl Runner {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,9 +8,9 @@ fn plan(spec: &str) -> Plan {
     crate::plan::build(&[spec], Window::default()).unwrap()
 }
 
-fn one(spec: &str, format: &Format, rows: Rows, purpose: Purpose) -> String {
+fn one(spec: &str, format: &Format, ask: Ask) -> String {
     let p = plan(spec);
-    let qs = queries(format, p.interesting().as_ref(), rows, purpose);
+    let qs = by_networks(format, p.interesting().as_ref(), ask);
     assert_eq!(qs.len(), 1, "{qs:#?}");
     qs.into_iter().next().unwrap().text
 }
@@ -34,18 +34,24 @@ fn a_single_expectation() {
     let q = one(
         "app: a\nhosts: {web: {ip: 10.0.1.10}, app: {ip: 10.0.2.20}}\nexpect: [{from: web, to: app, port: 8080}]\n",
         &Format::default_v2(),
-        Rows::Aggregated,
-        Purpose::Evidence,
+        Ask::Pairs,
     );
     insta::assert_snapshot!("single", q);
 }
 
 #[test]
 fn batched_expectations_share_one_query_with_each_network_once() {
-    let q = one(SHOP, &Format::default_v2(), Rows::Aggregated, Purpose::Evidence);
+    let q = one(SHOP, &Format::default_v2(), Ask::Pairs);
     // web, app and db are the narrow sides; onprem is wider than web, internet than db.
-    assert!(!q.contains("192.168.0.0/16") && !q.contains("0.0.0.0/0"), "{q}");
-    assert_eq!(q.matches("10.0.3.30").count(), 2, "db once per address field:\n{q}");
+    assert!(
+        !q.contains("192.168.0.0/16") && !q.contains("0.0.0.0/0"),
+        "{q}"
+    );
+    assert_eq!(
+        q.matches("10.0.3.30").count(),
+        2,
+        "db once per address field:\n{q}"
+    );
     insta::assert_snapshot!("batched", q);
 }
 
@@ -54,8 +60,7 @@ fn cidrs_become_subnet_tests() {
     let q = one(
         "app: a\nhosts: {apps: {cidr: 10.0.2.0/24, except: [10.0.2.128/25]}, db: {cidr: 10.0.3.0/24}}\nexpect: [{from: apps, to: db, port: 5432}]\n",
         &Format::default_v2(),
-        Rows::Aggregated,
-        Purpose::Evidence,
+        Ask::Pairs,
     );
     assert!(q.contains("isIpInSubnet(srcAddr, \"10.0.2.0/25\")"), "{q}");
     insta::assert_snapshot!("cidr", q);
@@ -66,8 +71,7 @@ fn ipv6_addresses_and_networks() {
     let q = one(
         "app: a\nhosts: {web: {ips: ['2001:db8::10', 10.0.1.10]}, app: {cidr: '2001:db8:2::/64'}}\nexpect: [{from: web, to: app, port: 443}]\n",
         &Format::default_v2(),
-        Rows::Aggregated,
-        Purpose::Evidence,
+        Ask::Pairs,
     );
     insta::assert_snapshot!("ipv6", q);
 }
@@ -78,19 +82,115 @@ fn a_custom_format_is_parsed_and_keeps_what_judging_needs() {
         "${version} ${vpc-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${action} ${tcp-flags} ${log-status} ${pkt-srcaddr} ${pkt-dstaddr} ${flow-direction}",
     )
     .unwrap();
-    let q = one(SHOP, &format, Rows::Aggregated, Purpose::Evidence);
-    assert!(q.starts_with("parse @message \"* * * * * * * * * * * * * * * *\" as version, other1, interfaceId,"), "{q}");
-    assert!(q.contains("isIpInSubnet(pktSrcAddr") || q.contains("pktSrcAddr in ["), "{q}");
+    let q = one(SHOP, &format, Ask::Pairs);
+    assert!(
+        q.starts_with(
+            "parse @message \"* * * * * * * * * * * * * * * *\" as version, other1, interfaceId,"
+        ),
+        "{q}"
+    );
+    assert!(
+        q.contains("isIpInSubnet(pktSrcAddr") || q.contains("pktSrcAddr in ["),
+        "{q}"
+    );
     insta::assert_snapshot!("custom_format", q);
 }
 
 #[test]
 fn raw_rows_and_context_queries() {
-    let q = one(SHOP, &Format::default_v2(), Rows::Raw, Purpose::Evidence);
-    assert!(q.ends_with("| fields @ptr, @message, @logStream\n| limit 10000"), "{q}");
-    let c = one(SHOP, &Format::default_v2(), Rows::Aggregated, Purpose::Context);
+    let q = one(SHOP, &Format::default_v2(), Ask::Records);
+    assert!(q.starts_with("filter logStatus = \"SKIPDATA\" or "), "{q}");
+    assert!(
+        q.ends_with("| fields @ptr, @message, @logStream\n| limit 10000"),
+        "{q}"
+    );
+    let c = one(SHOP, &Format::default_v2(), Ask::RecordsContext);
     assert!(c.starts_with("filter action = \"ACCEPT\" and ("), "{c}");
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn drill_down_asks_about_each_pair_both_ways() {
+    let pairs: BTreeSet<(IpAddr, IpAddr)> = [
+        unordered(addr("10.0.2.20"), addr("10.0.1.10")),
+        unordered(addr("2001:db8::10"), addr("2001:db8:2::5")),
+    ]
+    .into_iter()
+    .collect();
+    let qs = by_pairs(&Format::default_v2(), &pairs, Ask::Connections);
+    assert_eq!(qs.len(), 1);
+    let q = &qs[0].text;
+    assert!(q.contains("(srcAddr = \"10.0.1.10\" and dstAddr = \"10.0.2.20\") or (srcAddr = \"10.0.2.20\" and dstAddr = \"10.0.1.10\")"), "{q}");
+    assert!(
+        q.contains("isIpInSubnet(srcAddr, \"2001:db8::10/128\")"),
+        "IPv6 is written in full in flow logs: {q}"
+    );
+    insta::assert_snapshot!("drill_down", q);
+    let c = &by_pairs(&Format::default_v2(), &pairs, Ask::Context)[0].text;
+    assert!(c.starts_with("filter action = \"ACCEPT\" and ("), "{c}");
+    assert!(!c.contains("earliest"), "context rows need no samples: {c}");
     insta::assert_snapshot!("context", c);
+}
+
+#[test]
+fn drill_down_on_a_custom_format_matches_packet_addresses_too() {
+    let format = Format::parse("${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action} ${log-status} ${pkt-srcaddr} ${pkt-dstaddr}").unwrap();
+    let pairs = [unordered(addr("10.0.1.10"), addr("10.0.2.20"))]
+        .into_iter()
+        .collect();
+    let q = &by_pairs(&format, &pairs, Ask::Connections)[0].text;
+    assert!(q.contains("((srcAddr = \"10.0.1.10\" or pktSrcAddr = \"10.0.1.10\") and (dstAddr = \"10.0.2.20\" or pktDstAddr = \"10.0.2.20\"))"), "{q}");
+}
+
+#[test]
+fn each_record_is_reported_by_one_query() {
+    let nets = |n: &[&str]| Query {
+        ask: Ask::Pairs,
+        text: String::new(),
+        scope: Scope::Nets(Ranges::of(
+            &n.iter().map(|s| s.parse().unwrap()).collect::<Vec<_>>(),
+            &[],
+        )),
+    };
+    let batches = [nets(&["10.0.1.0/24"]), nets(&["10.0.2.0/24"])];
+    let rec = Some((addr("10.0.1.10"), addr("10.0.2.20")));
+    assert!(
+        query_reports(&batches, rec) == [true, false],
+        "both return it; the first reports it"
+    );
+    let outside = Some((addr("10.9.0.1"), addr("10.9.0.2")));
+    assert_eq!(
+        query_reports(&batches, outside),
+        [false, false],
+        "returned for a packet address only"
+    );
+    assert_eq!(
+        query_reports(&batches, None),
+        [true, false],
+        "SKIPDATA once"
+    );
+    let pairs = |p: &[(&str, &str)]| Query {
+        ask: Ask::Connections,
+        text: String::new(),
+        scope: Scope::Pairs(p.iter().map(|(a, b)| unordered(addr(a), addr(b))).collect()),
+    };
+    let batches = [
+        pairs(&[("10.0.1.10", "10.0.2.20")]),
+        pairs(&[("10.0.1.11", "10.0.2.20")]),
+    ];
+    assert_eq!(
+        query_reports(&batches, Some((addr("10.0.2.20"), addr("10.0.1.11")))),
+        [false, true]
+    );
+}
+
+fn query_reports(batches: &[Query], own: Option<(IpAddr, IpAddr)>) -> Vec<bool> {
+    (0..batches.len())
+        .map(|b| reports(batches, b, own))
+        .collect()
 }
 
 #[test]
@@ -102,13 +202,23 @@ fn an_over_long_filter_is_split_into_queries_under_the_limit() {
         .map(|i| format!("  - {{ from: h{i}, to: any, port: 443 }}\n"))
         .collect();
     let p = plan(&format!("app: a\nhosts:\n{hosts}expect:\n{expect}"));
-    let qs = queries(&Format::default_v2(), p.interesting().as_ref(), Rows::Aggregated, Purpose::Evidence);
+    let qs = by_networks(&Format::default_v2(), p.interesting().as_ref(), Ask::Pairs);
     assert!(qs.len() > 1);
-    assert!(qs.iter().all(|q| q.text.len() <= MAX_QUERY), "{:?}", qs.iter().map(|q| q.text.len()).collect::<Vec<_>>());
+    assert!(
+        qs.iter().all(|q| q.text.len() <= MAX_QUERY),
+        "{:?}",
+        qs.iter().map(|q| q.text.len()).collect::<Vec<_>>()
+    );
     // Every address is in exactly one query, at each end.
     for i in 0..400 {
         let addr = format!("\"10.{}.{}.7\"", i / 200, i % 200);
-        assert_eq!(qs.iter().map(|q| q.text.matches(&addr).count()).sum::<usize>(), 2, "{addr}");
+        assert_eq!(
+            qs.iter()
+                .map(|q| q.text.matches(&addr).count())
+                .sum::<usize>(),
+            2,
+            "{addr}"
+        );
     }
     insta::assert_snapshot!("over_long_first", &qs[0].text[..400]);
 }
@@ -119,8 +229,10 @@ fn the_number_of_queries_follows_the_hosts_not_the_expectations() {
         let expect: String = (0..n)
             .map(|i| format!("  - {{ from: web, to: app, port: {} }}\n", 1000 + i))
             .collect();
-        let p = plan(&format!("app: a\nhosts: {{web: {{ip: 10.0.1.10}}, app: {{ip: 10.0.2.20}}}}\nexpect:\n{expect}"));
-        let qs = queries(&Format::default_v2(), p.interesting().as_ref(), Rows::Aggregated, Purpose::Evidence);
+        let p = plan(&format!(
+            "app: a\nhosts: {{web: {{ip: 10.0.1.10}}, app: {{ip: 10.0.2.20}}}}\nexpect:\n{expect}"
+        ));
+        let qs = by_networks(&Format::default_v2(), p.interesting().as_ref(), Ask::Pairs);
         assert_eq!(qs.len(), 1, "{n} expectations");
     }
 }

@@ -20,8 +20,14 @@ pub fn mocked(mode: RuleMode, rules: &[&Rule]) -> Client {
     let sdk = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIAFAKE", "fake", None, None, "test")))
-        .retry_config(crate::aws::retry_config().with_initial_backoff(Duration::from_millis(1)).with_max_backoff(Duration::from_millis(2)))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        )))
+        .retry_config(
+            crate::aws::retry_config()
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(2)),
+        )
         .build();
     let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
     for r in rules {
@@ -34,7 +40,7 @@ pub fn mocked(mode: RuleMode, rules: &[&Rule]) -> Client {
     Client::from_conf(conf)
 }
 
-fn runner(client: Client) -> Runner {
+pub fn runner(client: Client) -> Runner {
     let mut r = Runner::new(client, 2);
     r.first_poll = Duration::from_millis(1);
     r.max_poll = Duration::from_millis(2);
@@ -54,7 +60,13 @@ fn complete(rows: usize) -> GetQueryResultsOutput {
     GetQueryResultsOutput::builder()
         .status(QueryStatus::Complete)
         .set_results(Some(vec![row; rows]))
-        .statistics(QueryStatistics::builder().records_scanned(1000.0).records_matched(rows as f64).bytes_scanned(64000.0).build())
+        .statistics(
+            QueryStatistics::builder()
+                .records_scanned(1000.0)
+                .records_matched(rows as f64)
+                .bytes_scanned(64000.0)
+                .build(),
+        )
         .build()
 }
 
@@ -83,13 +95,26 @@ async fn a_query_is_polled_until_complete_and_reports_its_cost() {
     let r = runner(mocked(RuleMode::Sequential, &[&start, &results]));
     let a = r.run(&groups(), 100, 200, "q").await.unwrap();
     assert_eq!(a.rows.len(), 3);
-    assert_eq!(a.cost, Cost { queries: 1, records_scanned: 1000.0, records_matched: 3.0, bytes_scanned: 64000.0 });
+    assert_eq!(
+        a.cost,
+        Cost {
+            queries: 1,
+            records_scanned: 1000.0,
+            records_matched: 3.0,
+            bytes_scanned: 64000.0,
+            unreported: 0,
+        }
+    );
     assert_eq!(results.num_calls(), 3);
 }
 
 #[tokio::test]
 async fn queries_that_end_failed_timeout_or_cancelled_are_errors() {
-    for (s, word) in [(QueryStatus::Failed, "Failed"), (QueryStatus::Timeout, "Timeout"), (QueryStatus::Cancelled, "Cancelled")] {
+    for (s, word) in [
+        (QueryStatus::Failed, "Failed"),
+        (QueryStatus::Timeout, "Timeout"),
+        (QueryStatus::Cancelled, "Cancelled"),
+    ] {
         let start = started();
         let results = mock!(Client::get_query_results).then_output(move || status(s.clone()));
         let r = runner(mocked(RuleMode::Sequential, &[&start, &results]));
@@ -130,7 +155,12 @@ async fn too_many_concurrent_queries_is_retried_by_the_sdk() {
         StartQueryError::LimitExceededException(
             aws_sdk_cloudwatchlogs::types::error::LimitExceededException::builder()
                 .message("too many queries")
-                .meta(ErrorMetadata::builder().code("LimitExceededException").message("too many queries").build())
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("LimitExceededException")
+                        .message("too many queries")
+                        .build(),
+                )
                 .build(),
         )
     };
@@ -155,7 +185,10 @@ async fn missing_permissions_are_errors_with_the_service_message() {
     });
     let r = runner(mocked(RuleMode::Sequential, &[&start]));
     let e = r.run(&groups(), 100, 200, "q").await.unwrap_err();
-    assert_eq!(e, "logs:StartQuery: AccessDeniedException: User is not authorized to perform: logs:StartQuery");
+    assert_eq!(
+        e,
+        "logs:StartQuery: AccessDeniedException: User is not authorized to perform: logs:StartQuery"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +208,10 @@ async fn a_result_at_the_row_limit_is_split_and_asked_again() {
     let halves = mock!(Client::get_query_results)
         .match_requests(|r| r.query_id() != Some("whole"))
         .then_output(|| complete(6000));
-    let r = runner(mocked(RuleMode::MatchAny, &[&start, &first, &second, &whole, &halves]));
+    let r = runner(mocked(
+        RuleMode::MatchAny,
+        &[&start, &first, &second, &whole, &halves],
+    ));
     let a = r.run(&groups(), 100, 300, "q").await.unwrap();
     assert_eq!(a.rows.len(), 12000, "both halves, and not the cut answer");
     assert_eq!(a.cost.queries, 3);
@@ -188,7 +224,10 @@ async fn a_minute_at_the_row_limit_is_an_error_not_a_partial_answer() {
     let results = mock!(Client::get_query_results).then_output(|| complete(MAX_ROWS));
     let r = runner(mocked(RuleMode::MatchAny, &[&start, &results]));
     let e = r.run(&groups(), 100, 130, "q").await.unwrap_err();
-    assert!(e.starts_with("more than 10000 result rows within one minute"), "{e}");
+    assert!(
+        e.starts_with("more than 10000 result rows within one minute"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +237,10 @@ async fn cancelling_stops_the_running_queries() {
     let stop = mock!(Client::stop_query)
         .match_requests(|r| r.query_id() == Some("q-1"))
         .then_output(|| StopQueryOutput::builder().success(true).build());
-    let r = std::sync::Arc::new(runner(mocked(RuleMode::MatchAny, &[&start, &results, &stop])));
+    let r = std::sync::Arc::new(runner(mocked(
+        RuleMode::MatchAny,
+        &[&start, &results, &stop],
+    )));
     let task = tokio::spawn({
         let r = std::sync::Arc::clone(&r);
         async move { r.run(&groups(), 100, 200, "q").await }
@@ -209,5 +251,10 @@ async fn cancelling_stops_the_running_queries() {
     assert!(e.contains("cancelled (Ctrl-C)"), "{e}");
     assert!(stop.num_calls() >= 1, "StopQuery was called");
     // Nothing new starts once cancelled.
-    assert!(r.run(&groups(), 100, 200, "q").await.unwrap_err().contains("before the query started"));
+    assert!(
+        r.run(&groups(), 100, 200, "q")
+            .await
+            .unwrap_err()
+            .contains("before the query started")
+    );
 }

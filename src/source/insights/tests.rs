@@ -1,0 +1,314 @@
+//! The aggregated path end to end against mocked Logs Insights: pair totals, drill-down,
+//! and what a user sees when a step fails. (The local emulator does not run `stats`.)
+
+use std::path::Path;
+
+use aws_sdk_cloudwatchlogs::Client;
+use aws_sdk_cloudwatchlogs::operation::get_query_results::GetQueryResultsOutput;
+use aws_sdk_cloudwatchlogs::operation::start_query::StartQueryOutput;
+use aws_sdk_cloudwatchlogs::types::{QueryStatistics, QueryStatus, ResultField};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
+
+use super::run::tests::{mocked, runner};
+use super::*;
+use crate::evidence::Gaps;
+use crate::source::format::Format;
+use crate::verdict::{self, ConnVerdict, Failure, NoTraffic, Outcome};
+
+const START: u64 = 1_795_165_200;
+
+fn plan() -> Plan {
+    let spec = crate::spec::parse(
+        Path::new("shop.yaml"),
+        "app: shop\nhosts:\n  web: { ips: [10.0.1.10, 10.0.1.11] }\n  app: { ip: 10.0.2.20 }\nexpect:\n  - { from: web, to: app, port: 8080 }\n",
+    )
+    .unwrap();
+    let window = Window {
+        start: Some(START),
+        end: Some(START + 3600),
+    };
+    crate::plan::build(&[spec], window).unwrap()
+}
+
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
+fn complete(rows: &[Fields<'_>]) -> GetQueryResultsOutput {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|(f, v)| ResultField::builder().field(*f).value(*v).build())
+                .collect()
+        })
+        .collect();
+    GetQueryResultsOutput::builder()
+        .status(QueryStatus::Complete)
+        .set_results(Some(rows))
+        .statistics(
+            QueryStatistics::builder()
+                .records_scanned(5000.0)
+                .records_matched(40.0)
+                .bytes_scanned(1e6)
+                .build(),
+        )
+        .build()
+}
+
+/// Each kind of query gets its own id, and its results by that id.
+fn started(marker: &'static str, id: &'static str) -> Rule {
+    mock!(Client::start_query)
+        .match_requests(move |r| r.query_string().is_some_and(|q| q.contains(marker)))
+        .then_output(move || StartQueryOutput::builder().query_id(id).build())
+}
+
+fn answered(
+    id: &'static str,
+    out: impl Fn() -> GetQueryResultsOutput + Send + Sync + 'static,
+) -> Rule {
+    mock!(Client::get_query_results)
+        .match_requests(move |r| r.query_id() == Some(id))
+        .then_output(out)
+}
+
+const PAIRS: &[Fields<'static>] = &[
+    // 10.0.1.10: accepted both ways, answered throughout: settled from the totals.
+    &[
+        ("interfaceId", "eni-web"),
+        ("srcAddr", "10.0.1.10"),
+        ("dstAddr", "10.0.2.20"),
+        ("protocol", "6"),
+        ("action", "ACCEPT"),
+        ("logStatus", "OK"),
+        ("records", "20"),
+        ("first", "1795165260"),
+        ("lastStart", "1795166000"),
+        ("last", "1795166060"),
+        ("srcPortLow", "40000"),
+        ("srcPortHigh", "40100"),
+        ("srcPorts", "5"),
+        ("dstPortLow", "8080"),
+        ("dstPortHigh", "8080"),
+        ("dstPorts", "1"),
+    ],
+    &[
+        ("interfaceId", "eni-app"),
+        ("srcAddr", "10.0.2.20"),
+        ("dstAddr", "10.0.1.10"),
+        ("protocol", "6"),
+        ("action", "ACCEPT"),
+        ("logStatus", "OK"),
+        ("records", "20"),
+        ("first", "1795165260"),
+        ("lastStart", "1795166000"),
+        ("last", "1795166060"),
+        ("srcPortLow", "8080"),
+        ("srcPortHigh", "8080"),
+        ("srcPorts", "1"),
+        ("dstPortLow", "40000"),
+        ("dstPortHigh", "40100"),
+        ("dstPorts", "5"),
+    ],
+    // 10.0.1.11: let out by its own interface, refused at the app's: asked about again.
+    &[
+        ("interfaceId", "eni-web2"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("protocol", "6"),
+        ("action", "ACCEPT"),
+        ("logStatus", "OK"),
+        ("records", "2"),
+        ("first", "1795165300"),
+        ("lastStart", "1795165300"),
+        ("last", "1795165360"),
+        ("srcPortLow", "50000"),
+        ("srcPortHigh", "50000"),
+        ("srcPorts", "1"),
+        ("dstPortLow", "8080"),
+        ("dstPortHigh", "8080"),
+        ("dstPorts", "1"),
+    ],
+    &[
+        ("interfaceId", "eni-app"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("protocol", "6"),
+        ("action", "REJECT"),
+        ("logStatus", "OK"),
+        ("records", "2"),
+        ("first", "1795165300"),
+        ("lastStart", "1795165300"),
+        ("last", "1795165360"),
+        ("srcPortLow", "50000"),
+        ("srcPortHigh", "50000"),
+        ("srcPorts", "1"),
+        ("dstPortLow", "8080"),
+        ("dstPortHigh", "8080"),
+        ("dstPorts", "1"),
+    ],
+];
+
+const REJECTED: &str =
+    "2 123456789012 eni-app 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 REJECT OK";
+
+const CONNECTIONS: &[Fields<'static>] = &[
+    &[
+        ("interfaceId", "eni-web2"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("srcPort", "50000"),
+        ("dstPort", "8080"),
+        ("protocol", "6"),
+        ("action", "ACCEPT"),
+        ("logStatus", "OK"),
+        ("records", "2"),
+        ("first", "1795165300"),
+        ("lastStart", "1795165300"),
+        ("last", "1795165360"),
+        (
+            "sample",
+            "2 123456789012 eni-web2 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 ACCEPT OK",
+        ),
+    ],
+    &[
+        ("interfaceId", "eni-app"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("srcPort", "50000"),
+        ("dstPort", "8080"),
+        ("protocol", "6"),
+        ("action", "REJECT"),
+        ("logStatus", "OK"),
+        ("records", "2"),
+        ("first", "1795165300"),
+        ("lastStart", "1795165300"),
+        ("last", "1795165360"),
+        ("sample", REJECTED),
+    ],
+];
+
+fn source(client: Client) -> InsightsSource {
+    InsightsSource {
+        runner: Arc::new(runner(client)),
+        sources: vec![LogSource {
+            groups: vec!["/vpc/flow".into()],
+            format: Format::default_v2(),
+        }],
+        rows: Rows::Aggregated,
+        wait: None,
+    }
+}
+
+fn outcome(plan: &Plan, ev: &Evidence) -> Outcome {
+    verdict::judge(
+        &plan.checks[0],
+        &ev.checks[0],
+        &Gaps::default(),
+        NoTraffic::Fail,
+    )
+    .outcome
+}
+
+#[tokio::test]
+async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_asked_again() {
+    let rules = [
+        started("count_distinct", "pairs"),
+        started("earliest(@message)", "connections"),
+        started("action = \"ACCEPT\" and", "context"),
+        answered("pairs", || complete(PAIRS)),
+        answered("connections", || complete(CONNECTIONS)),
+        answered("context", || complete(&[])),
+    ];
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let plan = Arc::new(plan());
+    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    assert_eq!(
+        ev.cost.unwrap().queries,
+        3,
+        "pairs, then connections and context for one pair"
+    );
+    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
+    let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert!(healthy.estimated);
+    assert_eq!(healthy.connections.get(&ConnVerdict::Established), Some(&5));
+    let refused = &pairs[&("10.0.1.11".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert!(!refused.estimated);
+    assert_eq!(refused.connections.get(&ConnVerdict::Rejected), Some(&1));
+    assert!(
+        refused.samples.iter().any(|s| s.text == REJECTED),
+        "{:?}",
+        refused.samples
+    );
+    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
+}
+
+#[tokio::test]
+async fn a_failed_drill_down_makes_the_checks_unavailable_not_passed() {
+    let rules = [
+        started("count_distinct", "pairs"),
+        started("earliest(@message)", "connections"),
+        started("action = \"ACCEPT\" and", "context"),
+        answered("pairs", || complete(PAIRS)),
+        answered("connections", || {
+            GetQueryResultsOutput::builder()
+                .status(QueryStatus::Failed)
+                .build()
+        }),
+        answered("context", || complete(&[])),
+    ];
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let plan = Arc::new(plan());
+    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    match &ev.checks[0] {
+        Err(Unavailable(why)) => assert_eq!(why, "query connections ended Failed"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+}
+
+#[tokio::test]
+async fn records_where_counts_were_asked_for_are_not_read_as_counts() {
+    // An emulator that ignores `stats` returns the records themselves.
+    let raw: &[Fields<'_>] = &[&[
+        ("@ptr", "p1"),
+        ("@message", REJECTED),
+        ("@logStream", "eni-app-all"),
+    ]];
+    let rules = [
+        started("count_distinct", "pairs"),
+        answered("pairs", || complete(raw)),
+    ];
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let plan = Arc::new(plan());
+    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    match &ev.checks[0] {
+        Err(Unavailable(why)) => assert!(why.contains("--insights-rows raw"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn skipdata_in_the_pair_totals_is_a_gap() {
+    let mut rows: Vec<Fields<'_>> = PAIRS[..2].to_vec();
+    rows.push(&[
+        ("interfaceId", "eni-app"),
+        ("logStatus", "SKIPDATA"),
+        ("protocol", "-"),
+        ("action", "-"),
+        ("records", "3"),
+    ]);
+    let rows: &'static [Fields<'static>] = Box::leak(rows.into_boxed_slice());
+    let rules = [
+        started("count_distinct", "pairs"),
+        answered("pairs", move || complete(rows)),
+    ];
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let plan = Arc::new(plan());
+    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    assert_eq!(ev.gaps.skipdata.values().sum::<u64>(), 3);
+    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
+    assert!(
+        matches!(j.outcome, Outcome::Error(verdict::Missing::Incomplete)),
+        "{:?}",
+        j.outcome
+    );
+}

@@ -1,0 +1,120 @@
+"""A local AWS for flowgate's end-to-end tests: moto's server on 127.0.0.1, set up as a small shop.
+
+Starts moto on a free loopback port, creates a VPC with web, app and db subnets, security groups,
+tagged instances and an interface, a VPC flow log with a custom format delivering to the log group
+/vpc/shop, and that log group's records for the last minutes; then prints `key value` lines (the
+ids moto chose), `ready`, and serves until its standard input closes (when the test process ends).
+
+Only loopback: fake credentials, a region, no instance metadata, and an explicit endpoint.
+"""
+
+import os
+import socket
+import sys
+import time
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="AKIAFLOWGATETESTFAKE",
+    AWS_SECRET_ACCESS_KEY="flowgate-test-fake-secret",
+    AWS_DEFAULT_REGION="eu-west-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+os.environ.pop("AWS_PROFILE", None)
+
+import boto3  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+FORMAT = (
+    "${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} "
+    "${start} ${end} ${action} ${log-status} ${tcp-flags}"
+)
+GROUP = "/vpc/shop"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="eu-west-1")
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name="eu-west-1")
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = {
+        name: ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
+        for name, cidr in [("web", "10.0.1.0/24"), ("app", "10.0.2.0/24"), ("db", "10.0.3.0/24")]
+    }
+    sg = {
+        name: ec2.create_security_group(GroupName=f"shop-{name}", Description=name, VpcId=vpc)["GroupId"]
+        for name in ["web", "app", "db"]
+    }
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+
+    def instance(name, tier, ip):
+        tags = [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}]
+        i = ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet[tier],
+            SecurityGroupIds=[sg[tier]], PrivateIpAddress=ip, TagSpecifications=tags,
+        )["Instances"][0]
+        return i["InstanceId"], i["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+    _, web1 = instance("shop-web", "web", "10.0.1.10")
+    _, web2 = instance("shop-web", "web", "10.0.1.11")
+    app_id, app = instance("shop-app", "app", "10.0.2.20")
+    db = ec2.create_network_interface(
+        SubnetId=subnet["db"], Groups=[sg["db"]], PrivateIpAddress="10.0.3.30",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shop-db"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+
+    logs.create_log_group(logGroupName=GROUP)
+    ec2.create_flow_logs(
+        ResourceType="VPC", ResourceIds=[vpc], TrafficType="ALL", LogDestinationType="cloud-watch-logs",
+        LogGroupName=GROUP, DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+        LogFormat=FORMAT,
+    )
+
+    # Ten minutes ago, for a minute: web1 reaches app; app's security group refuses web2; app
+    # reaches db; db refuses someone on the internet.
+    start = int(time.time()) - 600
+    end = start + 60
+
+    def rec(eni, src, dst, sport, dport, action, flags):
+        return f"{eni} {src} {dst} {sport} {dport} 6 3 180 {start} {end} {action} OK {flags}"
+
+    streams = {
+        web1: [rec(web1, "10.0.1.10", "10.0.2.20", 40001, 8080, "ACCEPT", 2),
+               rec(web1, "10.0.2.20", "10.0.1.10", 8080, 40001, "ACCEPT", 18)],
+        web2: [rec(web2, "10.0.1.11", "10.0.2.20", 40002, 8080, "ACCEPT", 2)],
+        app: [rec(app, "10.0.1.10", "10.0.2.20", 40001, 8080, "ACCEPT", 2),
+              rec(app, "10.0.2.20", "10.0.1.10", 8080, 40001, "ACCEPT", 18),
+              rec(app, "10.0.1.11", "10.0.2.20", 40002, 8080, "REJECT", 2),
+              rec(app, "10.0.2.20", "10.0.3.30", 50001, 1433, "ACCEPT", 2),
+              rec(app, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18)],
+        db: [rec(db, "10.0.2.20", "10.0.3.30", 50001, 1433, "ACCEPT", 2),
+             rec(db, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18),
+             rec(db, "203.0.113.9", "10.0.3.30", 51515, 1433, "REJECT", 2)],
+    }
+    for eni, records in streams.items():
+        stream = f"{eni}-all"
+        logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
+        events = [{"timestamp": end * 1000 + i, "message": r} for i, r in enumerate(records)]
+        logs.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=events)
+
+    for key, value in [
+        ("endpoint", endpoint), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
+        ("app_instance", app_id), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
+    ]:
+        print(key, value)
+    print("ready", flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
