@@ -37,6 +37,23 @@ pub enum Command {
         after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/"
     )]
     Query(QueryArgs),
+    /// Print the JSON Schema of the spec format, for editors (YAML language server)
+    #[command(
+        after_help = "Example:\n  flowgate schema > flowgate.schema.json\n  # then, first line of a spec: # yaml-language-server: $schema=flowgate.schema.json"
+    )]
+    Schema,
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  flowgate completions bash > ~/.local/share/bash-completion/completions/flowgate"
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  flowgate man > flowgate.1 && man ./flowgate.1")]
+    Man,
 }
 
 const CHECK_EXAMPLES: &str = "\
@@ -87,6 +104,11 @@ pub struct CheckArgs {
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub junit: Option<PathBuf>,
+
+    /// Write a Markdown summary (a table, failures first, and the run's cost) to FILE; on GitHub
+    /// Actions it is also added to $GITHUB_STEP_SUMMARY
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub summary: Option<PathBuf>,
 
     #[command(flatten)]
     pub harness: HarnessArgs,

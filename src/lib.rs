@@ -37,6 +37,31 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Validate(args) => validate(args),
         Command::Check(args) => runtime()?.block_on(check(args)),
         Command::Query(args) => runtime()?.block_on(query(args)),
+        Command::Schema => emit(spec::schema::json().as_bytes()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "flowgate", &mut out);
+            emit(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| Error::Usage(format!("cannot render the manual page: {e}")))?;
+            emit(&out)
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is not an error.
+fn emit(bytes: &[u8]) -> Result<ExitCode, Error> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Usage(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -254,6 +279,18 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
             source,
         })?;
     }
+    let markdown = report::markdown::summary(&plan, &results, &summary);
+    if let Some(path) = &args.summary {
+        report::write_atomically(path, markdown.as_bytes()).map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        // GitHub collects what each step appends to this file.
+        let path = std::path::PathBuf::from(path);
+        append(&path, markdown.as_bytes()).map_err(|source| Error::Output { path, source })?;
+    }
     if results.iter().all(Option::is_none) {
         // A filter or --skip that matches nothing would otherwise be a green gate that judged nothing.
         return Err(Error::Usage(
@@ -261,6 +298,15 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         ));
     }
     Ok(report::exit_code(&results, &conclusion))
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// Hosts for `--list`, which needs names only: nothing is resolved.

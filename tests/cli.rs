@@ -1060,3 +1060,86 @@ fn query_snapshot_for_named_log_groups() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     insta::assert_snapshot!("query", stdout(&o));
 }
+
+// ---- editors and pipelines ---------------------------------------------------------------------
+
+/// The validator for the schema `flowgate schema` prints.
+fn schema_validator() -> jsonschema::Validator {
+    let o = run(&["schema"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+}
+
+fn schema_errors(v: &jsonschema::Validator, yaml: &str) -> Vec<String> {
+    let doc: serde_json::Value = serde_yaml::from_str(yaml).expect("YAML");
+    v.iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn every_valid_spec_validates_against_the_printed_schema() {
+    let v = schema_validator();
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let start = readme
+        .find("```yaml\napp: shop")
+        .expect("the README shows a spec")
+        + "```yaml\n".len();
+    let mut specs = vec![(
+        "README.md".to_string(),
+        readme[start..start + readme[start..].find("```").unwrap()].to_string(),
+    )];
+    for dir in ["specs", "tests"] {
+        for path in walk(&Path::new(ROOT).join(dir)) {
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                specs.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    let mut checked = 0;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, yaml) in &specs {
+        let file = dir.path().join("spec.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let loader_says_ok = run(&["validate", file.to_str().unwrap()]).status.code() == Some(0);
+        let errors = schema_errors(&v, yaml);
+        if loader_says_ok {
+            assert!(
+                errors.is_empty(),
+                "{name} is a valid spec, but the schema says: {errors:#?}"
+            );
+            checked += 1;
+        } else {
+            // The schema catches the shape errors the loader reports (every-error.yaml has many).
+            assert!(
+                !errors.is_empty(),
+                "{name} is invalid, but the schema accepts it"
+            );
+        }
+    }
+    assert!(checked >= 2, "the shipped spec and the README's");
+}
+
+#[test]
+fn the_schema_catches_what_an_editor_should_flag() {
+    let v = schema_validator();
+    let ok = "app: a\nhosts: {web: {ip: 10.0.1.10}, app: {tag: {Name: shop-app}}}\nexpect:\n  - {from: web, to: app, port: [80, \"8000-8100\"], protocol: TCP}\n  - {from: web, to: app, protocol: icmp, deny: true}\n";
+    assert_eq!(schema_errors(&v, ok), Vec::<String>::new());
+    for bad in [
+        "app: a\nexpect: [{from: web, to: app, prot: 80}]\n",
+        "app: a\nexpect: [{from: web, to: app, port: 70000}]\n",
+        "app: a\nexpect: [{from: web, to: app, return: maybe}]\n",
+        "app: a\nhosts: {web: {ipp: 10.0.0.1}}\nexpect: [{from: web, to: web}]\n",
+        "app: a\nhosts: {web: {instance: web-1}}\nexpect: [{from: web, to: web}]\n",
+        "expect: [{from: web, to: app}]\n",
+    ] {
+        assert!(
+            !schema_errors(&v, bad).is_empty(),
+            "the schema accepts:\n{bad}"
+        );
+    }
+}

@@ -1,6 +1,5 @@
 //! The JUnit file: one testsuite per spec, one testcase per expectation that ran.
 
-use std::io::Write;
 use std::path::Path;
 
 use junit_report::{Report, TestCase, TestCaseBuilder, TestSuiteBuilder};
@@ -88,30 +87,14 @@ pub fn report(plan: &Plan, results: &[Option<CaseResult>], summary: &str) -> Rep
     report
 }
 
-/// Writes the report next to its destination and renames it into place, so that a pipeline never
-/// reads a half-written file.
+/// Writes the report atomically (see `write_atomically`).
 pub fn write(path: &Path, report: &Report) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "junit.xml".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        report
-            .write_xml(&mut file)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut xml = Vec::new();
+    report
+        .write_xml(&mut xml)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    xml.push(b'\n');
+    super::write_atomically(path, &xml)
 }
 
 #[cfg(test)]

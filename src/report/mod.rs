@@ -2,6 +2,7 @@
 //! JUnit, and the run summary.
 
 pub mod junit;
+pub mod markdown;
 pub mod text;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ pub struct CaseResult {
     pub message: String,
     /// Everything that explains the outcome: the JUnit element body.
     pub details: String,
+    /// What the verdict rests on, in a few words: pairs, connections, records.
+    pub evidence: String,
     pub duration: Duration,
 }
 
@@ -71,6 +74,7 @@ pub fn trials(
                 let j = verdict::judge(check, &evidence.checks[i], &gaps, no_traffic);
                 let message = text::message(check, &j);
                 let details = text::details(check, &j, &evidence);
+                let counted = text::evidence_counts(&j);
                 let outcome = j.outcome.clone();
                 recorder.record(
                     i,
@@ -78,6 +82,7 @@ pub fn trials(
                         outcome: outcome.clone(),
                         message: message.clone(),
                         details: details.clone(),
+                        evidence: counted,
                         duration: started.elapsed(),
                     },
                 );
@@ -156,6 +161,30 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
         out.push_str(&text::gap_lines(&ev.gaps, ev, "  "));
     }
     out
+}
+
+/// Writes a report file next to its destination and renames it into place, so that a pipeline
+/// never reads a half-written file.
+pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn bytes(n: u64) -> String {

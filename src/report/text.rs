@@ -64,6 +64,36 @@ fn records(r: &RecordCounts) -> String {
     )
 }
 
+/// What a judgement rests on, in a few words: `2 pairs, 14 connections, 96 records`.
+pub fn evidence_counts(j: &Judgement<'_>) -> String {
+    let records: u64 = j
+        .pairs
+        .iter()
+        .map(|p| {
+            let r = &p.evidence.records;
+            r.request_accept + r.request_reject + r.reply_accept + r.reply_reject
+        })
+        .sum();
+    if records == 0 {
+        return match j.outcome {
+            Outcome::Error(Missing::Unavailable(_)) => "none gathered".into(),
+            _ => "no records".into(),
+        };
+    }
+    let connections: u64 = j.pairs.iter().map(|p| p.connection_count()).sum();
+    let about = if j.pairs.iter().any(|p| p.evidence.estimated) {
+        "about "
+    } else {
+        ""
+    };
+    format!(
+        "{}, {about}{}, {}",
+        plural(j.pairs.len() as u64, "pair", "pairs"),
+        plural(connections, "connection", "connections"),
+        plural(records, "record", "records")
+    )
+}
+
 /// One line for the JUnit `message` attribute and the libtest failure header.
 pub fn message(check: &Check, j: &Judgement<'_>) -> String {
     let text = headline(check, j);

@@ -2,7 +2,8 @@
 
 pub mod locate;
 pub mod model;
-mod raw;
+pub(crate) mod raw;
+pub mod schema;
 mod validate;
 
 use std::fmt;

@@ -312,3 +312,33 @@ async fn skipdata_in_the_pair_totals_is_a_gap() {
         j.outcome
     );
 }
+
+#[tokio::test]
+async fn the_number_of_queries_stays_flat_as_expectations_grow() {
+    for n in [1, 50, 500] {
+        let expect: String = (0..n)
+            .map(|i| format!("  - {{ from: web, to: app, port: {} }}\n", 8080 + i))
+            .collect();
+        let spec = crate::spec::parse(
+            Path::new("many.yaml"),
+            &format!("app: many\nhosts:\n  web: {{ ips: [10.0.1.10, 10.0.1.11] }}\n  app: {{ ip: 10.0.2.20 }}\nexpect:\n{expect}"),
+        )
+        .unwrap();
+        let window = Window {
+            start: Some(START),
+            end: Some(START + 3600),
+        };
+        let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
+        let start = started("count_distinct", "pairs");
+        let rules = [start.clone(), answered("pairs", || complete(&PAIRS[..2]))];
+        let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+        let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+        assert_eq!(start.num_calls(), 1, "{n} expectations");
+        assert_eq!(ev.cost.unwrap().queries, 1, "{n} expectations");
+        assert_eq!(
+            outcome(&plan, &ev),
+            Outcome::Pass,
+            "the first expectation, on 8080, is settled"
+        );
+    }
+}
