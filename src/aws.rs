@@ -99,7 +99,15 @@ where
                 }
                 cause = c.source();
             }
-            parts.join(": ")
+            let mut text = parts.join(": ");
+            if text.contains("no credentials") {
+                text.push_str(
+                    "\n  help: give AWS credentials the standard way: --profile or AWS_PROFILE (after \
+                     `aws sso login` for SSO), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role \
+                     (web identity in CI, an instance or container role)",
+                );
+            }
+            text
         }
     }
 }

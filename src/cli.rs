@@ -132,7 +132,8 @@ pub struct EvidenceArgs {
     pub end: Option<u64>,
 
     /// Judge only records of the last DURATION (e.g. 2h, 30m) before now, or before --end.
-    /// Against CloudWatch, the default is the spec's `window`, else 1h
+    /// Against CloudWatch, the default is the spec's `window`, else 1h, and the window ends 10
+    /// minutes before now (flow logs arrive late) unless --end says otherwise
     #[arg(long, value_name = "DURATION", help_heading = "Evidence")]
     pub since: Option<humantime::Duration>,
 

@@ -215,17 +215,20 @@ pub struct PairEvidence {
     pub estimated: bool,
 }
 
-/// Whether a server port answered a client during the window, and until when. A connection
-/// whose accepted request got no reply is NO_RETURN, unless the same server port answered the
-/// same client after that request began (see `answered_throughout`): then the network path and
-/// the service both worked, and the connection is only UNANSWERED (a dropped datagram, a
-/// backlog). Requests that go on after the last reply are a service that stopped answering.
+/// Whether a server port took new connections from a client during the window, and until when.
+/// A connection whose accepted request got no reply is NO_RETURN, unless the same server port
+/// answered a *new* connection from the same client (a TCP reply with SYN: a SYN-ACK) after that
+/// request began (see `answered_throughout`): then the network path and the service both worked,
+/// and the connection is only UNANSWERED (a lost packet, a full backlog). Requests that go on after
+/// the last SYN-ACK are a service that stopped taking connections, even while an older pooled
+/// connection still gets replies. Without tcp-flags, or for UDP and ICMP, no reply shows a new
+/// connection, and nothing is excused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Answering {
     /// The latest start of an accepted request record.
     pub last_request: Option<u64>,
-    /// The latest end of an accepted reply record.
-    pub last_reply: Option<u64>,
+    /// The latest end of an accepted reply record with SYN in its tcp-flags.
+    pub last_new_answer: Option<u64>,
     /// An accepted record had no times: when the answers stopped cannot be told.
     pub untimed: bool,
 }
@@ -233,37 +236,39 @@ pub struct Answering {
 impl Answering {
     /// Takes in accepted records of one role; `latest_start` is the latest start among them
     /// (a single record's own start).
-    pub fn observe(
-        &mut self,
-        role: Role,
-        action: Action,
-        latest_start: Option<u64>,
-        end: Option<u64>,
-    ) {
-        if action != Action::Accept {
+    pub fn observe(&mut self, role: Role, flow: &Flow, latest_start: Option<u64>) {
+        if flow.action != Action::Accept {
             return;
         }
-        let (slot, t) = match role {
-            Role::Request => (&mut self.last_request, latest_start),
-            Role::Reply => (&mut self.last_reply, end),
-        };
-        match t {
-            Some(t) => *slot = max_opt(*slot, Some(t)),
-            None => self.untimed = true,
+        match role {
+            Role::Request => match latest_start {
+                Some(t) => self.last_request = max_opt(self.last_request, Some(t)),
+                None => self.untimed = true,
+            },
+            Role::Reply => {
+                let syn_ack = flow.protocol == TCP && flow.tcp_flags.is_some_and(|f| f & SYN != 0);
+                match (syn_ack, flow.end) {
+                    (true, Some(t)) => {
+                        self.last_new_answer = max_opt(self.last_new_answer, Some(t))
+                    }
+                    (true, None) => self.untimed = true,
+                    (false, _) => {}
+                }
+            }
         }
     }
 
     pub fn merge(&mut self, o: &Answering) {
         self.last_request = max_opt(self.last_request, o.last_request);
-        self.last_reply = max_opt(self.last_reply, o.last_reply);
+        self.last_new_answer = max_opt(self.last_new_answer, o.last_new_answer);
         self.untimed |= o.untimed;
     }
 
-    /// Whether every accepted request began no later than the last accepted reply ended.
+    /// Whether every accepted request began no later than the last SYN-ACK ended.
     pub fn answered_throughout(&self) -> bool {
         !self.untimed
             && self
-                .last_reply
+                .last_new_answer
                 .is_some_and(|r| self.last_request.is_none_or(|q| q <= r))
     }
 }
@@ -294,12 +299,10 @@ impl PairTally {
                 Role::Request => flow.dstport,
                 Role::Reply => flow.srcport,
             };
-            self.answering.entry(server_port).or_default().observe(
-                role,
-                flow.action,
-                latest_start,
-                flow.end,
-            );
+            self.answering
+                .entry(server_port)
+                .or_default()
+                .observe(role, flow, latest_start);
         }
     }
 
@@ -416,6 +419,9 @@ pub struct Gaps {
     /// Not one record (not even NODATA) falls in the window: the logs for it are not there, or
     /// not delivered yet.
     pub no_records: bool,
+    /// Other evidence known to be missing, each in words (a log group with no records in the
+    /// window, the last minutes of a window not delivered yet, a flow log created inside it).
+    pub missing: Vec<String>,
 }
 
 impl Gaps {
@@ -435,6 +441,12 @@ impl Gaps {
         self.bad_files.sort_by_key(|f| f.file);
         for (iface, n) in other.skipdata {
             *self.skipdata.entry(iface).or_default() += n;
+        }
+        self.no_records |= other.no_records;
+        for m in other.missing {
+            if !self.missing.contains(&m) {
+                self.missing.push(m);
+            }
         }
     }
 
@@ -459,6 +471,7 @@ impl Gaps {
             && self.bad_files.is_empty()
             && self.skipdata.is_empty()
             && !self.no_records
+            && self.missing.is_empty()
     }
 }
 
@@ -500,6 +513,8 @@ pub struct Evidence {
     pub cost: Option<Cost>,
     /// The time range judged, in words, when the source chose it (Logs Insights).
     pub judged: Option<String>,
+    /// What the user should know about the evidence that is not a gap, in words.
+    pub notes: Vec<String>,
 }
 
 /// What the queries of a run cost, from Logs Insights' own statistics.

@@ -17,6 +17,7 @@ pub mod source;
 pub mod spec;
 pub mod verdict;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -139,22 +140,25 @@ fn log_format(args: &EvidenceArgs) -> Result<Option<source::format::Format>, Err
         .map_err(|e| Error::Usage(format!("--log-format: {e}")))
 }
 
-/// Where the flow logs are in CloudWatch: the named log groups, or those discovery finds.
+/// Where the flow logs are in CloudWatch: the named log groups, or those discovery finds; and
+/// the checks no flow log found covers, with why.
 async fn log_sources(
     args: &EvidenceArgs,
     aws: Option<&Aws>,
     plan: &Plan,
-) -> Result<Vec<LogSource>, Error> {
+) -> Result<(Vec<LogSource>, BTreeMap<usize, String>), Error> {
     let given = log_format(args)?;
     if !args.log_groups.is_empty() {
-        return insights::discover::named(aws.map(|a| &a.ec2), &args.log_groups, given.as_ref())
-            .await
-            .map_err(Error::Evidence);
+        let sources =
+            insights::discover::named(aws.map(|a| &a.ec2), &args.log_groups, given.as_ref())
+                .await?;
+        return Ok((sources, BTreeMap::new()));
     }
     let aws = aws.expect("AWS is connected when no log group is named");
-    insights::discover::discover(&aws.ec2, plan)
+    let found = insights::discover::discover(&aws.ec2, plan)
         .await
-        .map_err(Error::Evidence)
+        .map_err(Error::Evidence)?;
+    Ok((found.sources, found.uncovered))
 }
 
 fn rows(args: &EvidenceArgs) -> Rows {
@@ -182,21 +186,34 @@ async fn query(args: QueryArgs) -> Result<ExitCode, Error> {
         None
     };
     let plan = plan(&specs, aws.as_ref(), window).await?;
-    let sources = log_sources(&args.evidence, aws.as_ref(), &plan).await?;
+    let (sources, uncovered) = log_sources(&args.evidence, aws.as_ref(), &plan).await?;
     let rows = rows(&args.evidence);
-    for (groups, start, end, text) in insights::planned(&plan, &sources, rows, now()) {
+    for s in sources.iter().filter(|s| s.assumed) {
         println!(
-            "# log groups: {}\n# time range: {} .. {} ({start} .. {end})\n{text}\n",
-            groups.join(", "),
-            report::text::time(start),
-            report::text::time(end)
+            "# {}: record format assumed to be the default (version 2): without AWS access flowgate cannot read the flow log's; give --log-format for a custom one\n",
+            s.groups.join(", ")
         );
     }
-    if rows == Rows::Aggregated {
+    for (i, why) in &uncovered {
+        println!("# {}: not judged: {why}\n", plan.checks[*i].trial_name());
+    }
+    let planned = insights::planned(&plan, &sources, rows, now());
+    for q in &planned {
+        println!(
+            "# log groups: {}\n# time range: {} .. {} ({} .. {})\n{}\n",
+            q.groups.join(", "),
+            report::text::time(q.start),
+            report::text::time(q.end),
+            q.start,
+            q.end,
+            q.text
+        );
+    }
+    if planned.iter().any(|q| q.pairs) {
         println!(
             "# Then, only for the address pairs whose totals do not settle the verdict (rejects in a\n\
-             # reach check, accepts in a deny check, a server that stopped answering), the same\n\
-             # records per connection over the window and the 10 minutes before it."
+             # reach check, accepts in a deny check, a server that stopped taking connections), the\n\
+             # same records per connection, over the same time ranges."
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -233,11 +250,12 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         (source.collect(Arc::clone(&plan)).await?, source.describe())
     } else {
         let aws = aws.as_ref().expect("connected above");
-        let sources = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let (sources, uncovered) = log_sources(&args.evidence, Some(aws), &plan).await?;
         let runner = Arc::new(Runner::new(aws.logs.clone(), args.max_queries));
         let source = InsightsSource {
             runner: Arc::clone(&runner),
             sources,
+            uncovered,
             rows: rows(&args.evidence),
             wait: args.wait.map(Into::into),
         };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::evidence::{Flow, IfaceId, Role};
-use crate::resolve::{AddrSet, Host, Hosts, Ranges};
+use crate::resolve::{AddrSet, Host, Hosts, Place, Ranges};
 use crate::spec::{Endpoint, Kind, Ports, Pos, Problem, Protocol, Spec};
 
 /// One expectation, ready to match flows against.
@@ -24,20 +24,20 @@ pub struct Check {
     pub kind: Kind,
     /// How far back to look against AWS when no window is given: the spec's `window`.
     pub lookback: Option<Duration>,
-    /// The interfaces of both sides, when both are AWS selectors; `None` when an end is given
-    /// by address (its interfaces are unknown, so any SKIPDATA can bear on the check).
+    /// Every interface both sides can use, when that is fixed (see `Host::interfaces`); `None`
+    /// otherwise, and then any SKIPDATA can bear on the check.
     pub interfaces: Option<BTreeSet<IfaceId>>,
-    /// VPC, subnet and interface ids of the hosts, for finding flow logs.
-    pub places: Vec<String>,
     /// Why the check cannot be judged at all (a host could not be resolved).
     pub unavailable: Option<String>,
 }
 
-/// One end of an expectation: the name the spec used and the addresses behind it.
+/// One end of an expectation: the name the spec used, the addresses behind it, and where in
+/// AWS they live (known for AWS selectors, and for addresses once discovery looked them up).
 #[derive(Debug, Clone)]
 pub struct Side {
     pub label: String,
     pub addrs: AddrSet,
+    pub places: Vec<Place>,
 }
 
 impl Check {
@@ -168,6 +168,7 @@ pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
             let (from, to) = (from.ok().flatten(), to.ok().flatten());
             let side = |e: &Endpoint, h: Option<&Host>| Side {
                 label: e.to_string(),
+                places: h.map(|h| h.places.clone()).unwrap_or_default(),
                 addrs: match (e, h) {
                     (Endpoint::Any, _) => AddrSet::any(),
                     (_, Some(h)) => h.addrs.clone(),
@@ -183,11 +184,6 @@ pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
                     .map(|(a, b)| a.iter().chain(b).copied().collect()),
                 _ => None,
             };
-            let places = [from, to]
-                .iter()
-                .flatten()
-                .flat_map(|h| h.places.iter().cloned())
-                .collect();
             checks.push(Check {
                 app: spec.app.clone(),
                 name: exp.name.clone(),
@@ -200,7 +196,6 @@ pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
                 kind: exp.kind,
                 lookback: spec.window,
                 interfaces,
-                places,
                 unavailable,
             });
         }

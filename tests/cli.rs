@@ -1000,13 +1000,88 @@ fn a_log_group_that_does_not_exist_is_an_error_naming_it() {
         "raw",
         "--log-group",
         "/vpc/nope",
+        "--log-format",
+        "${version} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action}",
         spec.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
     assert!(
+        stdout(&o).contains("(log groups /vpc/nope, "),
+        "names the group and the range: {}",
+        stdout(&o)
+    );
+    assert!(
         stdout(&o).contains("UNAVAILABLE: logs:StartQuery: ResourceNotFoundException"),
         "{}",
         stdout(&o)
+    );
+}
+
+#[test]
+fn a_host_whose_flow_logs_miss_traffic_is_not_judged() {
+    // legacy's VPC has a flow log that records only rejects (every deny would pass) and one whose
+    // delivery fails: neither counts.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("legacy.yaml");
+    std::fs::write(
+        &spec,
+        "app: legacy\nhosts:\n  legacy: {tag: {Name: shop-legacy}}\n  internet: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}\nexpect:\n  - {name: the internet never reaches legacy, from: internet, to: legacy, port: 22, deny: true}\n",
+    )
+    .unwrap();
+    let o = against_moto(&["check", "--insights-rows", "raw", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("UNAVAILABLE: no flow log records all traffic of internet (not on a known interface) or legacy ("), "{out}");
+    assert!(
+        out.contains("REJECT traffic of"),
+        "names the REJECT-only flow log: {out}"
+    );
+    assert!(
+        out.contains("delivery error: Access error"),
+        "names the broken one: {out}"
+    );
+}
+
+#[test]
+fn a_log_group_without_a_flow_log_needs_its_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = moto().spec(dir.path());
+    // /vpc/legacy exists, but only a REJECT-only flow log delivers to it.
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--log-group",
+        "/vpc/legacy",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("--log-group /vpc/legacy: no flow log delivering to it records all traffic"),
+        "{}",
+        stderr(&o)
+    );
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--log-group",
+        "/vpc/elsewhere",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--log-group /vpc/elsewhere: no flow log in this account and region delivers to it"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("help: give the flow log's format with --log-format"),
+        "{}",
+        stderr(&o)
     );
 }
 

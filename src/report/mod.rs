@@ -153,6 +153,9 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
             }
         ),
     };
+    for note in &ev.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     if !ev.gaps.is_empty() {
         out.push_str(&format!(
             "evidence missing ({}); checks that would pass end as INCOMPLETE errors:\n",

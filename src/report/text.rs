@@ -193,6 +193,11 @@ pub fn gap_summary(g: &Gaps) -> String {
     if g.no_records {
         parts.push("no usable record".to_string());
     }
+    parts.extend(
+        g.missing
+            .iter()
+            .map(|m| m.split(':').next().unwrap_or(m).to_string()),
+    );
     if parts.is_empty() {
         "none".into()
     } else {
@@ -225,6 +230,9 @@ pub fn gap_lines(g: &Gaps, ev: &Evidence, indent: &str) -> String {
             out,
             "{indent}not one usable record (not even NODATA) in the window: the logs are missing, unreadable, or not delivered yet"
         );
+    }
+    for m in &g.missing {
+        let _ = writeln!(out, "{indent}{m}");
     }
     if !g.skipdata.is_empty() {
         let ifaces: Vec<String> = g

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, NetworkInterface};
+use ipnet::IpNet;
 
 use crate::aws::describe;
 use crate::spec::AwsSelector;
@@ -13,8 +14,9 @@ use crate::spec::AwsSelector;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Eni {
     pub id: String,
-    /// Private IPv4 addresses (primary and secondary) and IPv6 addresses.
-    pub addrs: Vec<IpAddr>,
+    /// Private IPv4 addresses (primary and secondary), IPv6 addresses, and delegated IPv4 and
+    /// IPv6 prefixes (pods and containers behind the interface use those).
+    pub nets: Vec<IpNet>,
     pub vpc: Option<String>,
     pub subnet: Option<String>,
 }
@@ -28,25 +30,41 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 
 fn eni(n: &NetworkInterface) -> Option<Eni> {
     let id = n.network_interface_id()?.to_string();
-    let mut addrs: Vec<IpAddr> = n
+    let host = |a: IpAddr| IpNet::from(a);
+    let mut nets: Vec<IpNet> = n
         .private_ip_addresses()
         .iter()
         .filter_map(|p| p.private_ip_address()?.parse().ok())
+        .map(host)
         .collect();
-    addrs.extend(
+    nets.extend(
         n.ipv6_addresses()
             .iter()
-            .filter_map(|a| a.ipv6_address()?.parse::<IpAddr>().ok()),
+            .filter_map(|a| a.ipv6_address()?.parse::<IpAddr>().ok())
+            .map(host),
     );
     // Some answers list only the primary address at the top level.
-    if let Some(primary) = n.private_ip_address().and_then(|a| a.parse().ok())
-        && !addrs.contains(&primary)
+    if let Some(primary) = n
+        .private_ip_address()
+        .and_then(|a| a.parse().ok())
+        .map(host)
+        && !nets.contains(&primary)
     {
-        addrs.push(primary);
+        nets.push(primary);
     }
+    nets.extend(
+        n.ipv4_prefixes()
+            .iter()
+            .filter_map(|p| p.ipv4_prefix()?.parse::<IpNet>().ok()),
+    );
+    nets.extend(
+        n.ipv6_prefixes()
+            .iter()
+            .filter_map(|p| p.ipv6_prefix()?.parse::<IpNet>().ok()),
+    );
     Some(Eni {
         id,
-        addrs,
+        nets,
         vpc: n.vpc_id().map(str::to_string),
         subnet: n.subnet_id().map(str::to_string),
     })
@@ -131,12 +149,17 @@ pub async fn enis_of(client: &Client, sel: &AwsSelector) -> Result<Vec<Eni>, Str
     Ok(by_id.into_values().collect())
 }
 
-/// The interfaces that carry any of `addrs` as their primary private address: to find which
-/// VPCs hosts given by address live in.
+/// The interfaces that carry any of `addrs` (private IPv4 addresses, IPv6 addresses): to find
+/// which VPCs hosts given by address live in.
 pub async fn enis_with_addresses(client: &Client, addrs: &[IpAddr]) -> Result<Vec<Eni>, String> {
     let v4: Vec<String> = addrs
         .iter()
         .filter(|a| a.is_ipv4())
+        .map(ToString::to_string)
+        .collect();
+    let v6: Vec<String> = addrs
+        .iter()
+        .filter(|a| a.is_ipv6())
         .map(ToString::to_string)
         .collect();
     let mut out = Vec::new();
@@ -149,5 +172,42 @@ pub async fn enis_with_addresses(client: &Client, addrs: &[IpAddr]) -> Result<Ve
             .await?,
         );
     }
+    for chunk in v6.chunks(VALUES_PER_FILTER) {
+        out.extend(
+            describe_enis(
+                client,
+                vec![filter("ipv6-addresses.ipv6-address", chunk.to_vec())],
+            )
+            .await?,
+        );
+    }
     Ok(out)
+}
+
+/// A subnet's IPv4 and IPv6 networks: a `subnet` host covers every address in it, including
+/// interfaces that come and go within the window.
+pub async fn subnet_networks(
+    client: &Client,
+    id: &str,
+) -> Result<Option<(Vec<IpNet>, Option<String>)>, String> {
+    let out = client
+        .describe_subnets()
+        .filters(filter("subnet-id", [id]))
+        .send()
+        .await
+        .map_err(|e| format!("ec2:DescribeSubnets: {}", describe(&e)))?;
+    let Some(s) = out.subnets().first() else {
+        return Ok(None);
+    };
+    let mut nets: Vec<IpNet> = s
+        .cidr_block()
+        .and_then(|c| c.parse().ok())
+        .into_iter()
+        .collect();
+    nets.extend(
+        s.ipv6_cidr_block_association_set()
+            .iter()
+            .filter_map(|a| a.ipv6_cidr_block()?.parse::<IpNet>().ok()),
+    );
+    Ok(Some((nets, s.vpc_id().map(str::to_string))))
 }

@@ -292,11 +292,42 @@ impl fmt::Display for AddrSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
     pub addrs: AddrSet,
-    /// The interfaces behind an AWS selector; `None` for hosts given by address, whose
-    /// interfaces flowgate cannot know.
+    /// Every interface that can carry the host's traffic, where that is fixed: the host is one
+    /// interface, or one instance's. `None` otherwise (hosts given by address; tags, security
+    /// groups and subnets, whose interfaces can change inside a window).
     pub interfaces: Option<Vec<IfaceId>>,
-    /// VPC, subnet and interface ids the host lives in, for finding its flow logs.
-    pub places: Vec<String>,
+    /// Where the host lives, for finding the flow logs that cover it.
+    pub places: Vec<Place>,
+}
+
+/// A network interface's place, or a subnet's (`eni` is `None`): a flow log on any of these ids
+/// records its traffic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub eni: Option<String>,
+    pub subnet: Option<String>,
+    pub vpc: Option<String>,
+}
+
+impl Place {
+    pub fn ids(&self) -> impl Iterator<Item = &String> {
+        [&self.eni, &self.subnet, &self.vpc].into_iter().flatten()
+    }
+
+    pub fn of(e: &ec2::Eni) -> Place {
+        Place {
+            eni: Some(e.id.clone()),
+            subnet: e.subnet.clone(),
+            vpc: e.vpc.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.ids().map(String::as_str).collect();
+        f.write_str(&ids.join(" in "))
+    }
 }
 
 /// Each host of a spec, or why it could not be resolved (an AWS call failed: the checks that use
@@ -335,30 +366,29 @@ pub async fn resolve(
             }
             HostSelector::Aws(sel) => {
                 let ec2 = ec2.expect("checked above");
-                match ec2::enis_of(ec2, sel).await {
+                let nothing = |what: &str| {
+                    problem(
+                        format!(
+                            "host `{name}`: {} matches no {what}",
+                            describe_selector(sel)
+                        ),
+                        "check the value and the region; flowgate looks for network interfaces \
+                         (tags on the interface or on its instance)",
+                    )
+                };
+                match resolve_selector(ec2, sel).await {
                     Err(e) => {
-                        resolved.insert(name.clone(), Err(format!("cannot resolve host `{name}`: {e}")));
-                    }
-                    Ok(enis) if enis.is_empty() => problems.push(problem(
-                        format!("host `{name}`: {} matches no network interface", describe_selector(sel)),
-                        "check the value and the region; flowgate looks for interfaces (tags on the \
-                         interface or on its instance)",
-                    )),
-                    Ok(enis) => {
-                        let nets = enis.iter().flat_map(|e| e.addrs.iter().map(|a| IpNet::from(*a))).collect();
-                        let mut places: Vec<String> = enis.iter().map(|e| e.id.clone()).collect();
-                        places.extend(enis.iter().filter_map(|e| e.subnet.clone()));
-                        places.extend(enis.iter().filter_map(|e| e.vpc.clone()));
-                        places.sort();
-                        places.dedup();
                         resolved.insert(
                             name.clone(),
-                            Ok(Host {
-                                addrs: AddrSet::labelled(describe_selector(sel), nets),
-                                interfaces: Some(enis.iter().filter_map(|e| IfaceId::new(&e.id)).collect()),
-                                places,
-                            }),
+                            Err(format!("cannot resolve host `{name}`: {e}")),
                         );
+                    }
+                    Ok(None) => problems.push(nothing("subnet")),
+                    Ok(Some(h)) if h.addrs.ranges().is_empty() => {
+                        problems.push(nothing("network interface"))
+                    }
+                    Ok(Some(h)) => {
+                        resolved.insert(name.clone(), Ok(h));
                     }
                 }
             }
@@ -369,6 +399,36 @@ pub async fn resolve(
     } else {
         Err(problems)
     }
+}
+
+/// What an AWS selector names; `None` for a subnet that does not exist.
+async fn resolve_selector(
+    ec2: &aws_sdk_ec2::Client,
+    sel: &AwsSelector,
+) -> Result<Option<Host>, String> {
+    let enis = ec2::enis_of(ec2, sel).await?;
+    let mut nets: Vec<IpNet> = enis.iter().flat_map(|e| e.nets.iter().copied()).collect();
+    let mut places: Vec<Place> = enis.iter().map(Place::of).collect();
+    if let AwsSelector::Subnet(id) = sel {
+        // The whole subnet, not only the interfaces in it now.
+        let Some((subnet_nets, vpc)) = ec2::subnet_networks(ec2, id).await? else {
+            return Ok(None);
+        };
+        nets = subnet_nets;
+        places.push(Place {
+            eni: None,
+            subnet: Some(id.clone()),
+            vpc,
+        });
+    }
+    places.sort();
+    places.dedup();
+    let fixed = matches!(sel, AwsSelector::Eni(_) | AwsSelector::Instance(_));
+    Ok(Some(Host {
+        addrs: AddrSet::labelled(describe_selector(sel), nets),
+        interfaces: fixed.then(|| enis.iter().filter_map(|e| IfaceId::new(&e.id)).collect()),
+        places,
+    }))
 }
 
 /// Resolves the hosts of a spec without AWS: AWS selectors are problems.

@@ -209,6 +209,7 @@ fn scan_with(
             chunk_lines,
             cost: None,
             judged: None,
+            notes: Vec::new(),
         });
     }
 }

@@ -571,30 +571,37 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_without_reply_is_no_return_only_once_the_server_stopped_answering() {
+    fn a_connection_without_reply_is_no_return_unless_new_connections_were_answered_after_it() {
         let plan = plan();
-        let at = |(mut f, o, t): (Flow, Origin, String), start: u64| {
+        let at = |(mut f, o, t): (Flow, Origin, String), start: u64, flags: u8| {
             f.start = Some(start);
             f.end = Some(start + 60);
+            f.tcp_flags = Some(flags);
             (f, o, t)
         };
-        let answered = vec![
-            at(flow("eni-s", 1, 30000, false, Action::Accept), 100),
-            at(flow("eni-s", 1, 30000, true, Action::Accept), 100),
-        ];
-        let verdicts = |extra: u64| {
-            let mut flows = answered.clone();
-            flows.push(at(flow("eni-s", 1, 30001, false, Action::Accept), extra));
+        let verdicts = |reply_flags: u8, extra: u64| {
+            let flows = vec![
+                at(flow("eni-s", 1, 30000, false, Action::Accept), 100, 2),
+                at(
+                    flow("eni-s", 1, 30000, true, Action::Accept),
+                    100,
+                    reply_flags,
+                ),
+                at(flow("eni-s", 1, 30001, false, Action::Accept), extra, 2),
+            ];
             let pair = (IpAddr::from([10, 0, 1, 1]), IpAddr::from([10, 0, 2, 20]));
             collect(&plan, &flows)[0].pairs[&pair].connections.clone()
         };
-        // A request during the minute the server answered: a dropped packet, not a dead service.
-        let during = verdicts(130);
+        // A SYN while the server was answering new connections (SYN-ACK): a lost packet.
+        let during = verdicts(18, 130);
         assert_eq!(during.get(&ConnVerdict::Unanswered), Some(&1), "{during:?}");
         assert!(!during.keys().any(|v| v.is_broken()));
-        // A request after its last answer: the service stopped answering.
-        let after = verdicts(400);
+        // A SYN after the last SYN-ACK: the service stopped taking connections.
+        let after = verdicts(18, 400);
         assert_eq!(after.get(&ConnVerdict::NoReturn), Some(&1), "{after:?}");
+        // Replies on an old connection (no SYN) show nothing about new ones.
+        let pooled = verdicts(16, 130);
+        assert_eq!(pooled.get(&ConnVerdict::NoReturn), Some(&1), "{pooled:?}");
     }
 
     #[test]

@@ -183,10 +183,12 @@ fn check(kind: Kind) -> Check {
         spec_path: "shop.yaml".into(),
         at: Default::default(),
         from: Side {
+            places: Vec::new(),
             label: "web".into(),
             addrs: net(&[CLIENT, CLIENT2]),
         },
         to: Side {
+            places: Vec::new(),
             label: "app".into(),
             addrs: net(&[SERVER]),
         },
@@ -195,7 +197,6 @@ fn check(kind: Kind) -> Check {
         kind,
         lookback: None,
         interfaces: None,
-        places: Vec::new(),
         unavailable: None,
     }
 }

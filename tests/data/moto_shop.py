@@ -2,12 +2,15 @@
 
 Starts moto on a free loopback port, creates a VPC with web, app and db subnets, security groups,
 tagged instances and an interface, a VPC flow log with a custom format delivering to the log group
-/vpc/shop, and that log group's records for the last minutes; then prints `key value` lines (the
-ids moto chose), `ready`, and serves until its standard input closes (when the test process ends).
+/vpc/shop, and that log group's records of twenty minutes ago; and a second VPC, "legacy", whose
+flow logs do not count (one records only rejects, one delivers to a log group that does not
+exist). Then it prints `key value` lines (the ids moto chose), `ready`, and serves until its
+standard input closes (when the test process ends).
 
 Only loopback: fake credentials, a region, no instance metadata, and an explicit endpoint.
 """
 
+import datetime
 import os
 import socket
 import sys
@@ -73,15 +76,35 @@ def main():
     )["NetworkInterface"]["NetworkInterfaceId"]
 
     logs.create_log_group(logGroupName=GROUP)
+    # The flow logs were set up long before the cutover (flowgate treats a window that starts
+    # before its flow log existed as incomplete): moto runs in this process, so its clock for
+    # them is set back a day.
+    import moto.ec2.models.flow_logs as flow_log_model
+    real_utcnow = flow_log_model.utcnow
+    flow_log_model.utcnow = lambda: real_utcnow() - datetime.timedelta(days=1)
     ec2.create_flow_logs(
         ResourceType="VPC", ResourceIds=[vpc], TrafficType="ALL", LogDestinationType="cloud-watch-logs",
         LogGroupName=GROUP, DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
         LogFormat=FORMAT,
     )
 
-    # Ten minutes ago, for a minute: web1 reaches app; app's security group refuses web2; app
-    # reaches db; db refuses someone on the internet.
-    start = int(time.time()) - 600
+    legacy_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    legacy_subnet = ec2.create_subnet(VpcId=legacy_vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
+    legacy = ec2.create_network_interface(
+        SubnetId=legacy_subnet, PrivateIpAddress="10.1.0.5",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shop-legacy"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    logs.create_log_group(logGroupName="/vpc/legacy")
+    for traffic, group in [("REJECT", "/vpc/legacy"), ("ALL", "/vpc/deleted")]:
+        ec2.create_flow_logs(
+            ResourceType="VPC", ResourceIds=[legacy_vpc], TrafficType=traffic, LogDestinationType="cloud-watch-logs",
+            LogGroupName=group, DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+        )
+
+    # Twenty minutes ago (flowgate's window ends ten minutes before now, as flow logs arrive
+    # late), for a minute: web1 reaches app; app's security group refuses web2; app reaches db;
+    # db refuses someone on the internet.
+    start = int(time.time()) - 1200
     end = start + 60
 
     def rec(eni, src, dst, sport, dport, action, flags):
@@ -109,6 +132,7 @@ def main():
     for key, value in [
         ("endpoint", endpoint), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
+        ("legacy", legacy), ("legacy_vpc", legacy_vpc),
     ]:
         print(key, value)
     print("ready", flush=True)

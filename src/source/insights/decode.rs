@@ -21,8 +21,12 @@ pub enum Decoded {
     },
     /// The records of one address pair on one interface with one action (a pair query's row).
     Pair(PairRow),
-    /// SKIPDATA on an interface.
-    SkipData { iface: IfaceId, records: u64 },
+    /// SKIPDATA on an interface; `end` is the latest end of those records.
+    SkipData {
+        iface: IfaceId,
+        records: u64,
+        end: Option<u64>,
+    },
     /// NODATA, or nothing a check can use.
     Nothing,
 }
@@ -67,10 +71,28 @@ pub fn is_aggregated(rows: &[Row]) -> bool {
     rows.iter().all(|r| r.iter().any(|(f, _)| f == "records"))
 }
 
+/// The interface a log stream holds: flow logs name each stream after its interface and the
+/// traffic type (`eni-0abc-all`, `-accept`, `-reject`), and the interface id is what the rest
+/// of flowgate (SKIPDATA per interface, samples) compares.
+fn stream_iface(stream: &str) -> &str {
+    ["-all", "-accept", "-reject"]
+        .iter()
+        .find_map(|s| stream.strip_suffix(s))
+        .filter(|id| id.starts_with("eni-"))
+        .unwrap_or(stream)
+}
+
 fn iface_of(row: &Row, name: &str) -> Result<IfaceId, String> {
     match field(row, name) {
         None => Ok(IfaceId::UNKNOWN),
-        Some(v) => IfaceId::new(v).ok_or_else(|| format!("{name} `{v}` is not an interface id")),
+        Some(v) => {
+            let id = if name == "@logStream" {
+                stream_iface(v)
+            } else {
+                v
+            };
+            IfaceId::new(id).ok_or_else(|| format!("{name} `{v}` is not an interface id"))
+        }
     }
 }
 
@@ -91,7 +113,14 @@ fn common(row: &Row, fields: &Fields) -> Result<Result<Common, Decoded>, String>
     if fields.has_log_status {
         match required(row, "logStatus")? {
             "OK" => {}
-            "SKIPDATA" => return Ok(Err(Decoded::SkipData { iface, records })),
+            "SKIPDATA" => {
+                let end = time(row, "last")?;
+                return Ok(Err(Decoded::SkipData {
+                    iface,
+                    records,
+                    end,
+                }));
+            }
             "NODATA" => return Ok(Err(Decoded::Nothing)),
             other => return Err(format!("logStatus `{other}` is not OK, NODATA or SKIPDATA")),
         }
@@ -118,7 +147,17 @@ fn common(row: &Row, fields: &Fields) -> Result<Result<Common, Decoded>, String>
     }))
 }
 
-/// Reads a row of a connection query (`Ask::Connections`, `Ask::Context`).
+fn tcp_flags(row: &Row, fields: &Fields) -> Result<Option<u8>, String> {
+    match fields.tcp_flags.and_then(|f| field(row, f)) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("tcpFlags `{v}` is not a number in range")),
+    }
+}
+
+/// Reads a row of a connection query (`Ask::Connections`, `Ask::ConnectionsEdge`).
 pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     let c = match common(row, fields)? {
         Ok(c) => c,
@@ -132,13 +171,7 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         dstport: int(row, "dstPort")?,
         protocol: c.protocol,
         action: c.action,
-        tcp_flags: match fields.tcp_flags.and_then(|f| field(row, f)) {
-            None => None,
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| format!("tcpFlags `{v}` is not a number in range"))?,
-            ),
-        },
+        tcp_flags: tcp_flags(row, fields)?,
         start: time(row, "first")?,
         end: time(row, "last")?,
     };
@@ -150,7 +183,7 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     })
 }
 
-/// Reads a row of a pair query (`Ask::Pairs`).
+/// Reads a row of a pair query (`Ask::Pairs`, `Ask::PairsEdge`).
 pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     let c = match common(row, fields)? {
         Ok(c) => c,
@@ -173,6 +206,7 @@ pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         dst: c.dst,
         protocol: c.protocol,
         action: c.action,
+        tcp_flags: tcp_flags(row, fields)?,
         records: c.records,
         first: time(row, "first")?,
         last_start: time(row, "lastStart")?,
@@ -200,7 +234,8 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
                 sample: None,
             }
         }
-        Record::SkipData { iface, .. } => Decoded::SkipData {
+        Record::SkipData { iface, end, .. } => Decoded::SkipData {
+            end,
             iface: if iface.is_unknown() {
                 iface_of(row, "@logStream")?
             } else {
@@ -336,7 +371,8 @@ mod tests {
             aggregated(&skip, &fields).unwrap(),
             Decoded::SkipData {
                 iface: IfaceId::new("eni-9").unwrap(),
-                records: 2
+                records: 2,
+                end: None,
             }
         );
         let broken = row(&[
@@ -369,7 +405,11 @@ mod tests {
                 },
                 text,
             ) => {
-                assert_eq!(flow.iface.as_str(), "eni-0abc-all");
+                assert_eq!(
+                    flow.iface.as_str(),
+                    "eni-0abc",
+                    "the stream's traffic type is not part of the id"
+                );
                 assert_eq!(text, "10.0.1.10 10.0.2.20 40000 8080 6 ACCEPT OK");
             }
             other => panic!("{other:?}"),

@@ -1,13 +1,20 @@
-//! Which log groups hold the flow logs, and in what format.
+//! Which log groups hold the flow logs, in what format, and which expectations they cover.
+//!
+//! A flow log counts only if it can show both a block and its absence: traffic type ALL (or an
+//! ACCEPT and a REJECT flow log on the same resource), delivering to CloudWatch Logs, with no
+//! delivery error. A REJECT-only flow log would let every deny expectation pass; an ACCEPT-only
+//! one would hide every block.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, LogDestinationType};
+use aws_sdk_ec2::types::{Filter, FlowLog as Ec2FlowLog, LogDestinationType};
 
 use crate::aws::describe;
-use crate::plan::Plan;
+use crate::plan::{Plan, Side};
+use crate::resolve::Place;
+use crate::source::SourceError;
 use crate::source::format::Format;
 
 /// Log groups that share a record format: one family of queries.
@@ -15,6 +22,12 @@ use crate::source::format::Format;
 pub struct LogSource {
     pub groups: Vec<String>,
     pub format: Format,
+    /// When the newest flow log delivering to these groups was created (Unix seconds): a
+    /// window that starts earlier misses records.
+    pub created: Option<u64>,
+    /// The format was not read from a flow log but assumed (no AWS access): `flowgate query`
+    /// says so.
+    pub assumed: bool,
 }
 
 /// A flow log's `LogFormat` (`${version} ${srcaddr} ...`). Fields AWS may add later are kept
@@ -36,32 +49,63 @@ pub fn format_of(log_format: Option<&str>) -> Format {
     }
 }
 
-fn by_format(found: Vec<(String, Format)>) -> Vec<LogSource> {
-    let mut out: Vec<LogSource> = Vec::new();
-    for (group, format) in found {
-        match out.iter_mut().find(|s| s.format == format) {
-            Some(s) if !s.groups.contains(&group) => s.groups.push(group),
-            Some(_) => {}
-            None => out.push(LogSource {
-                groups: vec![group],
-                format,
-            }),
-        }
+/// A flow log, as far as flowgate cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLog {
+    pub id: String,
+    pub resource: String,
+    pub group: String,
+    pub format: Format,
+    /// ALL, ACCEPT or REJECT.
+    pub traffic: String,
+    /// Why it cannot be relied on: delivery failed.
+    pub broken: Option<String>,
+    pub created: Option<u64>,
+}
+
+impl FlowLog {
+    fn of(fl: &Ec2FlowLog) -> Option<FlowLog> {
+        let to_logs = matches!(
+            fl.log_destination_type(),
+            None | Some(LogDestinationType::CloudWatchLogs)
+        );
+        let group = fl.log_group_name().filter(|_| to_logs)?;
+        let failed = fl.deliver_logs_status().is_some_and(|s| s != "SUCCESS");
+        let broken = match (fl.deliver_logs_error_message(), failed) {
+            (Some(m), _) if !m.is_empty() => Some(format!("delivery error: {m}")),
+            (_, true) => Some(format!(
+                "delivery status {}",
+                fl.deliver_logs_status().unwrap_or("?")
+            )),
+            _ => None,
+        };
+        Some(FlowLog {
+            id: fl.flow_log_id().unwrap_or("?").to_string(),
+            resource: fl.resource_id().unwrap_or("?").to_string(),
+            group: group.to_string(),
+            format: format_of(fl.log_format()),
+            traffic: fl.traffic_type().map_or("ALL", |t| t.as_str()).to_string(),
+            broken,
+            created: fl.creation_time().map(|t| t.secs().max(0) as u64),
+        })
     }
-    for s in &mut out {
-        s.groups.sort();
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} traffic of {} to {})",
+            self.id, self.traffic, self.resource, self.group
+        )
     }
-    out
 }
 
 async fn flow_logs(
     client: &Client,
     filter: &str,
     values: &[String],
-) -> Result<Vec<(String, Format)>, String> {
+) -> Result<Vec<FlowLog>, String> {
     let mut found = Vec::new();
     for chunk in values.chunks(200) {
-        let logs: Vec<_> = client
+        let logs: Vec<Ec2FlowLog> = client
             .describe_flow_logs()
             .filter(
                 Filter::builder()
@@ -75,91 +119,281 @@ async fn flow_logs(
             .try_collect()
             .await
             .map_err(|e| format!("ec2:DescribeFlowLogs: {}", describe(&e)))?;
-        for fl in logs {
-            let to_logs = matches!(
-                fl.log_destination_type(),
-                None | Some(LogDestinationType::CloudWatchLogs)
-            );
-            if let (true, Some(group)) = (to_logs, fl.log_group_name()) {
-                found.push((group.to_string(), format_of(fl.log_format())));
-            }
-        }
+        found.extend(logs.iter().filter_map(FlowLog::of));
     }
     Ok(found)
 }
 
+/// The flow logs that together record all traffic of each resource: per resource, those of
+/// traffic type ALL, else an ACCEPT and a REJECT one together; broken ones never count.
+fn complete(logs: &[FlowLog]) -> BTreeMap<&str, Vec<&FlowLog>> {
+    let mut by_resource: BTreeMap<&str, Vec<&FlowLog>> = BTreeMap::new();
+    for fl in logs.iter().filter(|f| f.broken.is_none()) {
+        by_resource
+            .entry(fl.resource.as_str())
+            .or_default()
+            .push(fl);
+    }
+    by_resource
+        .into_iter()
+        .filter_map(|(r, fls)| {
+            let all: Vec<&FlowLog> = fls.iter().copied().filter(|f| f.traffic == "ALL").collect();
+            if !all.is_empty() {
+                return Some((r, all));
+            }
+            let has = |t: &str| fls.iter().any(|f| f.traffic == t);
+            (has("ACCEPT") && has("REJECT")).then_some((r, fls))
+        })
+        .collect()
+}
+
+/// Groups the used flow logs' log groups by format; a group that receives two formats is an
+/// error (its records could not be told apart).
+fn by_format(used: &[&FlowLog]) -> Result<Vec<LogSource>, String> {
+    let mut formats: BTreeMap<&str, (&Format, &FlowLog)> = BTreeMap::new();
+    for fl in used {
+        match formats.get(fl.group.as_str()) {
+            Some((f, other)) if **f != fl.format => {
+                return Err(format!(
+                    "log group {} receives records in two formats (flow logs {} and {}): flowgate cannot tell them apart; \
+                     give one flow log per log group",
+                    fl.group, other.id, fl.id
+                ));
+            }
+            Some(_) => {}
+            None => {
+                formats.insert(&fl.group, (&fl.format, fl));
+            }
+        }
+    }
+    let mut out: Vec<LogSource> = Vec::new();
+    for (group, (format, _)) in formats {
+        let created = used
+            .iter()
+            .filter(|f| f.group == group)
+            .filter_map(|f| f.created)
+            .max();
+        match out.iter_mut().find(|s| s.format == *format) {
+            Some(s) => {
+                s.groups.push(group.to_string());
+                s.created = s.created.max(created);
+            }
+            None => out.push(LogSource {
+                groups: vec![group.to_string()],
+                format: format.clone(),
+                created,
+                assumed: false,
+            }),
+        }
+    }
+    Ok(out)
+}
+
 /// The formats of log groups the user named: from the flow logs that deliver to them, else
-/// `given` (`--log-format`), else the default format.
+/// `given` (`--log-format`). Without AWS access (`client` is `None`, for `flowgate query`), the
+/// default format is assumed, and said to be.
 pub async fn named(
     client: Option<&Client>,
     groups: &[String],
     given: Option<&Format>,
-) -> Result<Vec<LogSource>, String> {
-    let mut found: BTreeMap<String, Format> = BTreeMap::new();
-    if given.is_none()
-        && let Some(client) = client
-    {
-        for (g, f) in flow_logs(client, "log-group-name", groups).await? {
-            found.entry(g).or_insert(f);
+) -> Result<Vec<LogSource>, SourceError> {
+    let source = |groups: Vec<String>, format: Format, assumed| LogSource {
+        groups,
+        format,
+        created: None,
+        assumed,
+    };
+    if let Some(format) = given {
+        return Ok(vec![source(groups.to_vec(), format.clone(), false)]);
+    }
+    let Some(client) = client else {
+        return Ok(vec![source(groups.to_vec(), Format::default_v2(), true)]);
+    };
+    let logs = flow_logs(client, "log-group-name", groups)
+        .await
+        .map_err(SourceError::Failed)?;
+    for g in groups {
+        let to_g: Vec<&FlowLog> = logs.iter().filter(|f| f.group == *g).collect();
+        if to_g.is_empty() {
+            return Err(SourceError::Usage(format!(
+                "--log-group {g}: no flow log in this account and region delivers to it, so the format of its records \
+                 is unknown\n  help: give the flow log's format with --log-format (`${{version}} ${{account-id}} \
+                 ${{interface-id}} ...`; the default format is `${{version}} ${{account-id}} ${{interface-id}} \
+                 ${{srcaddr}} ${{dstaddr}} ${{srcport}} ${{dstport}} ${{protocol}} ${{packets}} ${{bytes}} ${{start}} \
+                 ${{end}} ${{action}} ${{log-status}}`)"
+            )));
+        }
+        let owned: Vec<FlowLog> = to_g.iter().map(|f| (*f).clone()).collect();
+        if complete(&owned).is_empty() {
+            let what: Vec<String> = to_g.iter().map(|f| f.describe()).collect();
+            return Err(SourceError::Failed(format!(
+                "--log-group {g}: no flow log delivering to it records all traffic without delivery errors ({}); \
+                 with only accepts a block is invisible, with only rejects every deny expectation would pass",
+                what.join("; ")
+            )));
         }
     }
-    let fallback = given.cloned().unwrap_or_else(Format::default_v2);
-    Ok(by_format(
-        groups
-            .iter()
-            .map(|g| {
-                (
-                    g.clone(),
-                    found.get(g).cloned().unwrap_or_else(|| fallback.clone()),
-                )
-            })
-            .collect(),
-    ))
+    let used: Vec<&FlowLog> = logs.iter().filter(|f| groups.contains(&f.group)).collect();
+    by_format(&used).map_err(SourceError::Failed)
 }
 
-/// The log groups of the flow logs that cover the hosts of the plan: their VPCs, subnets and
-/// interfaces (for hosts given by address, the interfaces that carry those addresses).
-pub async fn discover(client: &Client, plan: &Plan) -> Result<Vec<LogSource>, String> {
-    let mut places: Vec<String> = plan
-        .checks
-        .iter()
-        .flat_map(|c| c.places.iter().cloned())
+/// The log groups the plan's checks need, found through their hosts' interfaces, subnets and
+/// VPCs; and the checks no flow log covers, with why.
+pub struct Discovered {
+    pub sources: Vec<LogSource>,
+    pub uncovered: BTreeMap<usize, String>,
+}
+
+/// A side of a check and where it lives: its own places, or for addresses, the interfaces that
+/// carry them.
+fn side_places(side: &Side, by_addr: &BTreeMap<IpAddr, Vec<Place>>) -> Vec<Place> {
+    if !side.places.is_empty() {
+        return side.places.clone();
+    }
+    let mut out: Vec<Place> = side
+        .addrs
+        .ranges()
+        .networks()
+        .into_iter()
+        .filter(|n| n.prefix_len() == n.max_prefix_len())
+        .flat_map(|n| by_addr.get(&n.addr()).cloned().unwrap_or_default())
         .collect();
-    let singles: Vec<IpAddr> = plan
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Finds the flow logs of the plan's hosts. A check is covered when every place of one of its
+/// sides is: a flow log recording all traffic sits on the interface, its subnet or its VPC (one
+/// side suffices: the traffic crosses it).
+pub async fn discover(client: &Client, plan: &Plan) -> Result<Discovered, String> {
+    let singles: BTreeSet<IpAddr> = plan
         .checks
         .iter()
-        .flat_map(|c| [&c.from.addrs, &c.to.addrs])
-        .flat_map(|a| a.ranges().networks())
+        .flat_map(|c| [&c.from, &c.to])
+        .filter(|s| s.places.is_empty())
+        .flat_map(|s| s.addrs.ranges().networks())
         .filter(|n| n.prefix_len() == n.max_prefix_len())
         .map(|n| n.addr())
         .collect();
+    let singles: Vec<IpAddr> = singles.into_iter().collect();
+    let mut by_addr: BTreeMap<IpAddr, Vec<Place>> = BTreeMap::new();
     for eni in crate::resolve::ec2::enis_with_addresses(client, &singles).await? {
-        places.push(eni.id);
-        places.extend(eni.subnet);
-        places.extend(eni.vpc);
+        for n in &eni.nets {
+            by_addr.entry(n.addr()).or_default().push(Place::of(&eni));
+        }
     }
-    places.sort();
-    places.dedup();
-    if places.is_empty() {
+    let sides: Vec<[Vec<Place>; 2]> = plan
+        .checks
+        .iter()
+        .map(|c| [side_places(&c.from, &by_addr), side_places(&c.to, &by_addr)])
+        .collect();
+    let mut ids: Vec<String> = sides
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|p| p.ids().cloned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
         return Err(
-            "cannot tell which flow logs to read: no host of the specs is on a network interface \
-                    flowgate can find in EC2; name the log groups with --log-group"
+            "cannot tell which flow logs to read: no host of the specs is on a network interface flowgate can find \
+             in EC2; name the log groups with --log-group"
                 .into(),
         );
     }
-    let found = flow_logs(client, "resource-id", &places).await?;
-    if found.is_empty() {
-        return Err(format!(
-            "no flow log delivering to CloudWatch Logs covers {}; name the log groups with --log-group",
-            places.join(", ")
-        ));
+    let logs = flow_logs(client, "resource-id", &ids).await?;
+    let complete = complete(&logs);
+    let covering = |p: &Place| p.ids().find_map(|id| complete.get(id.as_str()));
+    let mut used: Vec<&FlowLog> = Vec::new();
+    let mut uncovered = BTreeMap::new();
+    for (i, (check, [from, to])) in plan.checks.iter().zip(&sides).enumerate() {
+        if check.unavailable.is_some() {
+            continue;
+        }
+        let covered = |places: &Vec<Place>| {
+            !places.is_empty() && places.iter().all(|p| covering(p).is_some())
+        };
+        let mut any = false;
+        for places in [from, to] {
+            if covered(places) {
+                any = true;
+                used.extend(places.iter().filter_map(covering).flatten());
+            }
+        }
+        if !any {
+            uncovered.insert(i, uncovered_reason(check, [from, to], &logs));
+        }
     }
-    Ok(by_format(found))
+    used.sort_by(|a, b| a.id.cmp(&b.id));
+    used.dedup_by(|a, b| a.id == b.id);
+    let sources = by_format(&used)?;
+    Ok(Discovered { sources, uncovered })
+}
+
+/// Why no flow log covers a check: which places lack one, and the flow logs found that do not
+/// count.
+fn uncovered_reason(
+    check: &crate::plan::Check,
+    sides: [&Vec<Place>; 2],
+    logs: &[FlowLog],
+) -> String {
+    if sides.iter().all(|p| p.is_empty()) {
+        return format!(
+            "no flow log found for it: neither {} nor {} is on a network interface flowgate can find in EC2 \
+             (hosts given as networks); name the log groups with --log-group",
+            check.from.label, check.to.label
+        );
+    }
+    let mut out = format!(
+        "no flow log records all traffic of {} or {}",
+        describe_side(&check.from.label, sides[0]),
+        describe_side(&check.to.label, sides[1])
+    );
+    let near: Vec<String> = logs
+        .iter()
+        .filter(|f| {
+            sides
+                .iter()
+                .flat_map(|p| p.iter())
+                .any(|p| p.ids().any(|id| *id == f.resource))
+        })
+        .map(|f| match &f.broken {
+            Some(why) => format!("{}: {why}", f.describe()),
+            None => f.describe(),
+        })
+        .collect();
+    if !near.is_empty() {
+        out.push_str(&format!("; found only {}", near.join(", ")));
+    }
+    out.push_str("; create a flow log with traffic type ALL delivering to CloudWatch Logs, or name the log groups with --log-group");
+    out
+}
+
+fn describe_side(label: &str, places: &[Place]) -> String {
+    if places.is_empty() {
+        return format!("{label} (not on a known interface)");
+    }
+    let p: Vec<String> = places.iter().map(ToString::to_string).collect();
+    format!("{label} ({})", p.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fl(id: &str, resource: &str, group: &str, traffic: &str) -> FlowLog {
+        FlowLog {
+            id: id.into(),
+            resource: resource.into(),
+            group: group.into(),
+            format: Format::default_v2(),
+            traffic: traffic.into(),
+            broken: None,
+            created: Some(100),
+        }
+    }
 
     #[test]
     fn log_formats_read_like_headers() {
@@ -169,16 +403,57 @@ mod tests {
     }
 
     #[test]
-    fn groups_sharing_a_format_share_queries() {
+    fn only_flow_logs_that_record_all_traffic_cover_a_resource() {
+        let logs = [
+            fl("fl-1", "vpc-a", "/a", "REJECT"),
+            fl("fl-2", "vpc-b", "/b", "ACCEPT"),
+            fl("fl-3", "vpc-b", "/b2", "REJECT"),
+            fl("fl-4", "vpc-c", "/c", "ALL"),
+            FlowLog {
+                broken: Some("delivery error: rate limited".into()),
+                ..fl("fl-5", "vpc-d", "/d", "ALL")
+            },
+        ];
+        let c = complete(&logs);
+        assert!(
+            !c.contains_key("vpc-a"),
+            "REJECT only: every deny would pass"
+        );
+        assert_eq!(
+            c["vpc-b"].len(),
+            2,
+            "ACCEPT and REJECT together record everything"
+        );
+        assert_eq!(c["vpc-c"][0].id, "fl-4");
+        assert!(
+            !c.contains_key("vpc-d"),
+            "a flow log that fails to deliver covers nothing"
+        );
+    }
+
+    #[test]
+    fn groups_sharing_a_format_share_queries_and_a_group_with_two_formats_is_an_error() {
         let custom = Format::parse("srcaddr dstaddr srcport dstport protocol action").unwrap();
-        let sources = by_format(vec![
-            ("/b".into(), Format::default_v2()),
-            ("/c".into(), custom.clone()),
-            ("/a".into(), Format::default_v2()),
-            ("/a".into(), Format::default_v2()),
-        ]);
+        let (a, b, c) = (
+            fl("fl-1", "vpc-a", "/a", "ALL"),
+            fl("fl-2", "vpc-b", "/b", "ALL"),
+            FlowLog {
+                format: custom.clone(),
+                ..fl("fl-3", "vpc-c", "/c", "ALL")
+            },
+        );
+        let sources = by_format(&[&b, &c, &a]).unwrap();
         assert_eq!(sources.len(), 2);
         assert_eq!(sources[0].groups, ["/a", "/b"]);
         assert_eq!(sources[1].groups, ["/c"]);
+        let clash = FlowLog {
+            format: custom,
+            ..fl("fl-9", "vpc-z", "/a", "ALL")
+        };
+        let e = by_format(&[&a, &clash]).unwrap_err();
+        assert!(
+            e.contains("log group /a receives records in two formats (flow logs fl-1 and fl-9)"),
+            "{e}"
+        );
     }
 }

@@ -6,11 +6,11 @@
 //! side. Where those totals decide what judging connection by connection would, the pair is
 //! settled here; every other pair is asked again per connection and judged by the ledger. What is
 //! settled, and why it agrees with the ledger:
-//! - reach: only accepted records, and every server port with accepted requests answered
-//!   throughout (`Answering::answered_throughout`, computed from the same times the ledger
-//!   uses). Each connection is then ESTABLISHED, UNANSWERED or unjudged (a reply whose request is
-//!   not in the window): none is broken, and the pair counts as reached iff it has an accepted
-//!   request.
+//! - reach: only accepted records, and every server port with accepted requests took new
+//!   connections throughout (`Answering::answered_throughout`, computed from the same times and
+//!   tcp-flags the ledger uses; pair rows are grouped by tcp-flags for it). Each connection is
+//!   then ESTABLISHED, UNANSWERED or unjudged (a reply whose request is not in the window): none
+//!   is broken, and the pair counts as reached iff it has an accepted request.
 //! - deny: only rejected records. No connection got through.
 //!
 //! Everything else is asked again: rejects in a reach check (a block, a late packet or a
@@ -26,7 +26,7 @@ use std::net::IpAddr;
 
 use super::query::unordered;
 use crate::evidence::{
-    Action, Answering, IfaceId, PairEvidence, RecordCounts, Role, max_opt, min_opt,
+    Action, Answering, Flow, IfaceId, PairEvidence, RecordCounts, Role, max_opt, min_opt,
 };
 use crate::plan::{Check, Plan};
 use crate::spec::Kind;
@@ -55,6 +55,8 @@ pub struct PairRow {
     pub dst: IpAddr,
     pub protocol: u8,
     pub action: Action,
+    /// The row's tcp-flags value, where the format has them.
+    pub tcp_flags: Option<u8>,
     pub records: u64,
     pub first: Option<u64>,
     pub last_start: Option<u64>,
@@ -106,8 +108,19 @@ impl Tally {
         self.first = min_opt(self.first, row.first);
         self.last = max_opt(self.last, row.last);
         let p = self.ports.entry(server_port).or_default();
-        p.answering
-            .observe(role, row.action, row.last_start, row.last);
+        let flow = Flow {
+            iface: row.iface,
+            src: row.src,
+            dst: row.dst,
+            srcport: 0,
+            dstport: 0,
+            protocol: row.protocol,
+            action: row.action,
+            tcp_flags: row.tcp_flags,
+            start: row.first,
+            end: row.last,
+        };
+        p.answering.observe(role, &flow, row.last_start);
         let slot = match (role, row.action) {
             (Role::Request, Action::Accept) => &mut p.requests,
             (Role::Reply, Action::Accept) => &mut p.replies,

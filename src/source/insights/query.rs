@@ -7,8 +7,8 @@
 //! ports on each side (`Ask::Pairs`). Most pairs are settled by those totals (see `settle`);
 //! the others, where accepts and rejects mix or the check fails, are asked again connection by
 //! connection, for just those pairs (`Ask::Connections`, with the earliest record of each row
-//! to show; `Ask::Context` for the minutes before the window), and judged by the same ledger as
-//! the file source. The number of queries therefore follows the distinct host networks and the
+//! to show), and judged by the same ledger as the file source. Each query has a twin over the ten
+//! minutes before the window, for records that began there and overlap it (see `Ask`). The number of queries therefore follows the distinct host networks and the
 //! troubled pairs, not the expectations; a query is split only where it would pass AWS's
 //! 10,000-character limit.
 //!
@@ -137,6 +137,7 @@ impl Fields {
         let mut by = vec![self.iface];
         by.extend(self.addresses());
         by.extend(["protocol", "action"]);
+        by.extend(self.tcp_flags);
         if self.has_log_status {
             by.push("logStatus");
         }
@@ -215,75 +216,89 @@ fn pair_filter(fields: &Fields, (a, b): (IpAddr, IpAddr)) -> String {
     }
 }
 
-/// What a query asks for.
+/// What a query asks for. Logs Insights picks records by their timestamp, which for flow logs is
+/// the record's start; a record that began in the ten minutes before the window (one aggregation
+/// interval at most) can still overlap it. The `*Edge` queries cover those ten minutes, grouped
+/// by `endTime` as well, so that each row can be placed: in the window when it ends at or after
+/// the window's start (as the file source counts it), else only context that excuses late packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ask {
-    /// The window's records, one row per interface, address pair, protocol and action; and its
-    /// SKIPDATA records per interface.
+    /// One row per interface, address pair, protocol, action (and tcp-flags); and the SKIPDATA
+    /// records per interface.
     Pairs,
-    /// The window's records, one row per connection, interface and action.
+    PairsEdge,
+    /// One row per connection, interface and action, with its earliest record as a sample.
     Connections,
-    /// Accepted connections just before the window, only to excuse late packets.
-    Context,
-    /// The window's records themselves, and its SKIPDATA records (`--insights-rows raw`).
+    ConnectionsEdge,
+    /// The records themselves, and SKIPDATA records (`--insights-rows raw`).
     Records,
-    /// Accepted records just before the window (`--insights-rows raw`).
-    RecordsContext,
+    RecordsEdge,
 }
 
 impl Ask {
-    /// Whether the query looks before the window rather than at it.
-    pub fn is_context(self) -> bool {
-        matches!(self, Ask::Context | Ask::RecordsContext)
+    /// Whether the query covers the minutes before the window rather than the window.
+    pub fn is_edge(self) -> bool {
+        matches!(
+            self,
+            Ask::PairsEdge | Ask::ConnectionsEdge | Ask::RecordsEdge
+        )
     }
 
     /// Whether rows are records (`@message`) rather than `stats` rows.
     pub fn is_records(self) -> bool {
-        matches!(self, Ask::Records | Ask::RecordsContext)
+        matches!(self, Ask::Records | Ask::RecordsEdge)
+    }
+
+    /// The same question about the minutes before the window.
+    pub fn edge(self) -> Ask {
+        match self {
+            Ask::Pairs | Ask::PairsEdge => Ask::PairsEdge,
+            Ask::Connections | Ask::ConnectionsEdge => Ask::ConnectionsEdge,
+            Ask::Records | Ask::RecordsEdge => Ask::RecordsEdge,
+        }
     }
 }
 
-fn render(fields: &Fields, ask: Ask, filter: &str) -> String {
+/// `skipdata`: whether the query also returns the SKIPDATA records (the first queries over
+/// networks do; the drill-down into pairs does not, as they have been counted).
+fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
     let mut q = String::new();
     if let Some(parse) = &fields.parse {
         let _ = writeln!(q, "{parse}");
         q.push_str("| ");
     }
-    let filter = match ask {
-        Ask::Pairs | Ask::Records if fields.has_log_status => {
-            format!("logStatus = \"SKIPDATA\" or {filter}")
-        }
-        Ask::Context | Ask::RecordsContext => format!("action = \"ACCEPT\" and ({filter})"),
-        _ => filter.to_string(),
+    let filter = if skipdata && fields.has_log_status {
+        format!("logStatus = \"SKIPDATA\" or {filter}")
+    } else {
+        filter.to_string()
     };
     let _ = writeln!(q, "filter {filter}");
     let times = "min(startTime) as first, max(startTime) as lastStart, max(endTime) as last";
+    let by = |mut by: Vec<&'static str>| {
+        if ask.is_edge() {
+            by.push("endTime");
+        }
+        by.join(", ")
+    };
     match ask {
-        Ask::Pairs => {
+        Ask::Pairs | Ask::PairsEdge => {
             let _ = write!(
                 q,
                 "| stats count(*) as records, {times}, \
                  min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh, count_distinct(srcPort) as srcPorts, \
                  min(dstPort) as dstPortLow, max(dstPort) as dstPortHigh, count_distinct(dstPort) as dstPorts \
                  by {}",
-                fields.pair_group().join(", ")
+                by(fields.pair_group())
             );
         }
-        Ask::Connections => {
+        Ask::Connections | Ask::ConnectionsEdge => {
             let _ = write!(
                 q,
                 "| stats count(*) as records, {times}, earliest(@message) as sample by {}",
-                fields.connection_group().join(", ")
+                by(fields.connection_group())
             );
         }
-        Ask::Context => {
-            let _ = write!(
-                q,
-                "| stats count(*) as records, {times} by {}",
-                fields.connection_group().join(", ")
-            );
-        }
-        Ask::Records | Ask::RecordsContext => {
+        Ask::Records | Ask::RecordsEdge => {
             let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
         }
     }
@@ -345,7 +360,7 @@ pub fn by_networks(format: &Format, interesting: Option<&Ranges>, ask: Ask) -> V
         } else {
             "action = \"ACCEPT\" or action = \"REJECT\""
         };
-        let text = render(&fields, ask, all);
+        let text = render(&fields, ask, all, true);
         return vec![Query {
             ask,
             text,
@@ -361,7 +376,7 @@ pub fn by_networks(format: &Format, interesting: Option<&Ranges>, ask: Ask) -> V
     };
     pack(&interesting.networks(), |batch| Query {
         ask,
-        text: render(&fields, ask, &filter(batch)),
+        text: render(&fields, ask, &filter(batch), true),
         scope: Scope::Nets(Ranges::of(batch, &[])),
     })
 }
@@ -375,7 +390,7 @@ pub fn by_pairs(format: &Format, pairs: &BTreeSet<(IpAddr, IpAddr)>, ask: Ask) -
         let clauses: Vec<String> = batch.iter().map(|p| pair_filter(&fields, *p)).collect();
         Query {
             ask,
-            text: render(&fields, ask, &clauses.join(" or ")),
+            text: render(&fields, ask, &clauses.join(" or "), false),
             scope: Scope::Pairs(batch.iter().copied().collect()),
         }
     })

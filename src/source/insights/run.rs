@@ -10,7 +10,7 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use tokio::sync::Semaphore;
 
-use super::query::MAX_ROWS;
+use super::query::{MAX_ROWS, Query};
 use crate::aws::describe;
 pub use crate::evidence::Cost;
 
@@ -22,6 +22,40 @@ pub type Row = Vec<(String, String)>;
 pub struct Answer {
     pub rows: Vec<Row>,
     pub cost: Cost,
+}
+
+/// What answers Logs Insights queries: the `Runner` against AWS, or a test's stand-in that
+/// computes the answers from records.
+pub trait Asker: Send + Sync + 'static {
+    /// Answers `query` over `groups` from `start` to `end` (epoch seconds, inclusive).
+    fn ask(
+        &self,
+        groups: Vec<String>,
+        start: i64,
+        end: i64,
+        query: Query,
+    ) -> impl Future<Output = Result<Answer, String>> + Send;
+
+    /// Whether the run was cancelled (Ctrl-C): no more tries.
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl Asker for Runner {
+    async fn ask(
+        &self,
+        groups: Vec<String>,
+        start: i64,
+        end: i64,
+        query: Query,
+    ) -> Result<Answer, String> {
+        self.run(&groups, start, end, &query.text).await
+    }
+
+    fn is_cancelled(&self) -> bool {
+        Runner::is_cancelled(self)
+    }
 }
 
 /// Limits and shared state for the queries of a run.

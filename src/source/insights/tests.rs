@@ -54,10 +54,27 @@ fn complete(rows: &[Fields<'_>]) -> GetQueryResultsOutput {
         .build()
 }
 
+/// What a query text asks for: `pairs`, `connections`, and `-edge` for the minutes before the
+/// window.
+fn kind(q: &str) -> String {
+    let base = if q.contains("count_distinct") {
+        "pairs"
+    } else if q.contains("earliest(@message)") {
+        "connections"
+    } else {
+        "records"
+    };
+    if q.ends_with(", endTime") {
+        format!("{base}-edge")
+    } else {
+        base.to_string()
+    }
+}
+
 /// Each kind of query gets its own id, and its results by that id.
-fn started(marker: &'static str, id: &'static str) -> Rule {
+fn started(id: &'static str) -> Rule {
     mock!(Client::start_query)
-        .match_requests(move |r| r.query_string().is_some_and(|q| q.contains(marker)))
+        .match_requests(move |r| r.query_string().is_some_and(|q| kind(q) == id))
         .then_output(move || StartQueryOutput::builder().query_id(id).build())
 }
 
@@ -70,14 +87,34 @@ fn answered(
         .then_output(out)
 }
 
+/// Every kind of query, answered: `rows` by kind, nothing for the others.
+fn rules(rows: &[(&'static str, &'static [Fields<'static>])]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for id in [
+        "pairs",
+        "pairs-edge",
+        "connections",
+        "connections-edge",
+        "records",
+        "records-edge",
+    ] {
+        let found: &'static [Fields<'static>] =
+            rows.iter().find(|(k, _)| *k == id).map_or(&[], |(_, r)| r);
+        out.push(started(id));
+        out.push(answered(id, move || complete(found)));
+    }
+    out
+}
+
 const PAIRS: &[Fields<'static>] = &[
-    // 10.0.1.10: accepted both ways, answered throughout: settled from the totals.
+    // 10.0.1.10: accepted both ways, new connections answered throughout: settled from the totals.
     &[
         ("interfaceId", "eni-web"),
         ("srcAddr", "10.0.1.10"),
         ("dstAddr", "10.0.2.20"),
         ("protocol", "6"),
         ("action", "ACCEPT"),
+        ("tcpFlags", "2"),
         ("logStatus", "OK"),
         ("records", "20"),
         ("first", "1795165260"),
@@ -96,6 +133,7 @@ const PAIRS: &[Fields<'static>] = &[
         ("dstAddr", "10.0.1.10"),
         ("protocol", "6"),
         ("action", "ACCEPT"),
+        ("tcpFlags", "18"),
         ("logStatus", "OK"),
         ("records", "20"),
         ("first", "1795165260"),
@@ -115,6 +153,7 @@ const PAIRS: &[Fields<'static>] = &[
         ("dstAddr", "10.0.2.20"),
         ("protocol", "6"),
         ("action", "ACCEPT"),
+        ("tcpFlags", "2"),
         ("logStatus", "OK"),
         ("records", "2"),
         ("first", "1795165300"),
@@ -133,6 +172,7 @@ const PAIRS: &[Fields<'static>] = &[
         ("dstAddr", "10.0.2.20"),
         ("protocol", "6"),
         ("action", "REJECT"),
+        ("tcpFlags", "2"),
         ("logStatus", "OK"),
         ("records", "2"),
         ("first", "1795165300"),
@@ -147,8 +187,7 @@ const PAIRS: &[Fields<'static>] = &[
     ],
 ];
 
-const REJECTED: &str =
-    "2 123456789012 eni-app 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 REJECT OK";
+const REJECTED: &str = "2 123456789012 eni-app 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 REJECT OK 2";
 
 const CONNECTIONS: &[Fields<'static>] = &[
     &[
@@ -159,6 +198,7 @@ const CONNECTIONS: &[Fields<'static>] = &[
         ("dstPort", "8080"),
         ("protocol", "6"),
         ("action", "ACCEPT"),
+        ("tcpFlags", "2"),
         ("logStatus", "OK"),
         ("records", "2"),
         ("first", "1795165300"),
@@ -166,7 +206,7 @@ const CONNECTIONS: &[Fields<'static>] = &[
         ("last", "1795165360"),
         (
             "sample",
-            "2 123456789012 eni-web2 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 ACCEPT OK",
+            "2 123456789012 eni-web2 10.0.1.11 10.0.2.20 50000 8080 6 2 120 1795165300 1795165360 ACCEPT OK 2",
         ),
     ],
     &[
@@ -177,6 +217,7 @@ const CONNECTIONS: &[Fields<'static>] = &[
         ("dstPort", "8080"),
         ("protocol", "6"),
         ("action", "REJECT"),
+        ("tcpFlags", "2"),
         ("logStatus", "OK"),
         ("records", "2"),
         ("first", "1795165300"),
@@ -186,13 +227,21 @@ const CONNECTIONS: &[Fields<'static>] = &[
     ],
 ];
 
-fn source(client: Client) -> InsightsSource {
+/// A custom format with tcp-flags: pair totals can settle reach checks.
+fn with_flags() -> Format {
+    Format::parse("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${tcp-flags}").unwrap()
+}
+
+fn source(client: Client, format: Format) -> InsightsSource {
     InsightsSource {
         runner: Arc::new(runner(client)),
         sources: vec![LogSource {
             groups: vec!["/vpc/flow".into()],
-            format: Format::default_v2(),
+            format,
+            created: None,
+            assumed: false,
         }],
+        uncovered: Default::default(),
         rows: Rows::Aggregated,
         wait: None,
     }
@@ -208,23 +257,27 @@ fn outcome(plan: &Plan, ev: &Evidence) -> Outcome {
     .outcome
 }
 
+async fn collect(rules: &[Rule], format: Format, plan: &Arc<Plan>) -> Evidence {
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    source(client, format)
+        .collect(Arc::clone(plan))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_asked_again() {
-    let rules = [
-        started("count_distinct", "pairs"),
-        started("earliest(@message)", "connections"),
-        started("action = \"ACCEPT\" and", "context"),
-        answered("pairs", || complete(PAIRS)),
-        answered("connections", || complete(CONNECTIONS)),
-        answered("context", || complete(&[])),
-    ];
-    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
     let plan = Arc::new(plan());
-    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    let ev = collect(
+        &rules(&[("pairs", PAIRS), ("connections", CONNECTIONS)]),
+        with_flags(),
+        &plan,
+    )
+    .await;
     assert_eq!(
         ev.cost.unwrap().queries,
-        3,
-        "pairs, then connections and context for one pair"
+        4,
+        "pair totals, then connections of one pair; each also for the minutes before the window"
     );
     let pairs = &ev.checks[0].as_ref().unwrap().pairs;
     let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
@@ -242,24 +295,45 @@ async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_
 }
 
 #[tokio::test]
+async fn without_tcp_flags_connections_are_asked_for_at_once() {
+    // Pair totals cannot show that new connections were answered without tcp-flags: no point
+    // asking for them first.
+    let plan = Arc::new(plan());
+    let ev = collect(
+        &rules(&[("connections", CONNECTIONS)]),
+        Format::default_v2(),
+        &plan,
+    )
+    .await;
+    assert_eq!(
+        ev.cost.unwrap().queries,
+        2,
+        "connections, and the minutes before the window"
+    );
+    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
+}
+
+#[tokio::test]
 async fn a_failed_drill_down_makes_the_checks_unavailable_not_passed() {
-    let rules = [
-        started("count_distinct", "pairs"),
-        started("earliest(@message)", "connections"),
-        started("action = \"ACCEPT\" and", "context"),
-        answered("pairs", || complete(PAIRS)),
+    let rules = rules(&[("pairs", PAIRS)]);
+    let failed = [
+        started("connections"),
         answered("connections", || {
             GetQueryResultsOutput::builder()
                 .status(QueryStatus::Failed)
                 .build()
         }),
-        answered("context", || complete(&[])),
     ];
-    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let all: Vec<Rule> = failed.into_iter().chain(rules).collect();
     let plan = Arc::new(plan());
-    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    let ev = collect(&all, with_flags(), &plan).await;
     match &ev.checks[0] {
-        Err(Unavailable(why)) => assert_eq!(why, "query connections ended Failed"),
+        Err(Unavailable(why)) => assert!(
+            why.starts_with("query connections ended Failed (log groups /vpc/flow, 2026-11-20T09:00:00Z .. 2026-11-20T10:00:00Z;"),
+            "{why}"
+        ),
         other => panic!("{other:?}"),
     }
     assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
@@ -268,18 +342,13 @@ async fn a_failed_drill_down_makes_the_checks_unavailable_not_passed() {
 #[tokio::test]
 async fn records_where_counts_were_asked_for_are_not_read_as_counts() {
     // An emulator that ignores `stats` returns the records themselves.
-    let raw: &[Fields<'_>] = &[&[
+    static RAW: &[Fields<'static>] = &[&[
         ("@ptr", "p1"),
         ("@message", REJECTED),
         ("@logStream", "eni-app-all"),
     ]];
-    let rules = [
-        started("count_distinct", "pairs"),
-        answered("pairs", || complete(raw)),
-    ];
-    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
     let plan = Arc::new(plan());
-    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    let ev = collect(&rules(&[("pairs", RAW)]), with_flags(), &plan).await;
     match &ev.checks[0] {
         Err(Unavailable(why)) => assert!(why.contains("--insights-rows raw"), "{why}"),
         other => panic!("{other:?}"),
@@ -288,28 +357,81 @@ async fn records_where_counts_were_asked_for_are_not_read_as_counts() {
 
 #[tokio::test]
 async fn skipdata_in_the_pair_totals_is_a_gap() {
-    let mut rows: Vec<Fields<'_>> = PAIRS[..2].to_vec();
-    rows.push(&[
-        ("interfaceId", "eni-app"),
-        ("logStatus", "SKIPDATA"),
-        ("protocol", "-"),
-        ("action", "-"),
-        ("records", "3"),
-    ]);
-    let rows: &'static [Fields<'static>] = Box::leak(rows.into_boxed_slice());
-    let rules = [
-        started("count_distinct", "pairs"),
-        answered("pairs", move || complete(rows)),
+    static ROWS: &[Fields<'static>] = &[
+        PAIRS[0],
+        PAIRS[1],
+        &[
+            ("interfaceId", "eni-app"),
+            ("logStatus", "SKIPDATA"),
+            ("protocol", "-"),
+            ("action", "-"),
+            ("records", "3"),
+        ],
     ];
-    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
     let plan = Arc::new(plan());
-    let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
+    let ev = collect(&rules(&[("pairs", ROWS)]), with_flags(), &plan).await;
     assert_eq!(ev.gaps.skipdata.values().sum::<u64>(), 3);
     let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
     assert!(
         matches!(j.outcome, Outcome::Error(verdict::Missing::Incomplete)),
         "{:?}",
         j.outcome
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_began_before_the_window_and_ends_in_it_counts() {
+    // Logs Insights picks records by their start: one that began before the window's start and
+    // overlaps it comes from the query over the minutes before, placed by its end.
+    static EDGE: &[Fields<'static>] = &[&[
+        ("interfaceId", "eni-app"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("srcPort", "50000"),
+        ("dstPort", "8080"),
+        ("protocol", "6"),
+        ("action", "REJECT"),
+        ("tcpFlags", "2"),
+        ("logStatus", "OK"),
+        ("records", "1"),
+        ("first", "1795165100"),
+        ("lastStart", "1795165100"),
+        ("last", "1795165400"),
+        ("endTime", "1795165400"),
+        ("sample", REJECTED),
+    ]];
+    static EDGE_PAIRS: &[Fields<'static>] = &[&[
+        ("interfaceId", "eni-app"),
+        ("srcAddr", "10.0.1.11"),
+        ("dstAddr", "10.0.2.20"),
+        ("protocol", "6"),
+        ("action", "REJECT"),
+        ("tcpFlags", "2"),
+        ("logStatus", "OK"),
+        ("records", "1"),
+        ("first", "1795165100"),
+        ("lastStart", "1795165100"),
+        ("last", "1795165400"),
+        ("endTime", "1795165400"),
+        ("srcPortLow", "50000"),
+        ("srcPortHigh", "50000"),
+        ("srcPorts", "1"),
+        ("dstPortLow", "8080"),
+        ("dstPortHigh", "8080"),
+        ("dstPorts", "1"),
+    ]];
+    let plan = Arc::new(plan());
+    let rows = [
+        ("pairs", &PAIRS[..2]),
+        ("pairs-edge", EDGE_PAIRS),
+        ("connections-edge", EDGE),
+    ];
+    let ev = collect(&rules(&rows), with_flags(), &plan).await;
+    assert_eq!(
+        outcome(&plan, &ev),
+        Outcome::Fail(Failure::Rejected),
+        "{:?}",
+        ev.checks[0]
     );
 }
 
@@ -329,12 +451,13 @@ async fn the_number_of_queries_stays_flat_as_expectations_grow() {
             end: Some(START + 3600),
         };
         let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
-        let start = started("count_distinct", "pairs");
-        let rules = [start.clone(), answered("pairs", || complete(&PAIRS[..2]))];
-        let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
-        let ev = source(client).collect(Arc::clone(&plan)).await.unwrap();
-        assert_eq!(start.num_calls(), 1, "{n} expectations");
-        assert_eq!(ev.cost.unwrap().queries, 1, "{n} expectations");
+        let rules = rules(&[("pairs", &PAIRS[..2])]);
+        let ev = collect(&rules, with_flags(), &plan).await;
+        assert_eq!(
+            ev.cost.unwrap().queries,
+            2,
+            "{n} expectations: pair totals, and the minutes before the window"
+        );
         assert_eq!(
             outcome(&plan, &ev),
             Outcome::Pass,
