@@ -38,6 +38,29 @@ impl Error {
         }
     }
 
+    /// The message for a terminal: `error:` in bold red, `help:` in cyan. anstream drops the
+    /// colours where stderr is not a terminal, and under NO_COLOR.
+    pub fn render_styled(&self) -> String {
+        let (err, help) = (
+            anstyle::AnsiColor::Red.on_default().bold(),
+            anstyle::AnsiColor::Cyan.on_default().bold(),
+        );
+        self.render()
+            .lines()
+            .map(|l| {
+                if let Some(rest) = l.strip_prefix("error:") {
+                    format!("{err}error:{err:#}{rest}")
+                } else if let Some(rest) = l.trim_start().strip_prefix("help:") {
+                    let indent = &l[..l.len() - l.trim_start().len()];
+                    format!("{indent}{help}help:{help:#}{rest}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The message for stderr, each line of a spec problem prefixed like a compiler's.
     pub fn render(&self) -> String {
         match self {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod evidence;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod source;

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match flowgate::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render());
+            anstream::eprintln!("{}", e.render_styled());
             ExitCode::from(e.exit_code())
         }
     }

@@ -1218,3 +1218,246 @@ fn the_schema_catches_what_an_editor_should_flag() {
         );
     }
 }
+
+/// The shell lines of a CI example: `run`/`script` strings of the YAML ones, `sh` blocks of the
+/// Jenkinsfile.
+fn ci_shell_lines(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap();
+    let mut blocks: Vec<String> = Vec::new();
+    if file.ends_with(".yml") {
+        fn strings(v: &serde_yaml::Value, key: Option<&str>, out: &mut Vec<String>) {
+            match v {
+                serde_yaml::Value::String(s)
+                    if matches!(key, Some("run" | "script" | "before_script")) =>
+                {
+                    out.push(s.clone())
+                }
+                serde_yaml::Value::Sequence(items) => {
+                    items.iter().for_each(|i| strings(i, key, out))
+                }
+                serde_yaml::Value::Mapping(m) => {
+                    for (k, v) in m {
+                        strings(v, k.as_str(), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file} is not valid YAML: {e}"));
+        strings(&doc, None, &mut blocks);
+    } else {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("sh '''") {
+            let body = &rest[at + 6..];
+            let end = body.find("'''").expect("a closed sh block");
+            blocks.push(body[..end].to_string());
+            rest = &body[end + 3..];
+        }
+    }
+    blocks
+        .iter()
+        .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The `flowgate` command lines of a CI example, as words (GitHub's `${{ }}` expressions made
+/// plain words).
+fn ci_flowgate_commands(file: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in ci_shell_lines(file) {
+        let mut line = line.clone();
+        while let (Some(a), Some(b)) = (line.find("${{"), line.find("}}")) {
+            line.replace_range(a..b + 2, "EXPR");
+        }
+        for segment in line
+            .split("&&")
+            .flat_map(|s| s.split("||"))
+            .flat_map(|s| s.split(';'))
+        {
+            let segment = segment.trim();
+            if segment.starts_with("flowgate ") {
+                out.push(
+                    shlex::split(segment)
+                        .unwrap_or_else(|| panic!("{file}: cannot split `{segment}`")),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_ci_examples_call_only_what_the_cli_has() {
+    use clap::Parser;
+    for file in [
+        "ci/github-actions.yml",
+        "ci/gitlab-ci.yml",
+        "ci/Jenkinsfile",
+    ] {
+        let commands = ci_flowgate_commands(file);
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.get(1).is_some_and(|s| s == "check")),
+            "{file} runs no `flowgate check`"
+        );
+        for words in commands {
+            if let Err(e) = flowgate::cli::Cli::try_parse_from(&words) {
+                panic!(
+                    "{file}: `{}` is not a valid flowgate command line:\n{e}",
+                    words.join(" ")
+                );
+            }
+            if words[1] == "check" {
+                for flag in ["--junit", "--wait"] {
+                    assert!(
+                        words.iter().any(|w| w == flag),
+                        "{file}: `check` without {flag}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_ci_examples_publish_junit_and_assume_a_role_the_pipelines_way() {
+    let gh: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("ci/github-actions.yml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        gh["permissions"]["id-token"], "write",
+        "OIDC needs id-token: write"
+    );
+    let uses: Vec<&str> = gh["jobs"]["gate"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["uses"].as_str())
+        .collect();
+    for action in [
+        "actions/checkout@",
+        "actions/cache@",
+        "aws-actions/configure-aws-credentials@",
+        "mikepenz/action-junit-report@",
+    ] {
+        assert!(
+            uses.iter().any(|u| u.starts_with(action)),
+            "github-actions.yml does not use {action}: {uses:?}"
+        );
+    }
+    let gl: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("ci/gitlab-ci.yml")).unwrap(),
+    )
+    .unwrap();
+    let job = &gl["flowgate"];
+    assert_eq!(job["artifacts"]["reports"]["junit"], "flowgate.xml");
+    assert_eq!(
+        job["artifacts"]["when"], "always",
+        "JUnit of a failed gate must be kept"
+    );
+    assert!(job["id_tokens"]["FLOWGATE_ID_TOKEN"]["aud"].is_string());
+    assert!(job["variables"]["AWS_WEB_IDENTITY_TOKEN_FILE"].is_string());
+    let jenkins = std::fs::read_to_string(Path::new(ROOT).join("ci/Jenkinsfile")).unwrap();
+    assert_balanced_groovy(&jenkins);
+    for needle in [
+        "pipeline {",
+        "withAWS(",
+        "junit testResults: 'flowgate.xml'",
+        "post {",
+        "always {",
+    ] {
+        assert!(
+            jenkins.contains(needle),
+            "the Jenkinsfile has no `{needle}`"
+        );
+    }
+}
+
+/// A syntax check for Groovy without a JVM: brackets balance outside strings and comments.
+fn assert_balanced_groovy(text: &str) {
+    let mut stack = Vec::new();
+    let (mut chars, mut line) = (text.char_indices().peekable(), 1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '/' if text[i..].starts_with("//") => {
+                while chars.peek().is_some_and(|(_, c)| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '\'' | '"' => {
+                let triple: String = std::iter::repeat_n(c, 3).collect();
+                let close = if text[i..].starts_with(&triple) {
+                    triple
+                } else {
+                    c.to_string()
+                };
+                for _ in 1..close.len() {
+                    chars.next();
+                }
+                let end = text[i + close.len()..]
+                    .find(&close)
+                    .unwrap_or_else(|| panic!("Jenkinsfile:{line}: unclosed string"));
+                line += text[i..i + close.len() + end].matches('\n').count();
+                while chars
+                    .peek()
+                    .is_some_and(|(j, _)| *j < i + close.len() + end + close.len())
+                {
+                    chars.next();
+                }
+            }
+            '{' | '(' | '[' => stack.push((c, line)),
+            '}' | ')' | ']' => {
+                let (open, at) = stack
+                    .pop()
+                    .unwrap_or_else(|| panic!("Jenkinsfile:{line}: `{c}` closes nothing"));
+                let want = match open {
+                    '{' => '}',
+                    '(' => ')',
+                    _ => ']',
+                };
+                assert_eq!(
+                    c, want,
+                    "Jenkinsfile:{line}: `{c}` closes `{open}` of line {at}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "Jenkinsfile: unclosed {stack:?}");
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    // Not a terminal (a pipe, as in CI): no escape codes anywhere, even without NO_COLOR.
+    let o = flowgate()
+        .env_remove("NO_COLOR")
+        .args(["check", "--flow-logs", TROUBLED, SPEC])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101));
+    assert!(
+        !o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b),
+        "escape codes in piped output"
+    );
+    let o = flowgate()
+        .env_remove("NO_COLOR")
+        .args(["check", "--flow-logs", "no/such/dir", SPEC])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).starts_with("error: --flow-logs no/such/dir"),
+        "{}",
+        stderr(&o)
+    );
+    // Asked for, libtest's colours come; NO_COLOR does not override an explicit --color.
+    let o = flowgate()
+        .env_remove("NO_COLOR")
+        .args(["check", "--flow-logs", TROUBLED, SPEC, "--color", "always"])
+        .output()
+        .unwrap();
+    assert!(o.stdout.contains(&0x1b), "--color always gives colours");
+}

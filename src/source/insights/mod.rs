@@ -275,9 +275,11 @@ impl<R: Asker> InsightsSource<R> {
             });
         }
         let mut answers: Vec<Option<Result<Answer, String>>> = vec![None; jobs.len()];
+        let progress = crate::progress::Queries::start(jobs.len());
         while let Some(done) = set.join_next().await {
             let (j, answer) = done.map_err(|e| format!("a query task failed: {e}"))?;
             answers[j] = Some(answer);
+            progress.done();
         }
         Ok(answers
             .into_iter()
@@ -645,12 +647,7 @@ impl<R: Asker> Source for InsightsSource<R> {
                                 .join(", ")
                         )
                     };
-                    eprintln!(
-                        "flowgate: waiting for flow logs: {why}; next try in {}s, {}s left",
-                        pause.as_secs(),
-                        left.as_secs()
-                    );
-                    tokio::time::sleep(pause).await;
+                    crate::progress::wait(&why, pause, left).await;
                 }
                 _ => return Ok(ev),
             }
