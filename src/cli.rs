@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
+Example:
+  flowgate check --flow-logs examples/after-fixes --junit junit.xml specs/shop.yaml
+
 Exit codes:
   0    every expectation passed
   101  an expectation failed

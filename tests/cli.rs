@@ -21,6 +21,8 @@ fn flowgate() -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env_remove("AWS_PROFILE")
+        // A test run inside GitHub Actions must not write into the job's own summary.
+        .env_remove("GITHUB_STEP_SUMMARY")
         .env("NO_COLOR", "1");
     cmd
 }
@@ -808,6 +810,101 @@ fn the_readme_shows_real_output() {
     }
 }
 
+/// The README's five-minute tour, step by step in an empty directory as a newcomer would do it:
+/// the spec it writes, the output and the summary it shows are what flowgate does and prints.
+#[test]
+fn the_readme_tour_runs_as_shown() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let tour = &readme[readme
+        .find("## Five-minute tour")
+        .expect("the README has the tour")..];
+    let between = |from: &str, to: &str| -> String {
+        let start = tour
+            .find(from)
+            .unwrap_or_else(|| panic!("the tour shows {from}"))
+            + from.len();
+        tour[start..start + tour[start..].find(to).unwrap()].to_string()
+    };
+    let spec = between("cat > myspecs/reports.yaml <<'EOF'\n", "EOF\n");
+    let command = between("\nflowgate check ", "\n");
+    let output = between(
+        &format!("flowgate check {command}\n```\n\n```text\n"),
+        "```",
+    );
+    let summary: String = between("<!-- summary.md -->\n", "<!-- end of summary.md -->")
+        .lines()
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.strip_prefix("> ").unwrap_or(l.trim_start_matches('>'))
+            )
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(ROOT).join("examples"),
+        dir.path().join("examples"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("myspecs")).unwrap();
+    let schema = flowgate()
+        .current_dir(dir.path())
+        .arg("schema")
+        .output()
+        .unwrap();
+    std::fs::write(
+        dir.path().join("myspecs/flowgate.schema.json"),
+        &schema.stdout,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("myspecs/reports.yaml"), &spec).unwrap();
+    let validate = flowgate()
+        .current_dir(dir.path())
+        .args(["validate", "myspecs/"])
+        .output()
+        .unwrap();
+    assert_eq!(validate.status.code(), Some(0), "{}", stderr(&validate));
+
+    let o = flowgate()
+        .current_dir(dir.path())
+        .arg("check")
+        .args(shlex::split(&command).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101), "the tour says a test fails");
+    let real = format!("{}{}", stderr(&o), stdout(&o));
+    let normal = |t: &str| {
+        let mut lines: Vec<String> = t
+            .lines()
+            .map(|l| match l.find("finished in ") {
+                Some(i) => format!("{}finished in [time]", &l[..i]),
+                None => l.trim_end().to_string(),
+            })
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert!(
+        normal(&output) == normal(&real),
+        "the tour's output is not what flowgate prints now; paste this:\n{real}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert_eq!(
+        summary.trim_end(),
+        written.trim_end(),
+        "the tour's summary.md"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    for shown in [
+        "<failure type=\"RETURN_REJECTED\" message=\"RETURN_REJECTED: 192.168.20.15 -&gt; 10.0.4.40 tcp/445 reply refused (6 of 6 connections)\">",
+        "working pairs: 10.0.2.20 -> 10.0.4.40 (10 ESTABLISHED); 10.0.2.21 -> 10.0.4.40 (10 ESTABLISHED)",
+    ] {
+        assert!(tour.contains(shown) && junit.contains(shown), "{shown}");
+    }
+}
+
 // ---- against a local AWS: moto's server on 127.0.0.1 ------------------------------------------
 
 /// The shop of tests/data/moto_shop.py, running for the whole test binary: moto's ids by name.
@@ -1197,6 +1294,20 @@ fn every_valid_spec_validates_against_the_printed_schema() {
         }
     }
     assert!(checked >= 2, "the shipped spec and the README's");
+}
+
+#[test]
+fn the_shipped_schema_is_the_one_flowgate_prints() {
+    // specs/shop.yaml points the YAML language server at this file: it must not go stale.
+    let shipped =
+        std::fs::read_to_string(Path::new(ROOT).join("specs/flowgate.schema.json")).unwrap();
+    assert_eq!(
+        shipped,
+        stdout(&run(&["schema"])),
+        "refresh it: cargo run -- schema > specs/flowgate.schema.json"
+    );
+    let shop = std::fs::read_to_string(Path::new(ROOT).join("specs/shop.yaml")).unwrap();
+    assert!(shop.contains("# yaml-language-server: $schema=flowgate.schema.json"));
 }
 
 #[test]
