@@ -145,6 +145,7 @@ pub struct EvidenceArgs {
     #[arg(
         long = "log-group",
         value_name = "NAME",
+        value_parser = log_group_name,
         help_heading = "CloudWatch Logs"
     )]
     pub log_groups: Vec<String>,
@@ -291,4 +292,17 @@ fn rfc3339(s: &str) -> Result<u64, String> {
         })?;
     u64::try_from(t.unix_timestamp())
         .map_err(|_| "times before 1970 are not flow-log times".to_string())
+}
+
+/// A log group name as CloudWatch Logs allows it (1-512 of `a-zA-Z0-9_-/.#`): anything else
+/// is a typo, or text that would break the query listing `flowgate query` prints.
+fn log_group_name(s: &str) -> Result<String, String> {
+    let ok = (1..=512).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b'.' | b'#'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("not a log group name: 1 to 512 letters, digits and _ - / . #".into())
+    }
 }

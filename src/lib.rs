@@ -10,6 +10,8 @@ pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -237,49 +239,19 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
     } else {
         Some(aws::connect(&opts).await)
     };
-    let plan = if harness.list {
-        Arc::new(plan::assemble(&specs, &list_hosts(&specs), window))
-    } else {
-        Arc::new(plan(&specs, aws.as_ref(), window).await?)
-    };
     if harness.list {
+        let plan = plan::assemble(&specs, &list_hosts(&specs), window);
         let _ = libtest_mimic::run(&harness, report::listing(&plan));
         return Ok(ExitCode::SUCCESS);
     }
-    let (evidence, described) = if files {
-        let source = FileSource::open(&args.flow_logs, args.evidence.log_format.as_deref())?;
-        (source.collect(Arc::clone(&plan)).await?, source.describe())
-    } else {
-        let aws = aws.as_ref().expect("connected above");
-        let (sources, uncovered) = log_sources(&args.evidence, Some(aws), &plan).await?;
-        let runner = Arc::new(Runner::new(aws.logs.clone(), args.max_queries));
-        let source = InsightsSource {
-            runner: Arc::clone(&runner),
-            sources,
-            uncovered,
-            rows: rows(&args.evidence),
-            wait: args.wait.map(Into::into),
-        };
-        // Ctrl-C stops the running queries; the checks they served end as errors.
-        let stopper = tokio::spawn({
-            let runner = Arc::clone(&runner);
-            async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!(
-                        "flowgate: stopping the running queries (Ctrl-C again to quit at once)"
-                    );
-                    runner.cancel().await;
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
-                    }
-                }
-            }
-        });
-        let evidence = source.collect(Arc::clone(&plan)).await?;
-        stopper.abort();
-        (evidence, source.describe())
+    let (plan, evidence, described) = match gather(&args, &specs, aws.as_ref(), window).await {
+        Ok(gathered) => gathered,
+        Err(e) => {
+            // The pipeline still gets a report to show: every case an error saying why.
+            write_stopped_reports(&args, &specs, window, &e);
+            return Err(e);
+        }
     };
-    let evidence = Arc::new(evidence);
     let summary = report::summary(&described, &plan, &evidence);
     eprint!("{summary}");
     let no_traffic = match args.no_traffic {
@@ -317,6 +289,105 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         ));
     }
     Ok(report::exit_code(&results, &conclusion))
+}
+
+/// Resolves the hosts and collects the evidence for every check: all the I/O of a check run.
+async fn gather(
+    args: &CheckArgs,
+    specs: &[spec::Spec],
+    aws: Option<&Aws>,
+    window: Window,
+) -> Result<(Arc<Plan>, Arc<evidence::Evidence>, String), Error> {
+    let plan = Arc::new(plan(specs, aws, window).await?);
+    let (evidence, described) = if !args.flow_logs.is_empty() {
+        let source = FileSource::open(&args.flow_logs, args.evidence.log_format.as_deref())?;
+        (source.collect(Arc::clone(&plan)).await?, source.describe())
+    } else {
+        let aws = aws.expect("connected for CloudWatch");
+        let (sources, uncovered) = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let runner = Arc::new(Runner::new(aws.logs.clone(), args.max_queries));
+        let source = InsightsSource {
+            runner: Arc::clone(&runner),
+            sources,
+            uncovered,
+            rows: rows(&args.evidence),
+            wait: args.wait.map(Into::into),
+        };
+        // Ctrl-C stops the running queries; the checks they served end as errors.
+        let stopper = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!(
+                        "flowgate: stopping the running queries (Ctrl-C again to quit at once)"
+                    );
+                    runner.cancel().await;
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                }
+            }
+        });
+        let evidence = source.collect(Arc::clone(&plan)).await;
+        stopper.abort();
+        (evidence?, source.describe())
+    };
+    Ok((plan, Arc::new(evidence), described))
+}
+
+/// The reports of a run that stopped before judging (a selector that matches nothing, AWS out
+/// of reach): every case an error carrying the reason, so the pipeline page says what happened
+/// instead of showing a stale or missing report. Failing to write them is only a warning: the
+/// run's own error is what the user must see.
+fn write_stopped_reports(args: &CheckArgs, specs: &[spec::Spec], window: Window, e: &Error) {
+    let github = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty());
+    if args.junit.is_none() && args.summary.is_none() && github.is_none() {
+        return;
+    }
+    let plan = plan::assemble(specs, &list_hosts(specs), window);
+    let why = e.render();
+    let first = why
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    let results: Vec<Option<report::CaseResult>> = plan
+        .checks
+        .iter()
+        .map(|_| {
+            Some(report::CaseResult {
+                outcome: verdict::Outcome::Error(verdict::Missing::Unavailable(first.to_string())),
+                message: format!("UNAVAILABLE: the run stopped before judging: {first}"),
+                details: format!("the run stopped before judging this expectation:\n{why}\n"),
+                evidence: "none".into(),
+                duration: std::time::Duration::ZERO,
+            })
+        })
+        .collect();
+    let summary = format!("evidence: none; the run stopped: {first}\n");
+    let mut written = Vec::new();
+    if let Some(path) = &args.junit {
+        written.push((
+            path.clone(),
+            report::junit::write(path, &report::junit::report(&plan, &results, &summary)),
+        ));
+    }
+    let markdown = report::markdown::summary(&plan, &results, &summary);
+    if let Some(path) = &args.summary {
+        written.push((
+            path.clone(),
+            report::write_atomically(path, markdown.as_bytes()),
+        ));
+    }
+    if let Some(path) = github {
+        let path = std::path::PathBuf::from(path);
+        written.push((path.clone(), append(&path, markdown.as_bytes())));
+    }
+    for (path, result) in written {
+        if let Err(err) = result {
+            eprintln!("flowgate: warning: cannot write {}: {err}", path.display());
+        }
+    }
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

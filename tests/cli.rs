@@ -412,6 +412,292 @@ fn a_truncated_gzip_file_never_yields_a_pass() {
     );
 }
 
+/// Every kind of broken file evidence, added to evidence on which the whole gate passes: no
+/// case may pass, the run exits 3, and stderr and every JUnit case name what is missing.
+#[test]
+fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
+    let whole = std::fs::read(walk(&Path::new(ROOT).join(FIXED))[0].clone()).unwrap();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    let rec = |sport: &str, dport: &str, proto: &str, start: &str, end: &str| {
+        format!(
+            "2 123456789012 eni-0abc 10.0.1.10 10.0.2.20 {sport} {dport} {proto} 1 60 {start} {end} ACCEPT OK\n"
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "cut.log.gz",
+            whole[..whole.len() / 2].to_vec(),
+            "cut.log.gz: reading stopped after line".into(),
+        ),
+        (
+            "fake.log.gz",
+            b"this is not gzip\n".to_vec(),
+            "fake.log.gz: named .gz but not gzip".into(),
+        ),
+        (
+            "mismatch.log",
+            format!(
+                "{header} tcp-flags\n{}",
+                rec("40000", "8080", "6", "1795165200", "1795165260")
+            )
+            .into_bytes(),
+            "mismatch.log:2: 14 fields where the format has 15".into(),
+        ),
+        (
+            "port.log",
+            rec("40000", "70000", "6", "1795165200", "1795165260").into_bytes(),
+            "port.log:1: dstport `70000`".into(),
+        ),
+        (
+            "proto.log",
+            rec("40000", "8080", "256", "1795165200", "1795165260").into_bytes(),
+            "proto.log:1: protocol `256`".into(),
+        ),
+        (
+            "time.log",
+            rec("40000", "8080", "6", "-5", "1795165260").into_bytes(),
+            "time.log:1: start `-5`".into(),
+        ),
+        (
+            "order.log",
+            rec("40000", "8080", "6", "1795165260", "1795165200").into_bytes(),
+            "order.log:1: end 1795165200 is before start".into(),
+        ),
+        (
+            "nul.log",
+            b"2 123456789012 eni-0abc 10.0.1.10\x00 10.0.2.20 1 2 6 1 60 1 2 ACCEPT OK\n".to_vec(),
+            "nul.log:1:".into(),
+        ),
+    ];
+    for (name, bytes, says) in &cases {
+        let dir = fixed_plus(&[(name, bytes)]);
+        let (o, xml) = junit_of(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+        let out = format!("{}{}", stderr(&o), stdout(&o));
+        assert_eq!(o.status.code(), Some(3), "{name}: {out}");
+        assert!(out.contains("0 passed"), "{name} let a case pass: {out}");
+        assert!(
+            out.contains(says.as_str()),
+            "{name}: expected `{says}` in:\n{out}"
+        );
+        assert_eq!(
+            xml.matches(r#"<error type="INCOMPLETE""#).count(),
+            11,
+            "{name}: {xml}"
+        );
+        assert!(
+            xml.matches(says.as_str()).count() >= 11,
+            "{name}: each case names it"
+        );
+    }
+}
+
+/// A run that stops before judging (here: AWS out of reach) still leaves a report for the
+/// pipeline: every case an error with the reason, written whole.
+#[test]
+fn a_run_that_stops_before_judging_still_writes_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, summary) = (dir.path().join("junit.xml"), dir.path().join("summary.md"));
+    std::fs::write(&junit, "stale report of an earlier run").unwrap();
+    let o = flowgate()
+        .args(["check", "--endpoint-url", "http://127.0.0.1:9", "--junit"])
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .arg(SPEC)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_valid_junit(&xml);
+    assert_eq!(
+        xml.matches(r#"<error type="UNAVAILABLE""#).count(),
+        11,
+        "{xml}"
+    );
+    assert!(xml.contains("the run stopped before judging"), "{xml}");
+    assert!(xml.contains("Connection refused"), "the reason: {xml}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## flowgate: 11 errors, 0 passed"), "{md}");
+}
+
+/// Nothing a spec says reaches a query string but parsed addresses, networks and ports: specs
+/// with quotes, pipes, backticks, newlines and escapes in every string field give exactly the
+/// queries of the same spec without them, or a spec error; their reports stay valid XML.
+#[test]
+fn hostile_strings_in_specs_never_reach_queries_or_break_reports() {
+    const HOSTILE: &[&str] = &[
+        r#"x" | filter 1=1 | display @message #"#,
+        "`whoami` $(id) ${HOME}",
+        "a\nfields @message\n| limit 10000",
+        "x' or 'a'='a' -- ]] /* */",
+        "\u{1b}[31mred\u{7}\u{0}\r\t</failure><![CDATA[",
+    ];
+    let spec = |app: &str, desc: &str, window: &str, host: &str, name: &str| {
+        format!(
+            "app: {}\ndescription: {}\nwindow: {}\nhosts:\n  {}: {{ ips: [10.0.1.10, 10.0.1.11] }}\n  app: {{ cidr: 10.0.2.20/31 }}\nexpect:\n  - {{ name: {}, from: {}, to: app, port: 8080 }}\n",
+            yaml(app),
+            yaml(desc),
+            yaml(window),
+            yaml(host),
+            yaml(name),
+            yaml(host)
+        )
+    };
+    fn yaml(s: &str) -> String {
+        serde_json::to_string(s).unwrap() // a JSON string is a YAML double-quoted scalar
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let queries = |text: &str, group: &str| -> (Option<i32>, String, String) {
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, text).unwrap();
+        let o = run(&[
+            "query",
+            "--log-group",
+            group,
+            "--start",
+            "2026-11-20T09:00:00Z",
+            "--end",
+            "2026-11-20T10:00:00Z",
+            path.to_str().unwrap(),
+        ]);
+        let out = stdout(&o);
+        let text: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        (o.status.code(), text.join("\n"), stderr(&o))
+    };
+    let benign = spec("shop", "d", "1h", "web", "web reaches app");
+    let (code, expected, err) = queries(&benign, "/vpc/shop");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(expected.contains("filter"), "{expected}");
+    let mut judged = 0;
+    for h in HOSTILE {
+        let variants = [
+            ("app", spec(h, "d", "1h", "web", "web reaches app")),
+            (
+                "description",
+                spec("shop", h, "1h", "web", "web reaches app"),
+            ),
+            ("window", spec("shop", "d", h, "web", "web reaches app")),
+            ("host name", spec("shop", "d", "1h", h, "web reaches app")),
+            ("test name", spec("shop", "d", "1h", "web", h)),
+        ];
+        for (field, text) in variants {
+            let (code, got, err) = queries(&text, "/vpc/shop");
+            match code {
+                Some(0) => assert_eq!(got, expected, "{field} = {h:?} changed the queries"),
+                Some(2) => assert!(err.contains("s.yaml:"), "{field}: no position: {err}"),
+                other => panic!("{field} = {h:?}: exit {other:?}: {err}"),
+            }
+            if code == Some(0) {
+                // The report of a spec with this string stays valid XML, escapes stripped.
+                let path = dir.path().join("s.yaml");
+                let (_, xml) = junit_of(&["check", "--flow-logs", FIXED, path.to_str().unwrap()]);
+                assert_valid_junit(&xml);
+                assert!(!xml.contains('\u{1b}') && !xml.contains('\u{7}'), "{xml}");
+                judged += 1;
+            }
+        }
+        // Log group names are API parameters, never query text.
+        let (code, got, _) = queries(&benign, &format!("/vpc/{}", h.replace('\0', "")));
+        assert!(code != Some(0) || got == expected, "log group {h:?}");
+    }
+    assert!(
+        judged >= 5,
+        "hostile names, apps and descriptions are valid and were judged"
+    );
+}
+
+/// Limits that protect the user: thousands of hosts and expectations, the whole internet on both
+/// sides, and a file that is one endless line all work, or fail with a clear message.
+#[test]
+fn big_specs_the_whole_internet_and_an_endless_line_work_or_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let mut big = String::from("app: big\nhosts:\n");
+    for i in 0..n {
+        big.push_str(&format!(
+            "  h{i}: {{ ip: 10.{}.{}.{} }}\n",
+            i >> 8,
+            i & 255,
+            i % 200 + 1
+        ));
+    }
+    big.push_str("expect:\n");
+    for i in 0..n {
+        big.push_str(&format!(
+            "  - {{ from: h{i}, to: h{}, port: {} }}\n",
+            (i + 1) % n,
+            1000 + i
+        ));
+    }
+    let big_spec = dir.path().join("big.yaml");
+    std::fs::write(&big_spec, &big).unwrap();
+    let big_spec = big_spec.to_str().unwrap();
+    let o = run(&["query", "--log-group", "/vpc/x", "--since", "1h", big_spec]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let queries: Vec<String> = stdout(&o)
+        .split("\n\n")
+        .map(|q| {
+            q.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|q| !q.is_empty())
+        .collect();
+    assert!(queries.len() > 2, "3000 addresses take several queries");
+    assert!(
+        queries.iter().all(|q| q.len() <= 10_000),
+        "every query within Logs Insights' 10,000 characters"
+    );
+    let o = run(&["check", "--flow-logs", FIXED, "-q", big_spec]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("0 passed; 3000 failed"),
+        "{}",
+        stdout(&o)
+    );
+
+    let everyone = dir.path().join("everyone.yaml");
+    std::fs::write(
+        &everyone,
+        "app: all\nhosts:\n  internet: { cidrs: [0.0.0.0/0, '::/0'] }\nexpect:\n  - { from: internet, to: internet, port: 443 }\n  - { from: any, to: internet, protocol: icmp, deny: true }\n",
+    )
+    .unwrap();
+    let o = run(&["check", "--flow-logs", FIXED, everyone.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("all::internet -> internet tcp/443 ... ok"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("ALLOWED"),
+        "pings got through: {}",
+        stdout(&o)
+    );
+
+    // 16 MiB without a line end: named as a bad line, not read into memory whole.
+    let endless = dir.path().join("endless.log");
+    std::fs::File::create(&endless)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        "--flow-logs",
+        endless.to_str().unwrap(),
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("endless.log:1: longer than 65536 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn skipdata_in_the_window_is_reported_and_blocks_passes() {
     let line =
@@ -990,6 +1276,84 @@ fn against_moto(args: &[&str]) -> Output {
         .args(["--endpoint-url", m.endpoint()])
         .output()
         .unwrap()
+}
+
+/// Credentials never show: recognisable fake ones, through every kind of run against the local
+/// AWS (a verdict, an AWS error, an answer flowgate refuses, the query listing), with the SDK's
+/// logging asked for at its loudest; no output, JUnit or summary may carry them.
+#[test]
+fn credentials_never_appear_in_output_or_reports() {
+    const KEY: &str = "AKIAFLOWGATECANARY01";
+    const SECRET: &str = "flowgate-canary-secret-2d8f7a61";
+    const TOKEN: &str = "flowgate-canary-session-token-9c4e1b";
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = m.spec(dir.path());
+    let spec = spec.to_str().unwrap();
+    // Each run with the exit code that shows it got as far as it should.
+    let runs: &[(&[&str], i32)] = &[
+        (
+            &["check", "--insights-rows", "raw", "--since", "1h", spec],
+            101,
+        ),
+        (&["check", "--since", "1h", spec], 3),
+        (
+            &[
+                "check",
+                "--log-group",
+                "/vpc/missing",
+                "--log-format",
+                "${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action}",
+                "--since",
+                "1h",
+                spec,
+            ],
+            3,
+        ),
+        (&["query", "--since", "1h", spec], 0),
+        (
+            &["check", "--flow-logs", FIXED, "--region", "eu-west-1", SPEC],
+            0,
+        ),
+    ];
+    for (i, (args, code)) in runs.iter().enumerate() {
+        let (junit, summary) = (
+            dir.path().join(format!("{i}.xml")),
+            dir.path().join(format!("{i}.md")),
+        );
+        let mut cmd = flowgate();
+        cmd.args(*args)
+            .args(["--endpoint-url", m.endpoint()])
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("RUST_LOG", "trace")
+            .env("RUST_BACKTRACE", "1")
+            .env("GITHUB_STEP_SUMMARY", &summary);
+        if args[0] == "check" {
+            cmd.arg("--junit").arg(&junit);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", stderr(&o));
+        let mut outputs = vec![("stdout", stdout(&o)), ("stderr", stderr(&o))];
+        for (what, path) in [("junit", &junit), ("summary", &summary)] {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                outputs.push((what, text));
+            }
+        }
+        assert!(
+            outputs.len() >= 3 || args[0] == "query",
+            "{args:?} wrote its reports"
+        );
+        for (what, text) in outputs {
+            for secret in [KEY, SECRET, TOKEN, &SECRET[..16], &TOKEN[..20]] {
+                assert!(
+                    !text.contains(secret),
+                    "{args:?}: {what} shows {secret}:\n{text}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

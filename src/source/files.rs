@@ -151,7 +151,7 @@ pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Result<Evidence,
     )
 }
 
-fn scan_with(
+pub(crate) fn scan_with(
     files: &[PathBuf],
     format: &Format,
     plan: &Plan,
@@ -688,49 +688,6 @@ expect:
         out
     }
 
-    /// Everything verdicts and messages use, in a form that does not depend on reading order.
-    fn canonical(ev: &Evidence) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, c) in ev.checks.iter().enumerate() {
-            let c = c.as_ref().unwrap();
-            let mut pairs: Vec<_> = c.pairs.iter().collect();
-            pairs.sort_by_key(|(k, _)| **k);
-            for ((client, server), p) in pairs {
-                let mut ifaces: Vec<String> = p.ifaces.iter().map(ToString::to_string).collect();
-                ifaces.sort();
-                let conns = format!(
-                    "{:?} unjudged {} sampled {:?} on {ifaces:?}",
-                    p.connections, p.unjudged, p.sampled
-                );
-                let samples: Vec<String> = p
-                    .samples
-                    .iter()
-                    .map(|s| format!("{} {}", ev.origin(&s.origin), s.text))
-                    .collect();
-                out.push(format!(
-                    "check {i} {client} -> {server}: {:?} {:?}..{:?}\n  {}\n  {}",
-                    p.records,
-                    p.first_seen,
-                    p.last_seen,
-                    conns,
-                    samples.join("\n  ")
-                ));
-            }
-        }
-        let g = &ev.gaps;
-        let bad: Vec<String> = g
-            .bad_line_samples
-            .iter()
-            .map(|b| format!("{} {}", ev.origin(&b.origin), b.reason))
-            .collect();
-        out.push(format!(
-            "gaps: {} bad lines {bad:?} {:?} {:?} {}",
-            g.bad_lines, g.bad_files, g.skipdata, g.no_records
-        ));
-        out.push(format!("stats: {:?}", ev.stats));
-        out
-    }
-
     fn compare(files: &[PathBuf], window: Window) {
         let spec = crate::spec::parse(Path::new("t.yaml"), SPEC).unwrap();
         let plan = crate::plan::build(&[spec], window).unwrap();
@@ -742,7 +699,10 @@ expect:
         let plain = scan_with(files, &format, &plan, u64::MAX, None, ledger::TABLE).unwrap();
         // Small parts and a tiny connection table: many parts, many runs on disk.
         let fast = scan_with(files, &format, &plan, 4096, plan.interesting(), 64).unwrap();
-        let (plain, fast) = (canonical(&plain), canonical(&fast));
+        let (plain, fast) = (
+            crate::fuzzing::canonical(&plain),
+            crate::fuzzing::canonical(&fast),
+        );
         assert!(
             plain.len() > 20,
             "the data must exercise the checks: {plain:#?}"

@@ -9,6 +9,9 @@ pub mod lines;
 pub mod record;
 pub mod scan;
 
+#[cfg(test)]
+mod properties;
+
 use std::future::Future;
 use std::sync::Arc;
 

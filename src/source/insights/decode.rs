@@ -48,8 +48,14 @@ fn number(row: &Row, name: &str) -> Result<Option<f64>, String> {
         .transpose()
 }
 
+/// Epoch seconds. Anything else (negative, fractional, infinite, past the year 33000) is a
+/// broken answer, not a time to compute with.
 fn time(row: &Row, name: &str) -> Result<Option<u64>, String> {
-    Ok(number(row, name)?.map(|v| v as u64))
+    match number(row, name)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e12 => Ok(Some(v as u64)),
+        Some(v) => Err(format!("{name} `{v}` is not a time in epoch seconds")),
+    }
 }
 
 fn required<'a>(row: &'a Row, name: &str) -> Result<&'a str, String> {
@@ -109,6 +115,9 @@ struct Common {
 
 fn common(row: &Row, fields: &Fields) -> Result<Result<Common, Decoded>, String> {
     let records = int::<u64>(row, "records")?;
+    if records == 0 {
+        return Err("records `0`: a group of no records".into());
+    }
     let iface = iface_of(row, fields.iface)?;
     if fields.has_log_status {
         match required(row, "logStatus")? {
@@ -194,10 +203,16 @@ pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
             int(row, &format!("{side}Low"))?,
             int(row, &format!("{side}High"))?,
         );
+        let distinct: u64 = int(row, &format!("{side}s"))?;
+        if low > high || distinct == 0 {
+            return Err(format!(
+                "{side}Low {low}, {side}High {high} and {side}s {distinct} do not describe ports"
+            ));
+        }
         Ok(Span {
             low,
             high,
-            distinct: int(row, &format!("{side}s"))?,
+            distinct,
         })
     };
     Ok(Decoded::Pair(PairRow {
