@@ -96,6 +96,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", help_heading = "CloudWatch Logs")]
     pub wait: Option<humantime::Duration>,
 
+    /// Do not read the security groups and network ACLs to explain failures (done whenever EC2
+    /// is reachable: against CloudWatch, or with --region, --profile or --endpoint-url)
+    #[arg(long, help_heading = "AWS")]
+    pub no_explain: bool,
+
     /// Logs Insights queries running at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
     pub max_queries: usize,

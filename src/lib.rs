@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod evidence;
+pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod plan;
@@ -258,8 +259,18 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
         NoTrafficArg::Fail => verdict::NoTraffic::Fail,
         NoTrafficArg::Skip => verdict::NoTraffic::Skip,
     };
+    let explained = match (&aws, args.no_explain) {
+        (Some(aws), false) => explain::explain(&aws.ec2, &plan, &evidence, no_traffic).await,
+        _ => Vec::new(),
+    };
     let recorder = report::Recorder::new(plan.checks.len());
-    let trials = report::trials(&plan, &evidence, no_traffic, &recorder);
+    let trials = report::trials(
+        &plan,
+        &evidence,
+        no_traffic,
+        &recorder,
+        &Arc::new(explained),
+    );
     // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
     let conclusion = tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials));
     let results = recorder.results();

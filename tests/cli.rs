@@ -1096,6 +1096,37 @@ fn the_readme_shows_real_output() {
     }
 }
 
+/// Every test the README's guarantees name exists, so the promises stay backed.
+#[test]
+fn the_guarantees_name_tests_that_exist() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let start = readme
+        .find("## What flowgate guarantees")
+        .expect("the section");
+    let section = &readme[start..start + readme[start..].find("\n## Testing").unwrap()];
+    let mut sources = String::new();
+    for dir in ["src", "tests"] {
+        for path in walk(&Path::new(ROOT).join(dir)) {
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let names: Vec<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|n| n.len() > 20 && n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in names {
+        assert!(
+            sources.contains(&format!("fn {name}(")),
+            "the README names `{name}`, which is not a test"
+        );
+    }
+}
+
 /// The README's five-minute tour, step by step in an empty directory as a newcomer would do it:
 /// the spec it writes, the output and the summary it shows are what flowgate does and prints.
 #[test]
@@ -1276,6 +1307,92 @@ fn against_moto(args: &[&str]) -> Output {
         .args(["--endpoint-url", m.endpoint()])
         .output()
         .unwrap()
+}
+
+/// A failing case says which rule on which resource to change: a security group without the
+/// rule, a network ACL entry that denies, read from EC2 for hosts given as plain addresses.
+#[test]
+fn failures_name_the_security_group_or_network_acl_rule_to_change() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("why.yaml");
+    std::fs::write(
+        &spec,
+        "app: why\nhosts:\n  web: { ips: [10.0.1.10, 10.0.1.11] }\n  app: { ip: 10.0.2.20 }\n  db: { ip: 10.0.3.30 }\n  reports: { ip: 192.168.20.15 }\nexpect:\n  - { name: web reaches app, from: web, to: app, port: 8080 }\n  - { name: reports reach db, from: reports, to: db, port: 1433 }\n  - { name: app reaches db, from: app, to: db, port: 1433 }\n",
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let args = [
+        "check",
+        "--log-group",
+        "/vpc/shop",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        "--junit",
+        junit.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ];
+    let o = against_moto(&args);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let (app_sg, db_acl, db_subnet, app) = (
+        m.id("app_sg"),
+        m.id("db_acl"),
+        m.id("db_subnet"),
+        m.id("app"),
+    );
+    for says in [
+        format!("SG {app_sg} of {app} has no ingress rule for tcp 8080 from 10.0.1.11"),
+        format!("to allow it: add to {app_sg} an ingress rule tcp 8080 from 10.0.1.11/32"),
+        format!(
+            "NACL {db_acl} ({db_subnet}) inbound: rule 90 denies tcp 192.168.20.15 → 10.0.3.30:1433"
+        ),
+        "to allow it: an inbound allow rule numbered below 90 for tcp 1433 from 192.168.20.15/32"
+            .to_string(),
+        "no interface in this account and region has 192.168.20.15".to_string(),
+    ] {
+        assert!(xml.contains(&says), "the JUnit should say `{says}`:\n{xml}");
+    }
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("test why::app reaches db ") && l.ends_with("... ok")),
+        "{}",
+        stdout(&o)
+    );
+    // Evidence from files, configuration from EC2 (the emulator here; --region for AWS).
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        logs.join("f.log"),
+        format!(
+            "2 123456789012 {web2} 10.0.1.11 10.0.2.20 40002 8080 6 3 180 1795165200 1795165260 ACCEPT OK\n2 123456789012 {app} 10.0.1.11 10.0.2.20 40002 8080 6 3 180 1795165200 1795165260 REJECT OK\n",
+            web2 = m.id("web2")
+        ),
+    )
+    .unwrap();
+    let files = against_moto(&[
+        "check",
+        "--flow-logs",
+        logs.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&files).contains(&format!(
+            "SG {app_sg} of {app} has no ingress rule for tcp 8080 from 10.0.1.11"
+        )),
+        "{}",
+        stdout(&files)
+    );
+    let quiet = against_moto(&[&args[..], &["--no-explain"]].concat());
+    assert_eq!(quiet.status.code(), Some(101));
+    assert!(
+        !std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("why (the security groups")
+    );
 }
 
 /// Credentials never show: recognisable fake ones, through every kind of run against the local

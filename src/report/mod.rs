@@ -62,18 +62,26 @@ pub fn trials(
     evidence: &Arc<Evidence>,
     no_traffic: NoTraffic,
     recorder: &Recorder,
+    explained: &Arc<Vec<Option<String>>>,
 ) -> Vec<Trial> {
     (0..plan.checks.len())
         .map(|i| {
-            let (plan, evidence, recorder) =
-                (Arc::clone(plan), Arc::clone(evidence), recorder.clone());
+            let (plan, evidence, recorder, explained) = (
+                Arc::clone(plan),
+                Arc::clone(evidence),
+                recorder.clone(),
+                Arc::clone(explained),
+            );
             Trial::ignorable_test(plan.checks[i].trial_name(), move || {
                 let started = Instant::now();
                 let check = &plan.checks[i];
                 let gaps = evidence.gaps.bearing_on(check.interfaces.as_ref());
                 let j = verdict::judge(check, &evidence.checks[i], &gaps, no_traffic);
                 let message = text::message(check, &j);
-                let details = text::details(check, &j, &evidence);
+                let mut details = text::details(check, &j, &evidence);
+                if let Some(why) = explained.get(i).and_then(Option::as_ref) {
+                    details.push_str(why);
+                }
                 let counted = text::evidence_counts(&j);
                 let outcome = j.outcome.clone();
                 recorder.record(

@@ -19,9 +19,11 @@ pub struct Eni {
     pub nets: Vec<IpNet>,
     pub vpc: Option<String>,
     pub subnet: Option<String>,
+    /// Its security groups.
+    pub groups: Vec<String>,
 }
 
-fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values.into_iter().map(Into::into).collect()))
@@ -67,6 +69,11 @@ fn eni(n: &NetworkInterface) -> Option<Eni> {
         nets,
         vpc: n.vpc_id().map(str::to_string),
         subnet: n.subnet_id().map(str::to_string),
+        groups: n
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect(),
     })
 }
 

@@ -75,6 +75,31 @@ def main():
         TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shop-db"}]}],
     )["NetworkInterface"]["NetworkInterfaceId"]
 
+    # The rules the records below bear out (flowgate explains failures with them): app takes
+    # 8080 from web1 only (no rule for web2); db takes 1433 from app's group; the db subnet's
+    # network ACL denies 1433 from the offices (rule 90) before allowing the rest.
+    ec2.authorize_security_group_ingress(GroupId=sg["app"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.1.10/32"}]}])
+    ec2.authorize_security_group_ingress(GroupId=sg["db"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 1433, "ToPort": 1433, "UserIdGroupPairs": [{"GroupId": sg["app"]}]}])
+    db_acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    for number, egress, action, cidr, ports in [
+        (90, False, "deny", "192.168.0.0/16", (1433, 1433)),
+        (100, False, "allow", "0.0.0.0/0", None),
+        (100, True, "allow", "0.0.0.0/0", None),
+    ]:
+        entry = dict(NetworkAclId=db_acl, RuleNumber=number, Egress=egress, RuleAction=action,
+                     CidrBlock=cidr, Protocol="6" if ports else "-1")
+        if ports:
+            entry["PortRange"] = {"From": ports[0], "To": ports[1]}
+        ec2.create_network_acl_entry(**entry)
+    association = next(
+        a["NetworkAclAssociationId"]
+        for acl in ec2.describe_network_acls()["NetworkAcls"]
+        for a in acl["Associations"] if a["SubnetId"] == subnet["db"]
+    )
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=db_acl)
+
     logs.create_log_group(logGroupName=GROUP)
     # The flow logs were set up long before the cutover (flowgate treats a window that starts
     # before its flow log existed as incomplete): moto runs in this process, so its clock for
@@ -121,7 +146,8 @@ def main():
               rec(app, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18)],
         db: [rec(db, "10.0.2.20", "10.0.3.30", 50001, 1433, "ACCEPT", 2),
              rec(db, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18),
-             rec(db, "203.0.113.9", "10.0.3.30", 51515, 1433, "REJECT", 2)],
+             rec(db, "203.0.113.9", "10.0.3.30", 51515, 1433, "REJECT", 2),
+             rec(db, "192.168.20.15", "10.0.3.30", 52000, 1433, "REJECT", 2)],
     }
     for eni, records in streams.items():
         stream = f"{eni}-all"
@@ -131,7 +157,7 @@ def main():
 
     for key, value in [
         ("endpoint", endpoint), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
-        ("app_instance", app_id), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
+        ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc),
     ]:
         print(key, value)

@@ -465,3 +465,99 @@ async fn the_number_of_queries_stays_flat_as_expectations_grow() {
         );
     }
 }
+
+/// Every way a query can fail, at the first query a check needs: none may yield a pass, and
+/// each check says which query, log groups and time range are missing and why.
+#[tokio::test]
+async fn every_way_a_query_can_fail_leaves_its_checks_unavailable_never_passed() {
+    use super::run::tests::{complete as rows_of, throttled};
+    type Answer = Box<dyn Fn() -> Rule>;
+    let results = |out: fn() -> GetQueryResultsOutput| -> Answer {
+        Box::new(move || {
+            mock!(Client::get_query_results)
+                .match_requests(|r| r.query_id() == Some("connections"))
+                .then_output(out)
+        })
+    };
+    let modes: Vec<(&str, Vec<Answer>, &str)> = vec![
+        (
+            "Failed",
+            vec![results(|| {
+                GetQueryResultsOutput::builder()
+                    .status(QueryStatus::Failed)
+                    .build()
+            })],
+            "query connections ended Failed",
+        ),
+        (
+            "Timeout",
+            vec![results(|| {
+                GetQueryResultsOutput::builder()
+                    .status(QueryStatus::Timeout)
+                    .build()
+            })],
+            "query connections ended Timeout",
+        ),
+        (
+            "Cancelled",
+            vec![results(|| {
+                GetQueryResultsOutput::builder()
+                    .status(QueryStatus::Cancelled)
+                    .build()
+            })],
+            "query connections ended Cancelled",
+        ),
+        (
+            "row cap",
+            // A full page for every part of the window, down to single minutes.
+            vec![results(|| rows_of(super::query::MAX_ROWS))],
+            "more than 10000 result rows within one minute",
+        ),
+        (
+            "throttling",
+            vec![Box::new(|| {
+                mock!(Client::start_query)
+                    .match_requests(|r| r.query_string().is_some_and(|q| kind(q) == "connections"))
+                    .then_http_response(throttled)
+            })],
+            "ThrottlingException: Rate exceeded",
+        ),
+    ];
+    for (mode, failing, says) in modes {
+        let mut all: Vec<Rule> = failing.iter().map(|f| f()).collect();
+        all.extend(rules(&[]));
+        let plan = Arc::new(plan());
+        let ev = collect(&all, Format::default_v2(), &plan).await;
+        match &ev.checks[0] {
+            Err(Unavailable(why)) => {
+                assert!(why.contains(says), "{mode}: {why}");
+                assert!(
+                    why.contains("log groups /vpc/flow, 2026-11-20T"),
+                    "{mode}: names the evidence: {why}"
+                );
+            }
+            other => panic!("{mode}: {other:?}"),
+        }
+        assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)), "{mode}");
+    }
+}
+
+/// Ctrl-C: the run stops asking, and the checks whose queries did not finish are errors.
+#[tokio::test]
+async fn a_cancelled_run_leaves_its_checks_unavailable_never_passed() {
+    let client = mocked(
+        RuleMode::MatchAny,
+        &rules(&[("connections", CONNECTIONS)])
+            .iter()
+            .collect::<Vec<_>>(),
+    );
+    let source = source(client, Format::default_v2());
+    source.runner.cancel().await;
+    let plan = Arc::new(plan());
+    let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+    match &ev.checks[0] {
+        Err(Unavailable(why)) => assert!(why.contains("cancelled (Ctrl-C)"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+}

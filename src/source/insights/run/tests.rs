@@ -55,7 +55,7 @@ fn status(s: QueryStatus) -> GetQueryResultsOutput {
     GetQueryResultsOutput::builder().status(s).build()
 }
 
-fn complete(rows: usize) -> GetQueryResultsOutput {
+pub fn complete(rows: usize) -> GetQueryResultsOutput {
     let row = vec![ResultField::builder().field("records").value("1").build()];
     GetQueryResultsOutput::builder()
         .status(QueryStatus::Complete)
@@ -70,7 +70,7 @@ fn complete(rows: usize) -> GetQueryResultsOutput {
         .build()
 }
 
-fn throttled() -> Response {
+pub fn throttled() -> Response {
     Response::new(
         StatusCode::try_from(400).unwrap(),
         SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
