@@ -40,6 +40,18 @@ pub enum Command {
         after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/"
     )]
     Query(QueryArgs),
+    /// List the REJECTed flows touching the specs' hosts, most first, with the expectation that
+    /// covers each: what to run when "the application is not working"
+    #[command(
+        after_help = "Examples:\n  flowgate triage --flow-logs examples/troubled-cutover specs/shop.yaml\n  flowgate triage --region eu-west-1 --since 1h specs/shop.yaml"
+    )]
+    Triage(TriageArgs),
+    /// Write a baseline spec from the connections that worked (ESTABLISHED) among a spec's hosts
+    /// or the addresses of some networks: record before a change, gate on it after
+    #[command(
+        after_help = "Examples:\n  flowgate observe --hosts specs/shop.yaml --flow-logs examples/after-fixes > baseline.yaml\n  flowgate observe --hosts specs/shop.yaml --region eu-west-1 --since 24h > baseline.yaml\n  flowgate observe --cidr 10.0.0.0/16 --log-group /vpc/flow-logs --since 24h > baseline.yaml"
+    )]
+    Observe(ObserveArgs),
     /// Print the JSON Schema of the spec format, for editors (YAML language server)
     #[command(
         after_help = "Example:\n  flowgate schema > flowgate.schema.json\n  # then, first line of a spec: # yaml-language-server: $schema=flowgate.schema.json"
@@ -196,6 +208,59 @@ impl AwsArgs {
             endpoint_url: self.endpoint_url.clone(),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Spec files, or directories of .yaml/.yml spec files: their hosts
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+
+    /// Flow-log files or directories (recursive; plain or .gz). Without it, CloudWatch Logs
+    /// Insights
+    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
+    pub flow_logs: Vec<PathBuf>,
+
+    /// Logs Insights queries running at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
+    pub max_queries: usize,
+
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("among").required(true).args(["hosts", "cidr"])))]
+pub struct ObserveArgs {
+    /// The spec whose hosts to observe (its expectations are not used)
+    #[arg(long, value_name = "SPEC")]
+    pub hosts: Option<PathBuf>,
+
+    /// Observe the addresses of these networks instead, one host per address (repeatable)
+    #[arg(long, value_name = "NETWORK", value_parser = network)]
+    pub cidr: Vec<ipnet::IpNet>,
+
+    /// The `app` of the spec written (default: the spec's app with `-baseline`, or `baseline`)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// Flow-log files or directories (recursive; plain or .gz). Without it, CloudWatch Logs
+    /// Insights (raw records)
+    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
+    pub flow_logs: Vec<PathBuf>,
+
+    /// Logs Insights queries running at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
+    pub max_queries: usize,
+
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+fn network(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or network (10.0.0.0/16)"))
 }
 
 #[derive(Debug, Args)]

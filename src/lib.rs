@@ -13,12 +13,14 @@ pub mod evidence;
 pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod observe;
 pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod source;
 pub mod spec;
+pub mod triage;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Validate(args) => validate(args),
         Command::Check(args) => runtime()?.block_on(check(args)),
         Command::Query(args) => runtime()?.block_on(query(args)),
+        Command::Triage(args) => runtime()?.block_on(triage_run(args)),
+        Command::Observe(args) => runtime()?.block_on(observe_run(args)),
         Command::Schema => emit(spec::schema::json().as_bytes()),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -122,6 +126,15 @@ fn window(args: &EvidenceArgs) -> Result<Window, Error> {
 
 /// Loads the specs and resolves their hosts (through EC2 when `aws` is there): the plan.
 async fn plan(specs: &[spec::Spec], aws: Option<&Aws>, window: Window) -> Result<Plan, Error> {
+    let hosts = resolve_all(specs, aws).await?;
+    Ok(plan::assemble(specs, &hosts, window))
+}
+
+/// The hosts of every spec, resolved.
+async fn resolve_all(
+    specs: &[spec::Spec],
+    aws: Option<&Aws>,
+) -> Result<Vec<resolve::Hosts>, Error> {
     let mut hosts = Vec::new();
     let mut problems = Vec::new();
     for s in specs {
@@ -133,7 +146,7 @@ async fn plan(specs: &[spec::Spec], aws: Option<&Aws>, window: Window) -> Result
     if !problems.is_empty() {
         return Err(Error::Spec(SpecErrors(problems)));
     }
-    Ok(plan::assemble(specs, &hosts, window))
+    Ok(hosts)
 }
 
 fn log_format(args: &EvidenceArgs) -> Result<Option<source::format::Format>, Error> {
@@ -399,6 +412,238 @@ fn write_stopped_reports(args: &CheckArgs, specs: &[spec::Spec], window: Window,
             eprintln!("flowgate: warning: cannot write {}: {err}", path.display());
         }
     }
+}
+
+/// `flowgate triage`: the refused flows touching the specs' hosts, from files or one aggregated
+/// Logs Insights query per batch of networks.
+async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
+    let window = window(&args.evidence)?;
+    let specs = spec::load_all(&args.specs)?;
+    let opts = args.evidence.aws.options();
+    let files = !args.flow_logs.is_empty();
+    let aws = if files && !opts.given() {
+        None
+    } else {
+        Some(aws::connect(&opts).await)
+    };
+    let hosts = resolve_all(&specs, aws.as_ref()).await?;
+    let plan = plan::assemble(&specs, &hosts, window);
+    let sets: Vec<resolve::AddrSet> = hosts
+        .iter()
+        .flat_map(|h| {
+            h.values()
+                .filter_map(|r| r.as_ref().ok())
+                .map(|h| h.addrs.clone())
+        })
+        .collect();
+    let union = sets
+        .iter()
+        .fold(resolve::Ranges::of(&[], &[]), |u, s| u.union(s.ranges()));
+    let scope = triage::Scope {
+        hosts: sets,
+        plan: &plan,
+    };
+    let mut found_rows = BTreeMap::new();
+    let described = if files {
+        let source = FileSource::open(&args.flow_logs, args.evidence.log_format.as_deref())?;
+        let found = std::sync::Mutex::new(BTreeMap::new());
+        let ev = source::files::visit(source.files(), source.format(), window, union, &|f| {
+            triage::observe_flow(
+                &scope,
+                &mut found.lock().unwrap_or_else(|e| e.into_inner()),
+                f,
+            )
+        })?;
+        found_rows = found.into_inner().unwrap_or_else(|e| e.into_inner());
+        eprint!("{}", report::text::gap_lines(&ev.gaps, &ev, "  "));
+        if !ev.gaps.is_empty() {
+            eprintln!("(evidence is missing: the table may be short of refused flows)");
+        }
+        "flow-log files".to_string()
+    } else {
+        let aws = aws.as_ref().expect("connected for CloudWatch");
+        let (sources, _) = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let runner = Runner::new(aws.logs.clone(), args.max_queries);
+        let (start, end) = insights::windows(&plan, now())
+            .into_iter()
+            .fold((u64::MAX, 0), |(s, e), (ws, we)| (s.min(ws), e.max(we)));
+        let mut queries = 0;
+        for src in &sources {
+            let mode = rows(&args.evidence);
+            let layout = source::record::Layout::new(&src.format);
+            for text in insights::query::touching(
+                &src.format,
+                &union.networks(),
+                evidence::Action::Reject,
+                mode,
+            ) {
+                let answer = runner
+                    .run(&src.groups, start as i64, end as i64, &text)
+                    .await
+                    .map_err(|e| {
+                        Error::Evidence(format!("triage query on {}: {e}", src.groups.join(", ")))
+                    })?;
+                queries += 1;
+                for row in &answer.rows {
+                    if mode == Rows::Raw {
+                        let (decoded, _) = insights::decode::raw(row, &layout).map_err(|e| {
+                            Error::Evidence(format!(
+                                "triage query on {}: a record {e}",
+                                src.groups.join(", ")
+                            ))
+                        })?;
+                        if let insights::decode::Decoded::Flow { flow, .. } = decoded {
+                            triage::observe_flow(&scope, &mut found_rows, &flow);
+                        }
+                        continue;
+                    }
+                    let (k, seen) = triage::decode_row(&scope, row).map_err(|e| {
+                        Error::Evidence(format!(
+                            "triage query on {}: a row {e}",
+                            src.groups.join(", ")
+                        ))
+                    })?;
+                    found_rows
+                        .entry(k)
+                        .or_insert_with(triage::Seen::default)
+                        .add(seen.records, seen.first, seen.last);
+                }
+            }
+        }
+        format!(
+            "CloudWatch Logs {}, {} .. {}, {queries} queries",
+            sources
+                .iter()
+                .flat_map(|s| s.groups.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            report::text::time(start),
+            report::text::time(end)
+        )
+    };
+    print!("{}", triage::render(&scope, &found_rows, &described));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flowgate observe`: the baseline spec of what worked, on stdout.
+async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
+    let window = window(&args.evidence)?;
+    let opts = args.evidence.aws.options();
+    let files = !args.flow_logs.is_empty();
+    let specs = match &args.hosts {
+        Some(path) => spec::load_all(std::slice::from_ref(path))?,
+        None => Vec::new(),
+    };
+    let aws = if files && !opts.given() {
+        None
+    } else {
+        Some(aws::connect(&opts).await)
+    };
+    let hosts = resolve_all(&specs, aws.as_ref()).await?;
+    let plan = plan::assemble(&specs, &hosts, window);
+    let mut named: Vec<observe::Named> = Vec::new();
+    for (s, resolved) in specs.iter().zip(&hosts) {
+        for (name, host) in &s.hosts {
+            if let Some(Ok(h)) = resolved.get(name) {
+                named.push(observe::Named {
+                    name: name.clone(),
+                    addrs: h.addrs.clone(),
+                    yaml: observe::host_yaml(&host.selector),
+                });
+            }
+        }
+    }
+    let among = if specs.is_empty() {
+        resolve::AddrSet::networks(args.cidr.clone(), Vec::new())
+    } else {
+        let nets: Vec<ipnet::IpNet> = named
+            .iter()
+            .flat_map(|h| h.addrs.ranges().networks())
+            .collect();
+        resolve::AddrSet::networks(nets, Vec::new())
+    };
+    let mut observed = observe::Observed::default();
+    let described = if files {
+        let source = FileSource::open(&args.flow_logs, args.evidence.log_format.as_deref())?;
+        let found = std::sync::Mutex::new(observe::Observed::default());
+        let ev = source::files::visit(
+            source.files(),
+            source.format(),
+            window,
+            among.ranges().clone(),
+            &|f| {
+                found
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&among, f)
+            },
+        )?;
+        observed = found.into_inner().unwrap_or_else(|e| e.into_inner());
+        eprint!("{}", report::text::gap_lines(&ev.gaps, &ev, "  "));
+        format!("{} flow-log files", ev.files.len())
+    } else {
+        let aws = aws.as_ref().expect("connected for CloudWatch");
+        if specs.is_empty() && args.evidence.log_groups.is_empty() {
+            return Err(Error::Usage(
+                "observe --cidr against CloudWatch needs --log-group: there is no spec to find the flow logs from".into(),
+            ));
+        }
+        let (sources, _) = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let runner = Runner::new(aws.logs.clone(), args.max_queries);
+        let end = window
+            .end
+            .unwrap_or(now().saturating_sub(insights::DELIVERY_MARGIN));
+        let lookback = specs
+            .first()
+            .and_then(|s| s.window)
+            .map_or(3600, |w| w.as_secs());
+        let start = window.start.unwrap_or(end.saturating_sub(lookback));
+        for src in &sources {
+            let layout = source::record::Layout::new(&src.format);
+            for text in insights::query::touching(
+                &src.format,
+                &among.ranges().networks(),
+                evidence::Action::Accept,
+                Rows::Raw,
+            ) {
+                let answer = runner
+                    .run(&src.groups, start as i64, end as i64, &text)
+                    .await
+                    .map_err(|e| {
+                        Error::Evidence(format!("observe query on {}: {e}", src.groups.join(", ")))
+                    })?;
+                for row in &answer.rows {
+                    let (decoded, _) = insights::decode::raw(row, &layout).map_err(|e| {
+                        Error::Evidence(format!(
+                            "observe query on {}: a record {e}",
+                            src.groups.join(", ")
+                        ))
+                    })?;
+                    if let insights::decode::Decoded::Flow { flow, .. } = decoded {
+                        observed.add(&among, &flow);
+                    }
+                }
+            }
+        }
+        format!(
+            "CloudWatch Logs {}, {} .. {}",
+            sources
+                .iter()
+                .flat_map(|s| s.groups.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            report::text::time(start),
+            report::text::time(end)
+        )
+    };
+    if specs.is_empty() {
+        named = observe::address_hosts(&observed);
+    }
+    let app = args.app.clone().unwrap_or_else(|| match specs.first() {
+        Some(s) => format!("{}-baseline", s.app),
+        None => "baseline".into(),
+    });
+    emit(observed.spec(&app, &named, &described).as_bytes())
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1395,6 +1395,80 @@ fn failures_name_the_security_group_or_network_acl_rule_to_change() {
     );
 }
 
+#[test]
+fn triage_against_cloudwatch_lists_the_refused_flows() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = m.spec(dir.path());
+    let o = against_moto(&[
+        "triage",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CloudWatch Logs /vpc/shop"), "{out}");
+    for (src, dst, port, covered) in [
+        ("10.0.1.11", "10.0.2.20", "8080", "shop::web reaches app"),
+        (
+            "203.0.113.9",
+            "10.0.3.30",
+            "1433",
+            "(deny: refused as expected)",
+        ),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(src)
+                && l.contains(dst)
+                && l.contains(&format!(" {port} "))
+                && l.contains(covered)),
+            "{src} -> {dst}:{port}: {out}"
+        );
+    }
+    // The emulator ignores `stats`: the aggregated query's answer is refused, not misread.
+    let o = against_moto(&["triage", "--since", "1h", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("triage query on /vpc/shop: a row has no srcAddr"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn observe_against_cloudwatch_records_what_worked() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = m.spec(dir.path());
+    let o = against_moto(&[
+        "observe",
+        "--hosts",
+        spec.to_str().unwrap(),
+        "--since",
+        "1h",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CloudWatch Logs /vpc/shop"), "{out}");
+    assert!(
+        out.contains("web: { tag: { \"Name\": \"shop-web\" } }"),
+        "{out}"
+    );
+    for expect in [
+        r#"- { name: "web reaches app on tcp/8080", from: web, to: app, port: 8080, protocol: tcp }"#,
+        r#"- { name: "app reaches db on tcp/1433", from: app, to: db, port: 1433, protocol: tcp }"#,
+    ] {
+        assert!(out.contains(expect), "{expect}\n{out}");
+    }
+    assert!(
+        !out.contains("internet"),
+        "refused flows are not a baseline: {out}"
+    );
+}
+
 /// Credentials never show: recognisable fake ones, through every kind of run against the local
 /// AWS (a verdict, an AWS error, an answer flowgate refuses, the query listing), with the SDK's
 /// logging asked for at its loudest; no output, JUnit or summary may carry them.
@@ -1712,6 +1786,66 @@ fn query_snapshot_for_named_log_groups() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     insta::assert_snapshot!("query", stdout(&o));
+}
+
+// ---- triage and observe ------------------------------------------------------------------------
+
+#[test]
+fn triage_lists_refused_flows_most_first_with_the_expectation_covering_each() {
+    let o = run(&["triage", "--flow-logs", TROUBLED, SPEC]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("triage", stdout(&o));
+    // A refused flow no expectation covers is what triage is for.
+    let dir = fixed_plus(&[(
+        "extra.log",
+        b"2 123456789012 eni-0c3d5e7f9b1d3c301 10.0.1.10 10.0.3.30 51000 22 6 1 60 1795165200 1795165260 REJECT OK\n",
+    )]);
+    let o = run(&["triage", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+    let out = stdout(&o);
+    assert!(out.contains("(1 not covered by any expectation)"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("10.0.1.10") && l.contains(" 22 ") && l.ends_with("none")),
+        "{out}"
+    );
+}
+
+/// A baseline recorded from evidence where everything worked passes when gated on the same
+/// evidence, validates against the schema, and reads well.
+#[test]
+fn observe_writes_a_baseline_spec_that_passes_on_the_evidence_it_came_from() {
+    let o = run(&["observe", "--hosts", SPEC, "--flow-logs", FIXED]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let baseline = stdout(&o);
+    insta::assert_snapshot!("observe", baseline);
+    assert!(schema_errors(&schema_validator(), &baseline).is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baseline.yaml");
+    std::fs::write(&path, &baseline).unwrap();
+    let gate = run(&["check", "--flow-logs", FIXED, path.to_str().unwrap()]);
+    assert_eq!(gate.status.code(), Some(0), "{}", stdout(&gate));
+    // After the troubled cutover, the same baseline catches what broke.
+    let gate = run(&["check", "--flow-logs", TROUBLED, path.to_str().unwrap()]);
+    assert_eq!(gate.status.code(), Some(101));
+    for broken in ["web reaches app on tcp/8080", "app reaches db on tcp/1433"] {
+        assert!(
+            stdout(&gate)
+                .lines()
+                .any(|l| l.contains(broken) && l.ends_with("FAILED")),
+            "{broken}: {}",
+            stdout(&gate)
+        );
+    }
+    // Networks instead of a spec: one host per address.
+    let o = run(&["observe", "--cidr", "10.0.0.0/16", "--flow-logs", FIXED]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(r#"- { name: "ip-10-0-1-10 reaches ip-10-0-2-20 on tcp/8080", from: ip-10-0-1-10, to: ip-10-0-2-20, port: 8080, protocol: tcp }"#),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["observe", "--flow-logs", FIXED]);
+    assert_eq!(o.status.code(), Some(2), "--hosts or --cidr is required");
 }
 
 // ---- editors and pipelines ---------------------------------------------------------------------

@@ -81,6 +81,11 @@ impl FileSource {
         Ok(FileSource { files, format })
     }
 
+    /// The format of lines before any header.
+    pub fn format(&self) -> &Format {
+        &self.format
+    }
+
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
@@ -151,6 +156,31 @@ pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Result<Evidence,
     )
 }
 
+/// Reads every file once, showing `visit` each flow in the window with an address in
+/// `interesting`; the evidence returned carries the reading's gaps and figures.
+pub fn visit(
+    files: &[PathBuf],
+    format: &Format,
+    window: crate::plan::Window,
+    interesting: Ranges,
+    visit: &(dyn Fn(&crate::evidence::Flow) + Sync),
+) -> Result<Evidence, SourceError> {
+    let plan = Plan {
+        checks: Vec::new(),
+        window,
+    };
+    // Whole files only: a late header would have parts read twice, and flows visited twice.
+    scan_inner(
+        files,
+        format,
+        &plan,
+        u64::MAX,
+        Some(interesting),
+        ledger::TABLE,
+        Some(visit),
+    )
+}
+
 pub(crate) fn scan_with(
     files: &[PathBuf],
     format: &Format,
@@ -159,11 +189,24 @@ pub(crate) fn scan_with(
     interesting: Option<Ranges>,
     table: usize,
 ) -> Result<Evidence, SourceError> {
+    scan_inner(files, format, plan, part_bytes, interesting, table, None)
+}
+
+fn scan_inner(
+    files: &[PathBuf],
+    format: &Format,
+    plan: &Plan,
+    part_bytes: u64,
+    interesting: Option<Ranges>,
+    table: usize,
+    visit: Option<&(dyn Fn(&crate::evidence::Flow) + Sync)>,
+) -> Result<Evidence, SourceError> {
     let scanner = Scanner {
         plan,
         files,
         default: format,
         interesting,
+        visit,
     };
     let mut whole = Vec::new();
     loop {

@@ -80,6 +80,8 @@ pub struct Scanner<'a> {
     /// The format of lines before any header.
     pub default: &'a Format,
     pub interesting: Option<Ranges>,
+    /// Sees every flow in the window that the prefilter lets through (triage, observe).
+    pub visit: Option<&'a (dyn Fn(&crate::evidence::Flow) + Sync)>,
 }
 
 impl Scanner<'_> {
@@ -258,6 +260,9 @@ impl Scanner<'_> {
                     *part.gaps.skipdata.entry(iface).or_default() += 1
                 }
                 Record::Flow(flow) => {
+                    if let Some(visit) = self.visit {
+                        visit(&flow);
+                    }
                     for (i, check) in self.plan.checks.iter().enumerate() {
                         for role in check.roles_of(&flow) {
                             part.book

@@ -36,6 +36,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::evidence::Action;
 use crate::resolve::Ranges;
 use crate::source::format::{Field, Format};
 
@@ -412,6 +413,58 @@ pub fn reports(batches: &[Query], batch: usize, own: Option<(IpAddr, IpAddr)>) -
         Scope::Pairs(p) => p.contains(&unordered(s, d)),
     });
     first == Some(batch)
+}
+
+/// The triage and observe queries (`flowgate triage`, `flowgate observe`): records with
+/// `action` and one of `nets` at either end,
+/// counted by source, destination, destination port and protocol, with the span of source ports
+/// (a reply refused on its way back comes from one service port), or with `Rows::Raw` the
+/// records themselves. Packed like the others.
+/// Constructs: `parse`, `filter` with `in` and `isIpInSubnet`, `stats count(*)`, `min`, `max`
+/// (Logs Insights query syntax reference).
+pub fn touching(format: &Format, nets: &[IpNet], action: Action, rows: Rows) -> Vec<String> {
+    let fields = Fields::of(format);
+    let render = |batch: &[IpNet]| -> String {
+        let mut q = String::new();
+        if let Some(parse) = &fields.parse {
+            let _ = writeln!(q, "{parse}");
+            q.push_str("| ");
+        }
+        let mut clauses = Vec::new();
+        for f in fields.addresses() {
+            clauses.extend(terms(f, batch));
+        }
+        let action = match action {
+            Action::Accept => "ACCEPT",
+            Action::Reject => "REJECT",
+        };
+        let _ = writeln!(
+            q,
+            "filter action = \"{action}\" and ({})",
+            clauses.join(" or ")
+        );
+        match rows {
+            Rows::Aggregated => q.push_str("| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by srcAddr, dstAddr, dstPort, protocol"),
+            Rows::Raw => {
+                let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
+            }
+        }
+        q
+    };
+    let mut out = Vec::new();
+    let mut batch: Vec<IpNet> = Vec::new();
+    for n in nets {
+        batch.push(*n);
+        if render(&batch).len() > MAX_QUERY && batch.len() > 1 {
+            let last = batch.pop().expect("two at least");
+            out.push(render(&batch));
+            batch = vec![last];
+        }
+    }
+    if !batch.is_empty() {
+        out.push(render(&batch));
+    }
+    out
 }
 
 #[cfg(test)]
