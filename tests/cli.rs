@@ -1127,6 +1127,25 @@ fn the_guarantees_name_tests_that_exist() {
     }
 }
 
+/// The README's triage and baseline examples are what those commands print.
+#[test]
+fn the_readme_shows_triage_and_observe_as_they_print() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    for args in [
+        &["triage", "--flow-logs", TROUBLED, SPEC][..],
+        &["observe", "--hosts", SPEC, "--flow-logs", FIXED][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            readme.contains(&stdout(&o)),
+            "the README's output of `flowgate {}` is not what it prints now:\n{}",
+            args.join(" "),
+            stdout(&o)
+        );
+    }
+}
+
 /// The README's five-minute tour, step by step in an empty directory as a newcomer would do it:
 /// the spec it writes, the output and the summary it shows are what flowgate does and prints.
 #[test]
