@@ -100,6 +100,16 @@ where
                 cause = c.source();
             }
             let mut text = parts.join(": ");
+            if text.to_ascii_lowercase().contains("missing")
+                && text.to_ascii_lowercase().contains("region")
+            {
+                text.push_str("\n  help: give the region with --region, AWS_REGION or the profile");
+            } else if text.contains("dispatch failure") || text.contains("timeout") {
+                text.push_str(
+                    "\n  help: AWS could not be reached: check the region (--region or AWS_REGION), \
+                     --endpoint-url if you use one, and the network or proxy",
+                );
+            }
             if text.contains("no credentials") {
                 text.push_str(
                     "\n  help: give AWS credentials the standard way: --profile or AWS_PROFILE (after \

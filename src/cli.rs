@@ -66,9 +66,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff)
-    #[command(after_help = "Example:\n  flowgate man > flowgate.1 && man ./flowgate.1")]
-    Man,
+    /// Print the manual page (roff) of flowgate, or of one of its commands
+    #[command(
+        after_help = "Examples:\n  flowgate man > flowgate.1 && man ./flowgate.1\n  flowgate man check > flowgate-check.1"
+    )]
+    Man {
+        /// The command whose page to print (check, validate, query, triage, observe, ...)
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 const CHECK_EXAMPLES: &str = "\

@@ -53,9 +53,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             clap_complete::generate(shell, &mut cmd, "flowgate", &mut out);
             emit(&out)
         }
-        Command::Man => {
+        Command::Man { command } => {
+            let top = <Cli as clap::CommandFactory>::command();
+            let page = match &command {
+                None => top,
+                Some(name) => {
+                    let names: Vec<String> = top
+                        .get_subcommands()
+                        .map(|c| c.get_name().to_string())
+                        .filter(|n| n != "help")
+                        .collect();
+                    let sub = top.find_subcommand(name).cloned().ok_or_else(|| {
+                        Error::Usage(format!(
+                            "no command `{name}`\n  help: one of {}",
+                            names.join(", ")
+                        ))
+                    })?;
+                    // clap names pages by a `'static` str: leaked once, for this one page.
+                    let page_name: &'static str = format!("flowgate-{name}").leak();
+                    sub.name(page_name).version(env!("CARGO_PKG_VERSION"))
+                }
+            };
             let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            clap_mangen::Man::new(page)
                 .render(&mut out)
                 .map_err(|e| Error::Usage(format!("cannot render the manual page: {e}")))?;
             emit(&out)
@@ -287,6 +307,17 @@ async fn check(args: CheckArgs) -> Result<ExitCode, Error> {
     // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
     let conclusion = tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials));
     let results = recorder.results();
+    let errors = results
+        .iter()
+        .flatten()
+        .filter(|r| matches!(r.outcome, verdict::Outcome::Error(_)))
+        .count();
+    if errors > 0 {
+        // libtest counts them as failed; they are not verdicts.
+        eprintln!(
+            "note: {errors} of these are errors, not failures: their evidence is missing (INCOMPLETE) or could not be gathered (UNAVAILABLE); each case says which"
+        );
+    }
     if let Some(path) = &args.junit {
         let junit = report::junit::report(&plan, &results, &summary);
         report::junit::write(path, &junit).map_err(|source| Error::Output {

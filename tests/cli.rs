@@ -698,6 +698,36 @@ fn big_specs_the_whole_internet_and_an_endless_line_work_or_say_why() {
     );
 }
 
+/// A fresh CI checkout has no `target/`: the reports' folders are made, not an exit 2 after
+/// judging everything.
+#[test]
+fn reports_go_into_folders_that_do_not_exist_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, summary) = (
+        dir.path().join("target/reports/flowgate.xml"),
+        dir.path().join("target/flowgate.md"),
+    );
+    let o = flowgate()
+        .args(["check", "--flow-logs", FIXED, "--junit"])
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .arg(SPEC)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuites>")
+    );
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .starts_with("## flowgate")
+    );
+}
+
 #[test]
 fn skipdata_in_the_window_is_reported_and_blocks_passes() {
     let line =

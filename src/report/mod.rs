@@ -185,6 +185,9 @@ pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Res
     let name = path
         .file_name()
         .map_or_else(|| "report".into(), |n| n.to_string_lossy());
+    // A fresh CI checkout has no `target/` or `reports/` yet: make the folder, as the user asked
+    // for a file there.
+    std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
