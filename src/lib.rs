@@ -493,7 +493,13 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
         "flow-log files".to_string()
     } else {
         let aws = aws.as_ref().expect("connected for CloudWatch");
-        let (sources, _) = log_sources(&args.evidence, Some(aws), &plan).await?;
+        let (sources, uncovered) = log_sources(&args.evidence, Some(aws), &plan).await?;
+        for (i, why) in &uncovered {
+            eprintln!(
+                "not covered, its refused flows may be missing: {}: {why}",
+                plan.checks[*i].trial_name()
+            );
+        }
         let runner = Runner::new(aws.logs.clone(), args.max_queries);
         let (start, end) = insights::windows(&plan, now())
             .into_iter()
@@ -502,38 +508,42 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
         for src in &sources {
             let mode = rows(&args.evidence);
             let layout = source::record::Layout::new(&src.format);
-            for text in insights::query::touching(
+            let batches = insights::query::touching(
                 &src.format,
                 &union.networks(),
                 evidence::Action::Reject,
                 mode,
-            ) {
+            );
+            for (b, (text, _)) in batches.iter().enumerate() {
                 let answer = runner
-                    .run(&src.groups, start as i64, end as i64, &text)
+                    .run(&src.groups, start as i64, end as i64, text)
                     .await
                     .map_err(|e| {
                         Error::Evidence(format!("triage query on {}: {e}", src.groups.join(", ")))
                     })?;
                 queries += 1;
+                let fail = |e: String| {
+                    Error::Evidence(format!("triage query on {}: {e}", src.groups.join(", ")))
+                };
                 for row in &answer.rows {
                     if mode == Rows::Raw {
-                        let (decoded, _) = insights::decode::raw(row, &layout).map_err(|e| {
-                            Error::Evidence(format!(
-                                "triage query on {}: a record {e}",
-                                src.groups.join(", ")
-                            ))
-                        })?;
-                        if let insights::decode::Decoded::Flow { flow, .. } = decoded {
+                        let (decoded, _) = insights::decode::raw(row, &layout)
+                            .map_err(|e| fail(format!("a record {e}")))?;
+                        if let insights::decode::Decoded::Flow { flow, .. } = decoded
+                            && insights::query::first_batch(&batches, flow.src, flow.dst) == Some(b)
+                        {
                             triage::observe_flow(&scope, &mut found_rows, &flow);
                         }
                         continue;
                     }
-                    let (k, seen) = triage::decode_row(&scope, row).map_err(|e| {
-                        Error::Evidence(format!(
-                            "triage query on {}: a row {e}",
-                            src.groups.join(", ")
-                        ))
-                    })?;
+                    let Some((k, seen)) =
+                        triage::decode_row(&scope, row).map_err(|e| fail(format!("a row {e}")))?
+                    else {
+                        continue;
+                    };
+                    if insights::query::first_batch(&batches, k.src, k.dst) != Some(b) {
+                        continue; // another query of this run counts it
+                    }
                     found_rows
                         .entry(k)
                         .or_insert_with(triage::Seen::default)
@@ -565,6 +575,16 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         Some(path) => spec::load_all(std::slice::from_ref(path))?,
         None => Vec::new(),
     };
+    if specs.len() > 1 {
+        return Err(Error::Usage(format!(
+            "--hosts {}: {} specs; a baseline is written for the hosts of one\n  help: name one spec file",
+            args.hosts
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            specs.len()
+        )));
+    }
     let aws = if files && !opts.given() {
         None
     } else {
@@ -631,14 +651,15 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         let start = window.start.unwrap_or(end.saturating_sub(lookback));
         for src in &sources {
             let layout = source::record::Layout::new(&src.format);
-            for text in insights::query::touching(
+            let batches = insights::query::touching(
                 &src.format,
                 &among.ranges().networks(),
                 evidence::Action::Accept,
                 Rows::Raw,
-            ) {
+            );
+            for (b, (text, _)) in batches.iter().enumerate() {
                 let answer = runner
-                    .run(&src.groups, start as i64, end as i64, &text)
+                    .run(&src.groups, start as i64, end as i64, text)
                     .await
                     .map_err(|e| {
                         Error::Evidence(format!("observe query on {}: {e}", src.groups.join(", ")))
@@ -650,7 +671,9 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
                             src.groups.join(", ")
                         ))
                     })?;
-                    if let insights::decode::Decoded::Flow { flow, .. } = decoded {
+                    if let insights::decode::Decoded::Flow { flow, .. } = decoded
+                        && insights::query::first_batch(&batches, flow.src, flow.dst) == Some(b)
+                    {
                         observed.add(&among, &flow);
                     }
                 }
@@ -674,7 +697,24 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         Some(s) => format!("{}-baseline", s.app),
         None => "baseline".into(),
     });
-    emit(observed.spec(&app, &named, &described).as_bytes())
+    if !observed.any_established(&named) {
+        return Err(Error::Evidence(format!(
+            "no ESTABLISHED connection among the hosts in the evidence ({described}): there is no baseline to write"
+        )));
+    }
+    let text = observed.spec(&app, &named, &described);
+    // What is written must load as a spec: a bad --app, or names the spec format refuses.
+    if let Err(problems) = spec::parse(std::path::Path::new("<baseline>"), &text) {
+        return Err(Error::Usage(format!(
+            "the baseline would not be a valid spec: {}",
+            problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    emit(text.as_bytes())
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -119,6 +119,11 @@ impl Observed {
         out
     }
 
+    /// Whether any connection among the hosts was ESTABLISHED: a baseline has something to say.
+    pub fn any_established(&self, hosts: &[Named]) -> bool {
+        !self.services(hosts).is_empty()
+    }
+
     /// The baseline spec, as YAML with comments.
     pub fn spec(&self, app: &str, hosts: &[Named], source: &str) -> String {
         let services = self.services(hosts);
@@ -150,7 +155,7 @@ impl Observed {
                 n => n.to_string(),
             };
             let seen = match (first, last) {
-                (Some(f), Some(l)) => format!(", first {} , last {}", time(*f), time(*l)),
+                (Some(f), Some(l)) => format!(", first {}, last {}", time(*f), time(*l)),
                 _ => String::new(),
             };
             let s = if *count == 1 { "" } else { "s" };
@@ -171,7 +176,7 @@ impl Observed {
                 yaml_string(&format!("{from} reaches {to} on {what}"))
             );
         }
-        out.replace(" , last", ", last")
+        out
     }
 }
 

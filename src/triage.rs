@@ -36,7 +36,7 @@ pub struct Seen {
 
 impl Seen {
     pub fn add(&mut self, records: u64, first: Option<u64>, last: Option<u64>) {
-        self.records += records;
+        self.records = self.records.saturating_add(records);
         self.first = match (self.first, first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -198,7 +198,7 @@ pub fn render(scope: &Scope<'_>, rows: &BTreeMap<Key, Seen>, source: &str) -> St
 pub fn decode_row(
     scope: &Scope<'_>,
     row: &crate::source::insights::run::Row,
-) -> Result<(Key, Seen), String> {
+) -> Result<Option<(Key, Seen)>, String> {
     let get = |name: &str| -> Result<&str, String> {
         row.iter()
             .find(|(f, _)| f == name)
@@ -220,7 +220,14 @@ pub fn decode_row(
         let v = get(name)?;
         crate::source::record::parse_ip(v).ok_or_else(|| format!("{name} `{v}` is not an address"))
     };
-    let (src, dst) = (addr("srcAddr")?, addr("dstAddr")?);
+    // The packet's own addresses where the format has them and the row carries them.
+    let own = |pkt: &str, fallback: &str| -> Result<IpAddr, String> {
+        match row.iter().find(|(f, _)| f == pkt).map(|(_, v)| v.as_str()) {
+            Some(v) if v != "-" && !v.is_empty() => addr(pkt),
+            _ => addr(fallback),
+        }
+    };
+    let (src, dst) = (own("pktSrcAddr", "srcAddr")?, own("pktDstAddr", "dstAddr")?);
     let protocol =
         u8::try_from(number("protocol")?).map_err(|_| "protocol is not one".to_string())?;
     let (low, high, dport) = (port("srcPortLow")?, port("srcPortHigh")?, port("dstPort")?);
@@ -234,12 +241,18 @@ pub fn decode_row(
             protocol,
         }
     };
+    let time = |name: &str| {
+        number(name)
+            .ok()
+            .filter(|t| *t <= crate::source::record::LAST_TIME)
+    };
     let seen = Seen {
         records: number("records")?,
-        first: number("first").ok(),
-        last: number("last").ok(),
+        first: time("first"),
+        last: time("last"),
     };
-    Ok((key, seen))
+    // A row found by its interface's own address whose packet went elsewhere concerns no host.
+    Ok(scope.touches(src, dst).then_some((key, seen)))
 }
 
 #[cfg(test)]
@@ -288,7 +301,7 @@ mod tests {
             ("srcPortLow", "445"),
             ("srcPortHigh", "445"),
         ]);
-        let (k, seen) = decode_row(&scope, &reply).unwrap();
+        let (k, seen) = decode_row(&scope, &reply).unwrap().unwrap();
         assert_eq!(k.port, Port::ReplyFrom(445));
         assert_eq!(
             seen,
@@ -308,7 +321,7 @@ mod tests {
             ("srcPortLow", "40000"),
             ("srcPortHigh", "40100"),
         ]);
-        let (k, _) = decode_row(&scope, &request).unwrap();
+        let (k, _) = decode_row(&scope, &request).unwrap().unwrap();
         assert_eq!(
             (k.port, scope.covered_by(&k).as_str()),
             (Port::To(22), "none")
@@ -326,7 +339,7 @@ mod tests {
             crate::source::insights::query::Rows::Raw,
         );
         assert_eq!(
-            q,
+            q.into_iter().map(|(text, _)| text).collect::<Vec<_>>(),
             [
                 "filter action = \"ACCEPT\" and (isIpInSubnet(srcAddr, \"10.0.0.0/16\") or isIpInSubnet(dstAddr, \"10.0.0.0/16\"))\n| fields @ptr, @message, @logStream\n| limit 10000"
             ]
@@ -347,7 +360,7 @@ mod tests {
         );
         assert_eq!(q.len(), 1);
         assert_eq!(
-            q[0],
+            q[0].0,
             "filter action = \"REJECT\" and (srcAddr in [\"192.168.20.15\"] or isIpInSubnet(srcAddr, \"10.0.4.0/24\") or dstAddr in [\"192.168.20.15\"] or isIpInSubnet(dstAddr, \"10.0.4.0/24\"))\n| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by srcAddr, dstAddr, dstPort, protocol"
         );
     }

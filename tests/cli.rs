@@ -464,6 +464,11 @@ fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
             "order.log:1: end 1795165200 is before start".into(),
         ),
         (
+            "millis.log",
+            rec("40000", "8080", "6", "1795165200000", "1795165260000").into_bytes(),
+            "millis.log:1: start `1795165200000` is not a time in epoch seconds".into(),
+        ),
+        (
             "nul.log",
             b"2 123456789012 eni-0abc 10.0.1.10\x00 10.0.2.20 1 2 6 1 60 1 2 ACCEPT OK\n".to_vec(),
             "nul.log:1:".into(),
@@ -474,7 +479,10 @@ fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
         let (o, xml) = junit_of(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
         let out = format!("{}{}", stderr(&o), stdout(&o));
         assert_eq!(o.status.code(), Some(3), "{name}: {out}");
-        assert!(out.contains("0 passed"), "{name} let a case pass: {out}");
+        assert!(
+            out.contains("test result: FAILED. 0 passed;"),
+            "{name} let a case pass: {out}"
+        );
         assert!(
             out.contains(says.as_str()),
             "{name}: expected `{says}` in:\n{out}"

@@ -77,10 +77,12 @@ fn acl_of(a: &NetworkAcl) -> Acl {
         .filter_map(|e| {
             let protocol = RuleProtocol::parse(e.protocol()?)?;
             let ports = match (e.port_range(), e.icmp_type_code()) {
-                (Some(r), _) => Some(PortRange {
-                    from: r.from()?,
-                    to: r.to()?,
-                }),
+                // A range without bounds is read as all ports, never dropped: a dropped deny
+                // would make the explanation wrong.
+                (Some(r), _) => match (r.from(), r.to()) {
+                    (Some(from), Some(to)) => Some(PortRange { from, to }),
+                    _ => None,
+                },
                 (None, Some(t)) => Some(PortRange {
                     from: t.r#type().unwrap_or(-1),
                     to: t.code().unwrap_or(-1),
@@ -150,10 +152,7 @@ pub async fn fetch(client: &Client, ips: &BTreeSet<IpAddr>) -> Result<Config, St
         let inside = ec2::enis_of(client, &AwsSelector::SecurityGroup(g.clone())).await?;
         members.groups.insert(
             g.clone(),
-            inside
-                .iter()
-                .flat_map(|e| e.nets.iter().map(IpNet::addr))
-                .collect(),
+            inside.iter().flat_map(|e| e.nets.iter().copied()).collect(),
         );
     }
     let lists: BTreeSet<String> = groups

@@ -61,6 +61,7 @@ fn cases(plan: &Plan, evidence: &Evidence, no_traffic: NoTraffic) -> Vec<Case> {
                     dst: pair.server,
                     src_port: client_port,
                     dst_port: server_port,
+                    echo_reply: false,
                 },
                 client_port,
             });

@@ -189,15 +189,23 @@ fn refusal(hop: &Hop<'_>, p: &Packet, reply: bool, peer_groups: &[String]) -> St
             let dir = direction(*egress);
             let peer = if *egress { p.dst } else { p.src };
             let from_to = if *egress { "to" } else { "from" };
-            let ports = if reply {
-                format!(
+            let ports = match (reply, p.protocol) {
+                (true, 6 | 17) => format!(
                     "{} 1024-65535 (the client's ephemeral ports)",
                     rules::protocol_name(p.protocol)
-                )
-            } else {
-                ports_text(p)
+                ),
+                (true, 1) => "icmp echo replies (type 0)".to_string(),
+                (true, 58) => "icmpv6 echo replies (type 129)".to_string(),
+                _ => ports_text(p),
             };
             match &decision.entry {
+                Some(e) if e.number <= 1 => format!(
+                    "NACL {} ({subnet}) {dir}: rule {} denies {what}\n    to allow it: replace rule {} with an {dir} allow rule for {ports} {from_to} {}",
+                    acl.id,
+                    e.number,
+                    e.number,
+                    host(peer)
+                ),
                 Some(e) => format!(
                     "NACL {} ({subnet}) {dir}: rule {} denies {what}\n    to allow it: an {dir} allow rule numbered below {} for {ports} {from_to} {}",
                     acl.id,
@@ -278,7 +286,7 @@ pub fn explain(
         members
             .groups
             .iter()
-            .filter(|(_, m)| m.contains(&ip))
+            .filter(|(_, nets)| nets.iter().any(|n| n.contains(&ip)))
             .map(|(g, _)| g.clone())
             .collect()
     };
@@ -326,27 +334,34 @@ pub fn explain(
             }
         }
         Broken::NoReply => {
-            let by = if requests.is_empty() {
-                String::new()
-            } else {
+            let by = if !requests.is_empty() && requests.iter().all(Hop::allows) {
                 format!(
                     " (and so does the configuration: {})",
                     allowed_by(&requests)
                 )
+            } else {
+                String::new()
             };
             let _ = writeln!(
                 out,
                 "  the network let the request {request} through{by}, so the service on {} is not answering, or a firewall outside the VPC (on premises) dropped the reply",
                 request.dst
             );
-            for h in requests.iter().chain(&replies).filter(|h| !h.allows()) {
+            let refusing = requests
+                .iter()
+                .filter(|h| !h.allows())
+                .map(|h| refusal(h, &request, false, &[]))
+                .chain(
+                    replies
+                        .iter()
+                        .filter(|h| !h.allows())
+                        .map(|h| refusal(h, &reply, true, &[])),
+                );
+            for r in refusing {
                 let _ = writeln!(
                     out,
                     "  note: the configuration as it is now refuses it: {}",
-                    refusal(h, &request, false, &[])
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
+                    r.lines().next().unwrap_or_default()
                 );
             }
         }
@@ -356,12 +371,26 @@ pub fn explain(
                     out,
                     "  no security group or network ACL of this account is on its path"
                 );
-            } else {
+            } else if requests.iter().all(Hop::allows) {
                 let _ = writeln!(out, "  let through by {}", allowed_by(&requests));
-                let _ = writeln!(
-                    out,
-                    "    to block it: remove or narrow the security group rule (security groups cannot deny), or add a network ACL deny rule numbered below the allowing one"
-                );
+                let advice = if crosses(client, server) {
+                    "remove or narrow the security group rule (security groups cannot deny), or add a network ACL deny rule numbered below the allowing one"
+                } else {
+                    "remove or narrow the security group rule (security groups cannot deny; no network ACL applies within one subnet)"
+                };
+                let _ = writeln!(out, "    to block it: {advice}");
+            } else {
+                for h in requests.iter().filter(|h| !h.allows()) {
+                    let _ = writeln!(
+                        out,
+                        "  the configuration as it is now refuses it: {}; the rules changed since the records",
+                        refusal(h, &request, false, &[])
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .trim()
+                    );
+                }
             }
         }
     }

@@ -11,7 +11,7 @@
 //!   Flow logs do not record ICMP types, so ICMP is evaluated as ping (echo request: type 8, or
 //!   128 for ICMPv6).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -53,13 +53,15 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    fn matches(range: Option<PortRange>, protocol: u8, port: u16) -> bool {
+    fn matches(range: Option<PortRange>, p: &Packet) -> bool {
         let Some(r) = range else { return true };
-        match protocol {
-            6 | 17 => (r.from..=r.to).contains(&i32::from(port)),
-            // Ping: echo request.
-            1 => r.from == -1 || r.from == 8,
-            58 => r.from == -1 || r.from == 128,
+        match (p.protocol, p.echo_reply) {
+            (6 | 17, _) => (r.from..=r.to).contains(&i32::from(p.dst_port)),
+            // Ping: echo request, and its echo reply.
+            (1, false) => r.from == -1 || r.from == 8,
+            (1, true) => r.from == -1 || r.from == 0,
+            (58, false) => r.from == -1 || r.from == 128,
+            (58, true) => r.from == -1 || r.from == 129,
             // Other protocols have no ports: a range does not narrow them.
             _ => true,
         }
@@ -118,7 +120,8 @@ pub struct Acl {
 /// in each group, and the networks of each prefix list.
 #[derive(Debug, Clone, Default)]
 pub struct Members {
-    pub groups: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// The addresses (and delegated prefixes) of the interfaces in each group.
+    pub groups: BTreeMap<String, Vec<IpNet>>,
     pub prefix_lists: BTreeMap<String, Vec<IpNet>>,
 }
 
@@ -126,7 +129,10 @@ impl Members {
     fn holds(&self, peer: &Peer, ip: IpAddr) -> bool {
         match peer {
             Peer::Net(n) => n.contains(&ip),
-            Peer::Group(g) => self.groups.get(g).is_some_and(|m| m.contains(&ip)),
+            Peer::Group(g) => self
+                .groups
+                .get(g)
+                .is_some_and(|nets| nets.iter().any(|n| n.contains(&ip))),
             Peer::PrefixList(p) => self
                 .prefix_lists
                 .get(p)
@@ -143,6 +149,8 @@ pub struct Packet {
     pub dst: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
+    /// For ICMP: an echo reply (type 0, or 129 for ICMPv6) rather than an echo request.
+    pub echo_reply: bool,
 }
 
 impl Packet {
@@ -153,6 +161,7 @@ impl Packet {
             dst: self.src,
             src_port: self.dst_port,
             dst_port: client_port,
+            echo_reply: true,
         }
     }
 }
@@ -210,7 +219,7 @@ pub fn security_groups(
         };
         for r in rules {
             if r.protocol.matches(packet.protocol)
-                && PortRange::matches(r.ports, packet.protocol, packet.dst_port)
+                && PortRange::matches(r.ports, packet)
                 && members.holds(&r.peer, peer)
             {
                 return SgDecision::Allowed {
@@ -238,13 +247,13 @@ pub fn network_acl(acl: &Acl, egress: bool, packet: &Packet) -> AclDecision {
     entries.sort_by_key(|e| e.number);
     for e in entries {
         if e.protocol.matches(packet.protocol)
-            && PortRange::matches(e.ports, packet.protocol, packet.dst_port)
+            && PortRange::matches(e.ports, packet)
             && e.net.contains(&peer)
         {
-            // AWS lists the default rule as number 32767: report it as `*`.
+            // AWS lists the default rules as 32767 (IPv4) and 32768 (IPv6): report them as `*`.
             return AclDecision {
                 allow: e.allow,
-                entry: (e.number != 32767).then(|| e.clone()),
+                entry: (e.number < 32767).then(|| e.clone()),
             };
         }
     }

@@ -13,7 +13,11 @@ const PAIRS_SHOWN: usize = 10;
 /// Bad lines named per case; all are counted.
 const BAD_LINES_SHOWN: usize = 5;
 
+/// RFC 3339; a time no calendar holds (past the year 9999) is shown as its number.
 pub fn time(secs: u64) -> String {
+    if secs > crate::source::record::LAST_TIME {
+        return format!("@{secs}");
+    }
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 

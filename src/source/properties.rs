@@ -284,15 +284,25 @@ fn verdicts(dir: &Path, name: &str, lines: &[String]) -> Vec<String> {
     let path: PathBuf = dir.join(name);
     std::fs::write(&path, body).expect("temp file");
     let plan = plan();
-    let ev = scan_with(
-        std::slice::from_ref(&path),
-        &Format::default_v2(),
-        &plan,
-        u64::MAX,
-        plan.interesting(),
-        ledger::TABLE,
-    )
-    .expect("scans");
+    let scan = |interesting| {
+        scan_with(
+            std::slice::from_ref(&path),
+            &Format::default_v2(),
+            &plan,
+            u64::MAX,
+            interesting,
+            ledger::TABLE,
+        )
+        .expect("scans")
+    };
+    // Without the prefilter too: unrelated records then reach the ledger, and must still not
+    // matter.
+    let ev = scan(plan.interesting());
+    assert_eq!(
+        crate::fuzzing::canonical(&ev),
+        crate::fuzzing::canonical(&scan(None)),
+        "the prefilter changed the evidence"
+    );
     plan.checks
         .iter()
         .zip(&ev.checks)

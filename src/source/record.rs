@@ -206,10 +206,8 @@ impl Layout {
                 return Err(format!("{name} `{v}` is not a number"));
             }
         }
-        let start = get(Field::Start)
-            .map(|v| num::<u64>(v, "start"))
-            .transpose()?;
-        let end = get(Field::End).map(|v| num::<u64>(v, "end")).transpose()?;
+        let start = get(Field::Start).map(|v| epoch(v, "start")).transpose()?;
+        let end = get(Field::End).map(|v| epoch(v, "end")).transpose()?;
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
@@ -272,6 +270,17 @@ impl Layout {
             end,
         };
         Ok(Record::Flow(flow))
+    }
+}
+
+/// The last second of the year 9999: AWS writes epoch seconds, and a time past this one (say,
+/// milliseconds) is a broken record, not a date to compute with.
+pub const LAST_TIME: u64 = 253_402_300_799;
+
+fn epoch(v: &str, name: &str) -> Result<u64, String> {
+    match num::<u64>(v, name)? {
+        t if t <= LAST_TIME => Ok(t),
+        _ => Err(format!("{name} `{v}` is not a time in epoch seconds")),
     }
 }
 

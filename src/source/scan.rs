@@ -85,16 +85,16 @@ pub struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
-    /// The format in force at the start of a file: its header, if line 1 is one.
-    fn initial_layout(&self, path: &Path) -> Layout {
+    /// The header on line 1 of a file, if it has one: the format in force where a part starts.
+    fn header(&self, path: &Path) -> Option<Format> {
         let mut lines = File::open(path).ok().map(Lines::new);
         let first = lines
             .as_mut()
             .and_then(|l| l.next_line().ok().flatten())
             .and_then(|(line, _, _)| std::str::from_utf8(line).ok());
         match first.map(|l| l.trim_end_matches('\r')) {
-            Some(l) if Format::is_header(l) => Layout::new(&Format::from_header(l)),
-            _ => Layout::new(self.default),
+            Some(l) if Format::is_header(l) => Some(Format::from_header(l)),
+            _ => None,
         }
     }
 
@@ -111,12 +111,22 @@ impl Scanner<'_> {
             late_header: false,
         };
         let mut layout = Layout::new(self.default);
+        let needs_time = self.plan.window.is_bounded();
+        // Set while the format in force cannot be judged; every record under it is a bad line.
+        let mut unusable: Option<String> = None;
+        if needs_time {
+            unusable = missing_fields(self.default, true, 0);
+        }
         let stop = unit.range.map_or(u64::MAX, |r| r.1);
         let opened = match unit.range {
             // Parts are only made of plain files: seek, then start at the first line that begins
             // at or after the part's start (the line running across it belongs to the part before).
+            // The header on line 1 rules there as it does for the part that read it.
             Some((start, _)) if start > 0 => {
-                layout = self.initial_layout(path);
+                if let Some(format) = self.header(path) {
+                    unusable = missing_fields(&format, needs_time, 1);
+                    layout = Layout::new(&format);
+                }
                 open_at(path, start - 1).map_err(|e| format!("cannot read: {e}"))
             }
             _ => open(path).map(|r| (r, 0)),
@@ -128,13 +138,7 @@ impl Scanner<'_> {
                 return read;
             }
         };
-        let needs_time = self.plan.window.is_bounded();
         let first_line_of_file = unit.range.is_none_or(|r| r.0 == 0);
-        // Set while the format in force cannot be judged; every record under it is a bad line.
-        let mut unusable: Option<String> = None;
-        if needs_time {
-            unusable = missing_fields(self.default, true, 0);
-        }
         let mut spans = Vec::with_capacity(32);
         while at < stop {
             let (line, end) = match lines.next_line() {

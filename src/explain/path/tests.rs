@@ -82,13 +82,14 @@ fn request() -> Packet {
         dst: "10.0.3.30".parse().unwrap(),
         src_port: 50000,
         dst_port: 1433,
+        echo_reply: false,
     }
 }
 
 fn members() -> Members {
     let mut m = Members::default();
     m.groups
-        .insert("sg-app".into(), ["10.0.2.20".parse().unwrap()].into());
+        .insert("sg-app".into(), vec!["10.0.2.20/32".parse().unwrap()]);
     m
 }
 
@@ -276,6 +277,103 @@ fn what_let_a_denied_flow_through_is_named() {
     );
     assert!(
         text.contains("let through by NACL acl-db (subnet-db) inbound rule 100; SG sg-db of eni-db ingress rule tcp 1433 from 0.0.0.0/0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn messages_never_name_a_refusing_rule_as_letting_a_flow_through() {
+    // The rule that refuses the flow now, for a deny check whose records show it got through.
+    let denying = acl(
+        "acl-db",
+        vec![(90, false, false, Some((1433, 1433)), "0.0.0.0/0")],
+    );
+    let server = db(
+        vec![sg(
+            "sg-db",
+            vec![(1433, Peer::Net("0.0.0.0/0".parse().unwrap()))],
+        )],
+        denying,
+    );
+    let text = explain(
+        Broken::GotThrough,
+        &End::default(),
+        &server,
+        request(),
+        50000,
+        &members(),
+    );
+    assert!(!text.contains("let through by"), "{text}");
+    assert!(
+        text.contains("refuses it: NACL acl-db (subnet-db) inbound: rule 90 denies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the rules changed since the records"),
+        "{text}"
+    );
+    let text = explain(
+        Broken::NoReply,
+        &app(),
+        &server,
+        request(),
+        50000,
+        &members(),
+    );
+    assert!(!text.contains("and so does the configuration"), "{text}");
+    assert!(
+        text.contains("note: the configuration as it is now refuses it: NACL acl-db"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_refused_ping_reply_asks_for_echo_replies() {
+    let only_requests = Acl {
+        id: "acl-app".into(),
+        entries: vec![
+            AclEntry {
+                number: 100,
+                egress: false,
+                allow: true,
+                protocol: RuleProtocol::All,
+                ports: None,
+                net: "0.0.0.0/0".parse().unwrap(),
+            },
+            AclEntry {
+                number: 100,
+                egress: true,
+                allow: true,
+                protocol: RuleProtocol::Number(1),
+                ports: Some(PortRange { from: 8, to: -1 }),
+                net: "0.0.0.0/0".parse().unwrap(),
+            },
+        ],
+    };
+    let server = End {
+        acl: Some(only_requests),
+        ..app()
+    };
+    let ping = Packet {
+        protocol: 1,
+        src: "192.168.30.5".parse().unwrap(),
+        dst: "10.0.2.20".parse().unwrap(),
+        src_port: 0,
+        dst_port: 0,
+        echo_reply: false,
+    };
+    let text = explain(
+        Broken::ReplyRefused,
+        &End::default(),
+        &server,
+        ping,
+        0,
+        &members(),
+    );
+    assert!(
+        text.contains(
+            "to allow it: an outbound allow rule for icmp echo replies (type 0) to 192.168.30.5/32"
+        ),
         "{text}"
     );
 }

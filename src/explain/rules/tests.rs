@@ -18,6 +18,7 @@ fn tcp(src: &str, dst: &str, sport: u16, dport: u16) -> Packet {
         dst: ip(dst),
         src_port: sport,
         dst_port: dport,
+        echo_reply: false,
     }
 }
 
@@ -227,7 +228,7 @@ fn a_rule_referencing_a_group_allows_its_members_only() {
         egress: vec![],
     }];
     let mut m = Members::default();
-    m.groups.insert("sg-app".into(), [ip("10.0.2.20")].into());
+    m.groups.insert("sg-app".into(), vec![net("10.0.2.20/32")]);
     assert!(matches!(
         security_groups(
             &groups,
@@ -294,6 +295,7 @@ fn icmp_is_judged_as_ping() {
         dst: ip("10.0.2.20"),
         src_port: 0,
         dst_port: 0,
+        echo_reply: false,
     };
     let allow = |from: i32| SecurityGroup {
         id: "sg-1".into(),
@@ -336,6 +338,7 @@ fn icmp_is_judged_as_ping() {
         dst: ip("2001:db8::2"),
         src_port: 0,
         dst_port: 0,
+        echo_reply: false,
     };
     let acl = Acl {
         id: "a".into(),
@@ -365,4 +368,55 @@ fn port_ranges_are_inclusive() {
         );
         assert_eq!(matches!(d, SgDecision::Allowed { .. }), allowed, "{port}");
     }
+}
+
+#[test]
+fn ping_replies_are_echo_replies_and_ipv6_has_its_own_default_rule() {
+    let ping = Packet {
+        protocol: 1,
+        src: ip("192.168.30.5"),
+        dst: ip("10.0.2.20"),
+        src_port: 0,
+        dst_port: 0,
+        echo_reply: false,
+    };
+    let out_requests_only = Acl {
+        id: "a".into(),
+        entries: vec![AclEntry {
+            number: 100,
+            egress: true,
+            allow: true,
+            protocol: RuleProtocol::Number(1),
+            ports: Some(PortRange { from: 8, to: -1 }),
+            net: net("0.0.0.0/0"),
+        }],
+    };
+    assert!(
+        !network_acl(&out_requests_only, true, &ping.reply(0)).allow,
+        "type 0 is not type 8"
+    );
+    let out_replies = Acl {
+        id: "a".into(),
+        entries: vec![AclEntry {
+            number: 100,
+            egress: true,
+            allow: true,
+            protocol: RuleProtocol::Number(1),
+            ports: Some(PortRange { from: 0, to: -1 }),
+            net: net("0.0.0.0/0"),
+        }],
+    };
+    assert!(network_acl(&out_replies, true, &ping.reply(0)).allow);
+    // The IPv6 default rule is listed as 32768: it is `*` too.
+    let v6 = Acl {
+        id: "a".into(),
+        entries: vec![entry(32768, false, false, "-1", None, "::/0")],
+    };
+    assert_eq!(
+        network_acl(&v6, false, &tcp("2001:db8::1", "2001:db8::2", 1, 80)),
+        AclDecision {
+            allow: false,
+            entry: None
+        }
+    );
 }

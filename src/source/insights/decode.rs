@@ -48,12 +48,19 @@ fn number(row: &Row, name: &str) -> Result<Option<f64>, String> {
         .transpose()
 }
 
-/// Epoch seconds. Anything else (negative, fractional, infinite, past the year 33000) is a
+/// Epoch seconds. Anything else (negative, fractional, infinite, past the year 9999) is a
 /// broken answer, not a time to compute with.
 fn time(row: &Row, name: &str) -> Result<Option<u64>, String> {
     match number(row, name)? {
         None => Ok(None),
-        Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e12 => Ok(Some(v as u64)),
+        Some(v)
+            if v.is_finite()
+                && v >= 0.0
+                && v.fract() == 0.0
+                && v <= crate::source::record::LAST_TIME as f64 =>
+        {
+            Ok(Some(v as u64))
+        }
         Some(v) => Err(format!("{name} `{v}` is not a time in epoch seconds")),
     }
 }

@@ -422,7 +422,12 @@ pub fn reports(batches: &[Query], batch: usize, own: Option<(IpAddr, IpAddr)>) -
 /// records themselves. Packed like the others.
 /// Constructs: `parse`, `filter` with `in` and `isIpInSubnet`, `stats count(*)`, `min`, `max`
 /// (Logs Insights query syntax reference).
-pub fn touching(format: &Format, nets: &[IpNet], action: Action, rows: Rows) -> Vec<String> {
+pub fn touching(
+    format: &Format,
+    nets: &[IpNet],
+    action: Action,
+    rows: Rows,
+) -> Vec<(String, Vec<IpNet>)> {
     let fields = Fields::of(format);
     let render = |batch: &[IpNet]| -> String {
         let mut q = String::new();
@@ -444,7 +449,18 @@ pub fn touching(format: &Format, nets: &[IpNet], action: Action, rows: Rows) -> 
             clauses.join(" or ")
         );
         match rows {
-            Rows::Aggregated => q.push_str("| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by srcAddr, dstAddr, dstPort, protocol"),
+            Rows::Aggregated => {
+                // Where the format has the packet's own addresses, those are what a row is about.
+                let mut by = vec!["srcAddr", "dstAddr"];
+                by.extend(fields.pkt_src);
+                by.extend(fields.pkt_dst);
+                by.extend(["dstPort", "protocol"]);
+                let _ = write!(
+                    q,
+                    "| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by {}",
+                    by.join(", ")
+                );
+            }
             Rows::Raw => {
                 let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
             }
@@ -457,14 +473,22 @@ pub fn touching(format: &Format, nets: &[IpNet], action: Action, rows: Rows) -> 
         batch.push(*n);
         if render(&batch).len() > MAX_QUERY && batch.len() > 1 {
             let last = batch.pop().expect("two at least");
-            out.push(render(&batch));
+            out.push((render(&batch), batch));
             batch = vec![last];
         }
     }
     if !batch.is_empty() {
-        out.push(render(&batch));
+        out.push((render(&batch), batch));
     }
     out
+}
+
+/// Which of `batches` reports a record between `a` and `b`: the first whose networks hold either
+/// end, so that a record returned by two queries counts once.
+pub fn first_batch(batches: &[(String, Vec<IpNet>)], a: IpAddr, b: IpAddr) -> Option<usize> {
+    batches
+        .iter()
+        .position(|(_, nets)| nets.iter().any(|n| n.contains(&a) || n.contains(&b)))
 }
 
 #[cfg(test)]

@@ -241,3 +241,34 @@ fn the_number_of_queries_follows_the_hosts_not_the_expectations() {
         assert_eq!(qs.len(), 1, "{n} expectations");
     }
 }
+
+#[test]
+fn a_record_two_triage_queries_return_counts_in_the_first_only() {
+    let nets: Vec<IpNet> = (0..2000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap())
+        .collect();
+    let batches = touching(
+        &Format::default_v2(),
+        &nets,
+        Action::Reject,
+        Rows::Aggregated,
+    );
+    assert!(batches.len() > 1, "several queries");
+    let (a, b): (IpAddr, IpAddr) = ("10.0.0.5".parse().unwrap(), "10.7.207.5".parse().unwrap());
+    let last = batches.len() - 1;
+    assert!(
+        batches[last].1.iter().any(|n| n.contains(&b)),
+        "b is in the last batch"
+    );
+    assert_eq!(first_batch(&batches, a, b), Some(0));
+    assert_eq!(first_batch(&batches, b, b), Some(last));
+    assert_eq!(
+        first_batch(
+            &batches,
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap()
+        ),
+        None
+    );
+    assert!(batches.iter().all(|(q, _)| q.len() <= MAX_QUERY));
+}
