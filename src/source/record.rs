@@ -202,7 +202,9 @@ impl Layout {
         let get = |field: Field| self.get(f, field);
         for &(i, name) in &self.numeric {
             let v = f.col(i);
-            if v != "-" && v.parse::<u64>().is_err() {
+            // Up to 19 digits always fit a u64: the common case needs no parse.
+            let digits = !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit());
+            if !digits && v != "-" && v.parse::<u64>().is_err() {
                 return Err(format!("{name} `{v}` is not a number"));
             }
         }

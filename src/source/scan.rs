@@ -210,21 +210,30 @@ impl Scanner<'_> {
                 && !interesting.contains(src)
                 && !interesting.contains(dst)
             {
-                // A flow no check can match: count it, place it in the window, and move on.
-                match (needs_time, layout.times(&fields)) {
+                // A flow no check can match: count it, place it in the window, and move on. It
+                // is read in full all the same: a broken line is a gap wherever its addresses
+                // point (they may be as broken as the rest), as the plain reading says.
+                let times = match layout.record(&fields) {
+                    Ok(r) => r.times(),
+                    Err(reason) => {
+                        part.gaps.bad_line(origin(), reason);
+                        continue;
+                    }
+                };
+                match (needs_time, times) {
                     (false, _) => {
                         part.stats.records += 1;
                         continue;
                     }
-                    (true, Some((start, end))) => {
+                    (true, (Some(start), Some(end))) => {
                         part.stats.records += 1;
                         if !self.plan.window.overlaps(start, end) {
                             part.stats.outside_window += 1;
                         }
                         continue;
                     }
-                    // Times that do not read: the full parse says what is wrong.
-                    (true, None) => {}
+                    // Times missing: the full parse below says so.
+                    (true, _) => {}
                 }
             }
             let text = fields.text();
