@@ -29,7 +29,8 @@ pub fn spec(data: &[u8]) {
         }
         Err(problems) => {
             assert!(!problems.is_empty(), "rejected without a reason");
-            let lines = text.split('\n').count();
+            // YAML breaks lines at \n, \r\n and a lone \r, as editors do.
+            let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count();
             for p in &problems {
                 assert!(!p.message.trim().is_empty(), "a problem without a message");
                 if let Some(at) = p.at {
@@ -91,7 +92,9 @@ pub fn flow_log(data: &[u8]) {
         let fast = files::scan_with(files, &format, &plan, 64, plan.interesting(), 8)
             .expect("a scan without I/O trouble");
         assert_eq!(canonical(&plain), canonical(&fast), "fast path vs plain");
-        if !data.starts_with(&[0x1f, 0x8b]) {
+        // Sniffing looks at a file's own first bytes: gzip inside gzip, or a Parquet header
+        // under gzip, are read differently from the plain file by design.
+        if !data.starts_with(&[0x1f, 0x8b]) && !data.starts_with(b"PAR1") {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(data).expect("in memory");
             std::fs::write(&path, gz.finish().expect("in memory")).expect("scratch file");

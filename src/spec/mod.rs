@@ -167,6 +167,30 @@ pub fn load(file: &Path) -> Result<Spec, Vec<Problem>> {
 
 /// Parses spec text; `file` only labels the problems.
 pub fn parse(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
+    parse_inner(file, src).map_err(|problems| within(problems, src))
+}
+
+/// At the end of a file without a final line end, the YAML parser can point at the line after
+/// the last: such positions become the end of the last line, a place the user can find. Lines
+/// as YAML counts them: `\n`, `\r\n`, and a lone `\r` (as editors do).
+fn within(mut problems: Vec<Problem>, src: &str) -> Vec<Problem> {
+    let unified = src.replace("\r\n", "\n");
+    let lines: Vec<&str> = unified.split(['\n', '\r']).collect();
+    let end = Pos {
+        line: lines.len(),
+        col: lines.last().map_or(0, |l| l.chars().count()) + 1,
+    };
+    for p in &mut problems {
+        if let Some(at) = &mut p.at
+            && at.line > end.line
+        {
+            *at = end;
+        }
+    }
+    problems
+}
+
+fn parse_inner(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
     let blank = src
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
