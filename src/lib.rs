@@ -505,6 +505,7 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
             .into_iter()
             .fold((u64::MAX, 0), |(s, e), (ws, we)| (s.min(ws), e.max(we)));
         let mut queries = 0;
+        let mut skipped = 0u64;
         for src in &sources {
             let mode = rows(&args.evidence);
             let layout = source::record::Layout::new(&src.format);
@@ -529,17 +530,32 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
                     if mode == Rows::Raw {
                         let (decoded, _) = insights::decode::raw(row, &layout)
                             .map_err(|e| fail(format!("a record {e}")))?;
-                        if let insights::decode::Decoded::Flow { flow, .. } = decoded
-                            && insights::query::first_batch(&batches, flow.src, flow.dst) == Some(b)
-                        {
-                            triage::observe_flow(&scope, &mut found_rows, &flow);
+                        match decoded {
+                            insights::decode::Decoded::Flow { flow, .. }
+                                if insights::query::first_batch(&batches, flow.src, flow.dst)
+                                    == Some(b) =>
+                            {
+                                triage::observe_flow(&scope, &mut found_rows, &flow);
+                            }
+                            insights::decode::Decoded::SkipData { records, .. } if b == 0 => {
+                                skipped += records;
+                            }
+                            _ => {}
                         }
                         continue;
                     }
-                    let Some((k, seen)) =
-                        triage::decode_row(&scope, row).map_err(|e| fail(format!("a row {e}")))?
-                    else {
-                        continue;
+                    let (k, seen) = match triage::decode_row(&scope, row)
+                        .map_err(|e| fail(format!("a row {e}")))?
+                    {
+                        triage::Row::Refused(k, seen) => (k, seen),
+                        triage::Row::Skipped(n) => {
+                            // Every batch's query returns them: count the first one's.
+                            if b == 0 {
+                                skipped += n;
+                            }
+                            continue;
+                        }
+                        triage::Row::Elsewhere => continue,
                     };
                     if insights::query::first_batch(&batches, k.src, k.dst) != Some(b) {
                         continue; // another query of this run counts it
@@ -550,6 +566,11 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
                         .add(seen.records, seen.first, seen.last);
                 }
             }
+        }
+        if skipped > 0 {
+            eprintln!(
+                "AWS skipped {skipped} records (SKIPDATA) in the window: refused flows may be missing from the table"
+            );
         }
         format!(
             "CloudWatch Logs {}, {} .. {}, {queries} queries",
@@ -641,6 +662,7 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         }
         let (sources, _) = log_sources(&args.evidence, Some(aws), &plan).await?;
         let runner = Runner::new(aws.logs.clone(), args.max_queries);
+        let mut skipped = 0u64;
         let end = window
             .end
             .unwrap_or(now().saturating_sub(insights::DELIVERY_MARGIN));
@@ -671,13 +693,25 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
                             src.groups.join(", ")
                         ))
                     })?;
-                    if let insights::decode::Decoded::Flow { flow, .. } = decoded
-                        && insights::query::first_batch(&batches, flow.src, flow.dst) == Some(b)
-                    {
-                        observed.add(&among, &flow);
+                    match decoded {
+                        insights::decode::Decoded::Flow { flow, .. }
+                            if insights::query::first_batch(&batches, flow.src, flow.dst)
+                                == Some(b) =>
+                        {
+                            observed.add(&among, &flow);
+                        }
+                        insights::decode::Decoded::SkipData { records, .. } if b == 0 => {
+                            skipped += records;
+                        }
+                        _ => {}
                     }
                 }
             }
+        }
+        if skipped > 0 {
+            eprintln!(
+                "AWS skipped {skipped} records (SKIPDATA) in the window: the baseline may miss connections"
+            );
         }
         format!(
             "CloudWatch Logs {}, {} .. {}",

@@ -195,10 +195,20 @@ pub fn render(scope: &Scope<'_>, rows: &BTreeMap<Key, Seen>, source: &str) -> St
 }
 
 /// Reads a row of the triage query (`query::triage`).
+/// What a triage row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    Refused(Key, Seen),
+    /// SKIPDATA: AWS skipped this many records in the window.
+    Skipped(u64),
+    /// A row about no host of the specs.
+    Elsewhere,
+}
+
 pub fn decode_row(
     scope: &Scope<'_>,
     row: &crate::source::insights::run::Row,
-) -> Result<Option<(Key, Seen)>, String> {
+) -> Result<Row, String> {
     let get = |name: &str| -> Result<&str, String> {
         row.iter()
             .find(|(f, _)| f == name)
@@ -213,6 +223,9 @@ pub fn decode_row(
             .map(|n| n as u64)
             .ok_or_else(|| format!("{name} `{v}` is not a number"))
     };
+    if row.iter().any(|(f, v)| f == "logStatus" && v == "SKIPDATA") {
+        return Ok(Row::Skipped(number("records")?));
+    }
     let port = |name: &str| -> Result<u16, String> {
         u16::try_from(number(name)?).map_err(|_| format!("{name} is not a port"))
     };
@@ -252,7 +265,11 @@ pub fn decode_row(
         last: time("last"),
     };
     // A row found by its interface's own address whose packet went elsewhere concerns no host.
-    Ok(scope.touches(src, dst).then_some((key, seen)))
+    Ok(if scope.touches(src, dst) {
+        Row::Refused(key, seen)
+    } else {
+        Row::Elsewhere
+    })
 }
 
 #[cfg(test)]
@@ -301,7 +318,9 @@ mod tests {
             ("srcPortLow", "445"),
             ("srcPortHigh", "445"),
         ]);
-        let (k, seen) = decode_row(&scope, &reply).unwrap().unwrap();
+        let Row::Refused(k, seen) = decode_row(&scope, &reply).unwrap() else {
+            panic!("a refused reply")
+        };
         assert_eq!(k.port, Port::ReplyFrom(445));
         assert_eq!(
             seen,
@@ -321,12 +340,18 @@ mod tests {
             ("srcPortLow", "40000"),
             ("srcPortHigh", "40100"),
         ]);
-        let (k, _) = decode_row(&scope, &request).unwrap().unwrap();
+        let Row::Refused(k, _) = decode_row(&scope, &request).unwrap() else {
+            panic!("a refused request")
+        };
         assert_eq!(
             (k.port, scope.covered_by(&k).as_str()),
             (Port::To(22), "none")
         );
         assert!(decode_row(&scope, &row(&[("@message", "2 1 eni-1 ...")])).is_err());
+        assert_eq!(
+            decode_row(&scope, &row(&[("logStatus", "SKIPDATA"), ("records", "7")])),
+            Ok(Row::Skipped(7))
+        );
     }
 
     #[test]
@@ -341,7 +366,7 @@ mod tests {
         assert_eq!(
             q.into_iter().map(|(text, _)| text).collect::<Vec<_>>(),
             [
-                "filter action = \"ACCEPT\" and (isIpInSubnet(srcAddr, \"10.0.0.0/16\") or isIpInSubnet(dstAddr, \"10.0.0.0/16\"))\n| fields @ptr, @message, @logStream\n| limit 10000"
+                "filter logStatus = \"SKIPDATA\" or (action = \"ACCEPT\" and (isIpInSubnet(srcAddr, \"10.0.0.0/16\") or isIpInSubnet(dstAddr, \"10.0.0.0/16\")))\n| fields @ptr, @message, @logStream\n| limit 10000"
             ]
         );
     }
@@ -361,7 +386,7 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert_eq!(
             q[0].0,
-            "filter action = \"REJECT\" and (srcAddr in [\"192.168.20.15\"] or isIpInSubnet(srcAddr, \"10.0.4.0/24\") or dstAddr in [\"192.168.20.15\"] or isIpInSubnet(dstAddr, \"10.0.4.0/24\"))\n| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by srcAddr, dstAddr, dstPort, protocol"
+            "filter logStatus = \"SKIPDATA\" or (action = \"REJECT\" and (srcAddr in [\"192.168.20.15\"] or isIpInSubnet(srcAddr, \"10.0.4.0/24\") or dstAddr in [\"192.168.20.15\"] or isIpInSubnet(dstAddr, \"10.0.4.0/24\")))\n| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by logStatus, srcAddr, dstAddr, dstPort, protocol"
         );
     }
 }

@@ -443,15 +443,24 @@ pub fn touching(
             Action::Accept => "ACCEPT",
             Action::Reject => "REJECT",
         };
+        // SKIPDATA comes along, so that a short table can say records were lost.
+        let skipped = if fields.has_log_status {
+            "logStatus = \"SKIPDATA\" or "
+        } else {
+            ""
+        };
         let _ = writeln!(
             q,
-            "filter action = \"{action}\" and ({})",
+            "filter {skipped}(action = \"{action}\" and ({}))",
             clauses.join(" or ")
         );
         match rows {
             Rows::Aggregated => {
                 // Where the format has the packet's own addresses, those are what a row is about.
                 let mut by = vec!["srcAddr", "dstAddr"];
+                if fields.has_log_status {
+                    by.insert(0, "logStatus");
+                }
                 by.extend(fields.pkt_src);
                 by.extend(fields.pkt_dst);
                 by.extend(["dstPort", "protocol"]);
