@@ -46,7 +46,7 @@ pub fn spec(data: &[u8]) {
 
 /// Hosts and expectations wide enough that most records concern some check: IPv4 and IPv6,
 /// CIDRs with holes, port ranges, every protocol kind, a deny.
-const WIDE_SPEC: &str = "\
+pub(crate) const WIDE_SPEC: &str = "\
 app: t
 hosts:
   web: { cidrs: [10.0.1.0/28, '2001:db8:1::/64'] }

@@ -452,11 +452,7 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
     let specs = spec::load_all(&args.specs)?;
     let opts = args.evidence.aws.options();
     let files = !args.flow_logs.is_empty();
-    let aws = if files && !opts.given() {
-        None
-    } else {
-        Some(aws::connect(&opts).await)
-    };
+    let aws = aws_unless_files_only(files, &opts).await;
     let hosts = resolve_all(&specs, aws.as_ref()).await?;
     let plan = plan::assemble(&specs, &hosts, window);
     let sets: Vec<resolve::AddrSet> = hosts
@@ -528,19 +524,10 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
                 };
                 for row in &answer.rows {
                     if mode == Rows::Raw {
-                        let (decoded, _) = insights::decode::raw(row, &layout)
-                            .map_err(|e| fail(format!("a record {e}")))?;
-                        match decoded {
-                            insights::decode::Decoded::Flow { flow, .. }
-                                if insights::query::first_batch(&batches, flow.src, flow.dst)
-                                    == Some(b) =>
-                            {
-                                triage::observe_flow(&scope, &mut found_rows, &flow);
-                            }
-                            insights::decode::Decoded::SkipData { records, .. } if b == 0 => {
-                                skipped += records;
-                            }
-                            _ => {}
+                        if let Some(flow) = raw_flow(row, &layout, &batches, b, &mut skipped)
+                            .map_err(|e| fail(format!("a record {e}")))?
+                        {
+                            triage::observe_flow(&scope, &mut found_rows, &flow);
                         }
                         continue;
                     }
@@ -572,16 +559,7 @@ async fn triage_run(args: cli::TriageArgs) -> Result<ExitCode, Error> {
                 "AWS skipped {skipped} records (SKIPDATA) in the window: refused flows may be missing from the table"
             );
         }
-        format!(
-            "CloudWatch Logs {}, {} .. {}, {queries} queries",
-            sources
-                .iter()
-                .flat_map(|s| s.groups.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-            report::text::time(start),
-            report::text::time(end)
-        )
+        format!("{}, {queries} queries", described(&sources, start, end))
     };
     print!("{}", triage::render(&scope, &found_rows, &described));
     Ok(ExitCode::SUCCESS)
@@ -606,11 +584,7 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
             specs.len()
         )));
     }
-    let aws = if files && !opts.given() {
-        None
-    } else {
-        Some(aws::connect(&opts).await)
-    };
+    let aws = aws_unless_files_only(files, &opts).await;
     let hosts = resolve_all(&specs, aws.as_ref()).await?;
     let plan = plan::assemble(&specs, &hosts, window);
     let mut named: Vec<observe::Named> = Vec::new();
@@ -687,23 +661,14 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
                         Error::Evidence(format!("observe query on {}: {e}", src.groups.join(", ")))
                     })?;
                 for row in &answer.rows {
-                    let (decoded, _) = insights::decode::raw(row, &layout).map_err(|e| {
+                    let flow = raw_flow(row, &layout, &batches, b, &mut skipped).map_err(|e| {
                         Error::Evidence(format!(
                             "observe query on {}: a record {e}",
                             src.groups.join(", ")
                         ))
                     })?;
-                    match decoded {
-                        insights::decode::Decoded::Flow { flow, .. }
-                            if insights::query::first_batch(&batches, flow.src, flow.dst)
-                                == Some(b) =>
-                        {
-                            observed.add(&among, &flow);
-                        }
-                        insights::decode::Decoded::SkipData { records, .. } if b == 0 => {
-                            skipped += records;
-                        }
-                        _ => {}
+                    if let Some(flow) = flow {
+                        observed.add(&among, &flow);
                     }
                 }
             }
@@ -713,16 +678,7 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
                 "AWS skipped {skipped} records (SKIPDATA) in the window: the baseline may miss connections"
             );
         }
-        format!(
-            "CloudWatch Logs {}, {} .. {}",
-            sources
-                .iter()
-                .flat_map(|s| s.groups.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-            report::text::time(start),
-            report::text::time(end)
-        )
+        described(&sources, start, end)
     };
     if specs.is_empty() {
         named = observe::address_hosts(&observed);
@@ -731,12 +687,11 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         Some(s) => format!("{}-baseline", s.app),
         None => "baseline".into(),
     });
-    if !observed.any_established(&named) {
+    let Some(text) = observed.spec(&app, &named, &described) else {
         return Err(Error::Evidence(format!(
             "no ESTABLISHED connection among the hosts in the evidence ({described}): there is no baseline to write"
         )));
-    }
-    let text = observed.spec(&app, &named, &described);
+    };
     // What is written must load as a spec: a bad --app, or names the spec format refuses.
     if let Err(problems) = spec::parse(std::path::Path::new("<baseline>"), &text) {
         return Err(Error::Usage(format!(
@@ -749,6 +704,53 @@ async fn observe_run(args: cli::ObserveArgs) -> Result<ExitCode, Error> {
         )));
     }
     emit(text.as_bytes())
+}
+
+/// AWS, unless the evidence is files and nothing asks for AWS (selectors then fail as spec
+/// errors that say so).
+async fn aws_unless_files_only(files: bool, opts: &aws::AwsOptions) -> Option<Aws> {
+    if files && !opts.given() {
+        None
+    } else {
+        Some(aws::connect(opts).await)
+    }
+}
+
+/// The record of a raw Logs Insights row, if it is a flow batch `b` of `batches` reports (a
+/// record two queries return counts once); SKIPDATA records are added to `skipped` once.
+fn raw_flow(
+    row: &insights::run::Row,
+    layout: &source::record::Layout,
+    batches: &[(String, Vec<ipnet::IpNet>)],
+    b: usize,
+    skipped: &mut u64,
+) -> Result<Option<evidence::Flow>, String> {
+    let (decoded, _) = insights::decode::raw(row, layout)?;
+    Ok(match decoded {
+        insights::decode::Decoded::Flow { flow, .. }
+            if insights::query::first_batch(batches, flow.src, flow.dst) == Some(b) =>
+        {
+            Some(flow)
+        }
+        insights::decode::Decoded::SkipData { records, .. } => {
+            if b == 0 {
+                *skipped += records;
+            }
+            None
+        }
+        _ => None,
+    })
+}
+
+/// The log groups and time range a CloudWatch command read, in words.
+fn described(sources: &[LogSource], start: u64, end: u64) -> String {
+    let groups: Vec<String> = sources.iter().flat_map(|s| s.groups.clone()).collect();
+    format!(
+        "CloudWatch Logs {}, {} .. {}",
+        groups.join(", "),
+        report::text::time(start),
+        report::text::time(end)
+    )
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -119,14 +119,13 @@ impl Observed {
         out
     }
 
-    /// Whether any connection among the hosts was ESTABLISHED: a baseline has something to say.
-    pub fn any_established(&self, hosts: &[Named]) -> bool {
-        !self.services(hosts).is_empty()
-    }
-
-    /// The baseline spec, as YAML with comments.
-    pub fn spec(&self, app: &str, hosts: &[Named], source: &str) -> String {
+    /// The baseline spec, as YAML with comments; `None` when no connection among the hosts was
+    /// ESTABLISHED (a spec needs an expectation).
+    pub fn spec(&self, app: &str, hosts: &[Named], source: &str) -> Option<String> {
         let services = self.services(hosts);
+        if services.is_empty() {
+            return None;
+        }
         let used: BTreeSet<usize> = services.keys().flat_map(|k| [k.0, k.1]).collect();
         let mut out = String::new();
         let _ = writeln!(
@@ -137,13 +136,6 @@ impl Observed {
         let _ = writeln!(out, "hosts:");
         for i in &used {
             let _ = writeln!(out, "  {}: {}", hosts[*i].name, hosts[*i].yaml);
-        }
-        if services.is_empty() {
-            let _ = writeln!(
-                out,
-                "# no ESTABLISHED connection among the hosts in the evidence\nexpect: []"
-            );
-            return out;
         }
         let _ = writeln!(out, "expect:");
         for ((c, v, port, p), (count, first, last)) in &services {
@@ -176,7 +168,7 @@ impl Observed {
                 yaml_string(&format!("{from} reaches {to} on {what}"))
             );
         }
-        out
+        Some(out)
     }
 }
 

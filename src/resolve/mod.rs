@@ -300,6 +300,17 @@ pub struct Host {
     pub places: Vec<Place>,
 }
 
+impl Host {
+    /// A host given by addresses and networks: no interfaces or places known.
+    fn of_networks(include: &[IpNet], exclude: &[IpNet]) -> Host {
+        Host {
+            addrs: AddrSet::networks(include.to_vec(), exclude.to_vec()),
+            interfaces: None,
+            places: Vec::new(),
+        }
+    }
+}
+
 /// A network interface's place, or a subnet's (`eni` is `None`): a flow log on any of these ids
 /// records its traffic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -355,14 +366,7 @@ pub async fn resolve(
         };
         match &host.selector {
             HostSelector::Networks { include, exclude } => {
-                resolved.insert(
-                    name.clone(),
-                    Ok(Host {
-                        addrs: AddrSet::networks(include.clone(), exclude.clone()),
-                        interfaces: None,
-                        places: Vec::new(),
-                    }),
-                );
+                resolved.insert(name.clone(), Ok(Host::of_networks(include, exclude)));
             }
             HostSelector::Aws(sel) => {
                 let ec2 = ec2.expect("checked above");
@@ -438,14 +442,7 @@ pub fn resolve_local(spec: &Spec) -> Result<Hosts, Vec<Problem>> {
     for (name, host) in &spec.hosts {
         match &host.selector {
             HostSelector::Networks { include, exclude } => {
-                resolved.insert(
-                    name.clone(),
-                    Ok(Host {
-                        addrs: AddrSet::networks(include.clone(), exclude.clone()),
-                        interfaces: None,
-                        places: Vec::new(),
-                    }),
-                );
+                resolved.insert(name.clone(), Ok(Host::of_networks(include, exclude)));
             }
             HostSelector::Aws(sel) => problems.push(Problem {
                 file: spec.path.clone(),

@@ -641,21 +641,8 @@ mod fast_path {
     use crate::plan::Window;
     use crate::source::format;
 
-    const SPEC: &str = "\
-app: t
-hosts:
-  web: { cidrs: [10.0.1.0/28, '2001:db8:1::/64'] }
-  app: { ips: [10.0.2.20, 10.0.2.21, '2001:db8:2::20'] }
-  db: { cidr: 10.0.3.0/24, except: [10.0.3.128/25] }
-  internet: { cidrs: [0.0.0.0/0, '::/0'], except: [10.0.0.0/8, '2001:db8::/32'] }
-expect:
-  - { from: web, to: app, port: [8080, '9000-9010'] }
-  - { from: app, to: db, port: 5432 }
-  - { from: any, to: web, port: 443 }
-  - { from: web, to: any, protocol: udp, port: 53, return: optional }
-  - { from: any, to: app, protocol: icmp }
-  - { from: internet, to: db, port: '1-65535', deny: true }
-";
+    /// The wide spec the `flow_log` fuzz target uses too.
+    const SPEC: &str = crate::fuzzing::WIDE_SPEC;
 
     struct Rng(u64);
     impl Rng {
