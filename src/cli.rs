@@ -101,11 +101,6 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<PathBuf>,
 
-    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for
-    /// more. Without it, the evidence comes from CloudWatch Logs Insights
-    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
-    pub flow_logs: Vec<PathBuf>,
-
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 
@@ -118,10 +113,6 @@ pub struct CheckArgs {
     /// is reachable: against CloudWatch, or with --region, --profile or --endpoint-url)
     #[arg(long, help_heading = "AWS")]
     pub no_explain: bool,
-
-    /// Logs Insights queries running at once
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
-    pub max_queries: usize,
 
     /// What a reach expectation with no traffic at all becomes
     #[arg(long, value_enum, default_value_t = NoTrafficArg::Fail, value_name = "WHAT", help_heading = "Evidence")]
@@ -140,9 +131,14 @@ pub struct CheckArgs {
     pub harness: HarnessArgs,
 }
 
-/// What evidence to read, and over what time: shared by `check` and `query`.
+/// What evidence to read, and over what time: shared by every command that reads evidence.
 #[derive(Debug, Args)]
 pub struct EvidenceArgs {
+    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for
+    /// more. Without it, the evidence comes from CloudWatch Logs Insights
+    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
+    pub flow_logs: Vec<PathBuf>,
+
     /// Record format of records without a header line, as in the flow log's definition
     /// ("${version} ${srcaddr} ..."); default: the version 2 format, or, against CloudWatch, the
     /// format of the flow log that delivers to the log group
@@ -178,6 +174,10 @@ pub struct EvidenceArgs {
     /// volumes, or emulators without `stats`)
     #[arg(long, value_enum, default_value_t = RowsArg::Aggregated, value_name = "ROWS", help_heading = "CloudWatch Logs")]
     pub insights_rows: RowsArg,
+
+    /// Logs Insights queries running at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
+    pub max_queries: usize,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -222,15 +222,6 @@ pub struct TriageArgs {
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<PathBuf>,
 
-    /// Flow-log files or directories (recursive; plain or .gz). Without it, CloudWatch Logs
-    /// Insights
-    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
-    pub flow_logs: Vec<PathBuf>,
-
-    /// Logs Insights queries running at once
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
-    pub max_queries: usize,
-
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 }
@@ -249,15 +240,6 @@ pub struct ObserveArgs {
     /// The `app` of the spec written (default: the spec's app with `-baseline`, or `baseline`)
     #[arg(long, value_name = "NAME")]
     pub app: Option<String>,
-
-    /// Flow-log files or directories (recursive; plain or .gz). Without it, CloudWatch Logs
-    /// Insights (raw records)
-    #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
-    pub flow_logs: Vec<PathBuf>,
-
-    /// Logs Insights queries running at once
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
-    pub max_queries: usize,
 
     #[command(flatten)]
     pub evidence: EvidenceArgs,

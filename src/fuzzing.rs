@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::evidence::{Evidence, Gaps};
 use crate::plan::{Plan, Window};
+use crate::source::aggregate::Decoded;
 use crate::source::format::Format;
-use crate::source::insights::decode::{self, Decoded};
+use crate::source::insights::decode;
 use crate::source::insights::query::Fields;
 use crate::source::insights::run::Row;
 use crate::source::record::Layout;
@@ -82,6 +83,7 @@ pub fn flow_log(data: &[u8]) {
         Window {
             start: Some(1200),
             end: Some(1300),
+            ..Window::default()
         },
     ] {
         let plan = wide_plan(window);
@@ -141,12 +143,11 @@ pub fn canonical(ev: &Evidence) -> Vec<String> {
                 .map(|s| format!("{} {}", ev.origin(&s.origin), s.text))
                 .collect();
             out.push(format!(
-                "check {i} {client} -> {server}: {:?} {:?}..{:?}\n  {:?} unjudged {} sampled {:?} on {ifaces:?}\n  {}",
+                "check {i} {client} -> {server}: {:?} {:?}..{:?}\n  {:?} sampled {:?} on {ifaces:?}\n  {}",
                 p.records,
                 p.first_seen,
                 p.last_seen,
                 p.connections,
-                p.unjudged,
                 p.sampled,
                 samples.join("\n  ")
             ));

@@ -1,7 +1,7 @@
 //! What evidence to ask for: every expectation of every spec, flattened into checks with
 //! resolved address sets, and the time window they are judged over.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -100,14 +100,32 @@ impl Plan {
     }
 }
 
-/// The time range records must overlap, in Unix seconds; open ends are unbounded.
+/// The time range records must overlap, in Unix seconds; open ends are unbounded. `since`
+/// (`--since`) is a length back from the end, wherever the source puts the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     pub start: Option<u64>,
     pub end: Option<u64>,
+    pub since: Option<u64>,
 }
 
+/// How far back to look against AWS when neither the command line nor the spec says.
+pub const DEFAULT_LOOKBACK: u64 = 3600;
+
 impl Window {
+    /// The window over files on disk, which hold what they hold: `--since` counts back from
+    /// `--end`, else from now; no end is set otherwise.
+    pub fn on_disk(&self, now: u64) -> Window {
+        Window {
+            start: self.start.or_else(|| {
+                self.since
+                    .map(|s| self.end.unwrap_or(now).saturating_sub(s))
+            }),
+            end: self.end,
+            since: None,
+        }
+    }
+
     pub fn is_bounded(&self) -> bool {
         self.start.is_some() || self.end.is_some()
     }
@@ -133,6 +151,59 @@ impl Window {
 pub struct Plan {
     pub checks: Vec<Check>,
     pub window: Window,
+}
+
+impl Plan {
+    /// The time range of each check against a source whose records arrive `margin` seconds
+    /// late: the command line's window, else the spec's look-back, else an hour, ending `margin`
+    /// before now unless `--end` says otherwise. `--since` is a length, so a user who asks for 30
+    /// minutes gets 30 minutes.
+    pub fn ranges(&self, now: u64, margin: u64) -> Vec<(u64, u64)> {
+        self.checks
+            .iter()
+            .map(|c| self.range(c.lookback.map(|l| l.as_secs()), now, margin))
+            .collect()
+    }
+
+    fn range(&self, lookback: Option<u64>, now: u64, margin: u64) -> (u64, u64) {
+        let end = self.window.end.unwrap_or(now.saturating_sub(margin));
+        let start = self.window.start.unwrap_or_else(|| {
+            end.saturating_sub(self.window.since.or(lookback).unwrap_or(DEFAULT_LOOKBACK))
+        });
+        (start, end)
+    }
+
+    /// The checks that share each time range (see `ranges`), in plan order; checks that
+    /// cannot be judged at all are left out.
+    pub fn by_range(&self, now: u64, margin: u64) -> BTreeMap<(u64, u64), Vec<usize>> {
+        let mut groups: BTreeMap<(u64, u64), Vec<usize>> = BTreeMap::new();
+        for (i, r) in self.ranges(now, margin).into_iter().enumerate() {
+            if self.checks[i].unavailable.is_none() {
+                groups.entry(r).or_default().push(i);
+            }
+        }
+        groups
+    }
+
+    /// One time range over every check (for questions about flows rather than checks), or the
+    /// default range when there are none.
+    pub fn span(&self, now: u64, margin: u64) -> (u64, u64) {
+        let ranges = self.ranges(now, margin);
+        if ranges.is_empty() {
+            return self.range(None, now, margin);
+        }
+        ranges
+            .into_iter()
+            .fold((u64::MAX, 0), |(s, e), (a, b)| (s.min(a), e.max(b)))
+    }
+
+    /// The plan with only the checks `ids`, over `window`.
+    pub fn subset(&self, ids: &[usize], window: Window) -> Plan {
+        Plan {
+            checks: ids.iter().map(|&i| self.checks[i].clone()).collect(),
+            window,
+        }
+    }
 }
 
 /// Builds the plan from specs whose hosts need no AWS (tests, and the file source without AWS).
@@ -255,6 +326,7 @@ mod tests {
         let w = Window {
             start: Some(100),
             end: Some(200),
+            ..Window::default()
         };
         assert!(w.overlaps(50, 100), "ends at the start");
         assert!(w.overlaps(200, 260), "starts at the end");

@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::evidence::{
-    Action, CheckEvidence, Gaps, IfaceId, PairEvidence, Role, Sample, Unavailable, flag,
+    Action, CheckEvidence, Gaps, PairEvidence, Role, Sample, Shape, Unavailable, flag,
 };
 use crate::plan::Check;
 use crate::spec::Kind;
@@ -62,11 +62,21 @@ impl fmt::Display for ConnVerdict {
     }
 }
 
-/// What each interface that logged one connection saw of it.
-pub type Seen<'a> = &'a [(IfaceId, u8)];
+fn any(shape: &Shape, f: u8) -> bool {
+    shape.views().any(|(_, x)| x & f != 0)
+}
 
-fn any(seen: Seen<'_>, f: u8) -> bool {
-    seen.iter().any(|(_, x)| x & f != 0)
+/// Judges one connection for a check of `kind`: what its shape shows, or `None` when nothing in
+/// it is a request that could be judged. A connection left without reply while its server port
+/// answered new connections from the client until after it began is UNANSWERED, not NO_RETURN.
+pub fn connection(kind: Kind, shape: &Shape) -> Option<ConnVerdict> {
+    match kind {
+        Kind::Reach { return_required } => match reach_connection(shape, return_required) {
+            Some(ConnVerdict::NoReturn) if shape.answered => Some(ConnVerdict::Unanswered),
+            v => v,
+        },
+        Kind::Deny => deny_connection(shape),
+    }
 }
 
 /// Judges one connection for a reach check.
@@ -84,15 +94,15 @@ fn any(seen: Seen<'_>, f: u8) -> bool {
 ///
 /// Returns `None` when nothing in the flags is a request that could be judged (only late packets,
 /// or replies whose request is not in the evidence).
-pub fn reach_connection(seen: Seen<'_>, return_required: bool) -> Option<ConnVerdict> {
+pub fn reach_connection(seen: &Shape, return_required: bool) -> Option<ConnVerdict> {
     // Acceptances just before the window count here, and only here.
-    let late_exempt = |iface: &IfaceId, f: u8| {
+    let late_exempt = |known: bool, f: u8| {
         let f = f | f >> 4;
-        !iface.is_unknown() && f & flag::REQ_ACCEPT != 0 && f & flag::REP_ACCEPT != 0
+        known && f & flag::REQ_ACCEPT != 0 && f & flag::REP_ACCEPT != 0
     };
     let blocked = |f: u8| {
-        seen.iter()
-            .any(|(iface, x)| x & f != 0 && !late_exempt(iface, *x))
+        seen.views()
+            .any(|(known, x)| x & f != 0 && !late_exempt(known, x))
     };
     if blocked(flag::REQ_REJECT) {
         Some(ConnVerdict::Rejected)
@@ -115,8 +125,8 @@ pub fn reach_connection(seen: Seen<'_>, return_required: bool) -> Option<ConnVer
 /// request both accepted and rejected let it through at some point (a rule changed inside the
 /// window), and an accepted reply proves the server answered, even when its request is not in the
 /// evidence.
-pub fn deny_connection(seen: Seen<'_>) -> Option<ConnVerdict> {
-    let only = |yes: u8, no: u8| seen.iter().any(|(_, x)| x & yes != 0 && x & no == 0);
+pub fn deny_connection(seen: &Shape) -> Option<ConnVerdict> {
+    let only = |yes: u8, no: u8| seen.views().any(|(_, x)| x & yes != 0 && x & no == 0);
     let refused = only(flag::REQ_REJECT, flag::REQ_ACCEPT);
     let delivered = any(seen, flag::REP_ACCEPT) || (any(seen, flag::REQ_ACCEPT) && !refused);
     if !delivered {
@@ -129,6 +139,20 @@ pub fn deny_connection(seen: Seen<'_>) -> Option<ConnVerdict> {
     } else {
         ConnVerdict::NoReturn
     })
+}
+
+/// A pair's connections judged for a check of `kind`: how many of each verdict, and how many
+/// had nothing to judge (late packets, replies without requests).
+pub fn connections(kind: Kind, ev: &PairEvidence) -> (BTreeMap<ConnVerdict, u64>, u64) {
+    let mut judged: BTreeMap<ConnVerdict, u64> = BTreeMap::new();
+    let mut unjudged = 0;
+    for (shape, n) in &ev.connections {
+        match connection(kind, shape) {
+            Some(v) => *judged.entry(v).or_default() += n,
+            None => unjudged += n,
+        }
+    }
+    (judged, unjudged)
 }
 
 /// The verdict on one (client, server) pair.
@@ -148,6 +172,8 @@ pub struct PairVerdict<'e> {
     pub evidence: &'e PairEvidence,
     /// Raw records to show, those of the headline's connections first.
     pub samples: Vec<&'e Sample>,
+    /// The verdict of each connection a sample belongs to, by (client port, server port).
+    pub sampled: BTreeMap<(u16, u16), ConnVerdict>,
 }
 
 impl PairVerdict<'_> {
@@ -165,8 +191,12 @@ fn judge_pair<'e>(
     ev: &'e PairEvidence,
     check: &Check,
 ) -> PairVerdict<'e> {
-    let connections = ev.connections.clone();
-    let unjudged = ev.unjudged;
+    let (connections, unjudged) = connections(check.kind, ev);
+    let sampled: BTreeMap<(u16, u16), ConnVerdict> = ev
+        .sampled
+        .iter()
+        .filter_map(|(ports, shape)| connection(check.kind, shape).map(|v| (*ports, v)))
+        .collect();
     let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
         Kind::Reach { .. } => (worst, worst.is_some_and(ConnVerdict::is_broken)),
@@ -175,7 +205,7 @@ fn judge_pair<'e>(
             None => (worst, false),
         },
     };
-    let samples = pick_samples(&ev.samples, &ev.sampled, headline);
+    let samples = pick_samples(&ev.samples, &sampled, headline);
     PairVerdict {
         client,
         server,
@@ -185,6 +215,7 @@ fn judge_pair<'e>(
         broken,
         evidence: ev,
         samples,
+        sampled,
     }
 }
 

@@ -1489,7 +1489,7 @@ fn triage_against_cloudwatch_lists_the_refused_flows() {
     let o = against_moto(&["triage", "--since", "1h", spec.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("triage query on /vpc/shop: a row has no srcAddr"),
+        stderr(&o).contains("the endpoint answered with records, not the aggregated rows"),
         "{}",
         stderr(&o)
     );
@@ -1502,6 +1502,8 @@ fn observe_against_cloudwatch_records_what_worked() {
     let spec = m.spec(dir.path());
     let o = against_moto(&[
         "observe",
+        "--insights-rows",
+        "raw",
         "--hosts",
         spec.to_str().unwrap(),
         "--since",

@@ -46,7 +46,6 @@ fn cases(plan: &Plan, evidence: &Evidence, no_traffic: NoTraffic) -> Vec<Case> {
             };
             // A connection of the headline's kind, for its ports; else the check's first port.
             let seen = pair
-                .evidence
                 .sampled
                 .iter()
                 .find(|(_, v)| Some(**v) == pair.headline)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Completion, Failed, Trial};
 
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Provenance};
 use crate::plan::Plan;
 use crate::verdict::{self, NoTraffic, Outcome};
 
@@ -129,38 +129,61 @@ pub fn exit_code(
     }
 }
 
-/// What the evidence amounted to, printed before the tests and kept in the JUnit file.
+/// What the evidence amounted to, printed before the tests and kept in the JUnit file: one
+/// line per source of what it read (and for query engines, what they cost), then notes and gaps.
 pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
     let s = &ev.stats;
-    let window = match (plan.window.start, plan.window.end) {
+    let window = plan.window.on_disk(crate::now());
+    let window = match (window.start, window.end) {
         (None, None) => "every record in the files".to_string(),
         (Some(a), Some(b)) => format!("records overlapping {} .. {}", text::time(a), text::time(b)),
         (Some(a), None) => format!("records from {} on", text::time(a)),
         (None, Some(b)) => format!("records up to {}", text::time(b)),
     };
-    let mut out = match &ev.cost {
-        None => format!(
-            "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
-            bytes(s.bytes),
-            s.records,
-            s.outside_window,
-            s.nodata,
-        ),
-        Some(c) => format!(
-            "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched{}\n",
-            ev.judged.as_deref().unwrap_or(&window),
-            c.queries,
-            if c.queries == 1 { "query" } else { "queries" },
-            c.records_scanned as u64,
-            bytes(c.bytes_scanned as u64),
-            c.records_matched as u64,
-            match c.unreported {
-                0 => String::new(),
-                n if n == c.queries => " (the endpoint reported no statistics)".to_string(),
-                n => format!(" ({n} of them reported no statistics)"),
+    let mut out = String::new();
+    for p in &ev.provenance {
+        match p {
+            Provenance::Files { .. } => out.push_str(&format!(
+                "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
+                bytes(s.bytes),
+                s.records,
+                s.outside_window,
+                s.nodata,
+            )),
+            Provenance::S3(read) => {
+                let (skipped, skipped_bytes) = read.skipped();
+                out.push_str(&format!(
+                    "evidence: {source}: {} prefixes listed, {} objects fetched ({}), {skipped} skipped outside the window ({}); {} read, {} records ({} outside the window, {} NODATA); judged: {}\n",
+                    read.prefixes,
+                    read.fetched,
+                    bytes(read.fetched_bytes),
+                    bytes(skipped_bytes),
+                    bytes(s.bytes),
+                    s.records,
+                    s.outside_window,
+                    s.nodata,
+                    ranges(&read.ranges),
+                ))
             }
-        ),
-    };
+            Provenance::Insights(read) => {
+                let c = &read.cost;
+                out.push_str(&format!(
+                    "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched{}\n",
+                    ranges(&read.ranges),
+                    c.queries,
+                    if c.queries == 1 { "query" } else { "queries" },
+                    c.records_scanned as u64,
+                    bytes(c.bytes_scanned as u64),
+                    c.records_matched as u64,
+                    match c.unreported {
+                        0 => String::new(),
+                        n if n == c.queries => " (the endpoint reported no statistics)".to_string(),
+                        n => format!(" ({n} of them reported no statistics)"),
+                    }
+                ))
+            }
+        }
+    }
     for note in &ev.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -172,6 +195,51 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
         out.push_str(&text::gap_lines(&ev.gaps, ev, "  "));
     }
     out
+}
+
+/// Time ranges in words, `nothing` for none.
+fn ranges(r: &[(u64, u64)]) -> String {
+    if r.is_empty() {
+        return "nothing".into();
+    }
+    r.iter()
+        .map(|(a, b)| format!("{} .. {}", text::time(*a), text::time(*b)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What a run read, in a few words, for the headlines of triage and observe.
+pub fn what_was_read(ev: &Evidence) -> String {
+    let parts: Vec<String> = ev
+        .provenance
+        .iter()
+        .map(|p| match p {
+            Provenance::Files { files } => {
+                format!(
+                    "{files} flow-log file{}",
+                    if *files == 1 { "" } else { "s" }
+                )
+            }
+            Provenance::S3(read) => format!(
+                "{} ({} objects), {}",
+                read.locations.join(", "),
+                read.fetched,
+                ranges(&read.ranges)
+            ),
+            Provenance::Insights(read) => format!(
+                "CloudWatch Logs {}, {}, {} {}",
+                read.groups.join(", "),
+                ranges(&read.ranges),
+                read.cost.queries,
+                if read.cost.queries == 1 {
+                    "query"
+                } else {
+                    "queries"
+                }
+            ),
+        })
+        .collect();
+    parts.join("; ")
 }
 
 /// Writes a report file next to its destination and renames it into place, so that a pipeline

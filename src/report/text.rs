@@ -1,7 +1,6 @@
 //! Judgements in words: the one-line message and the detailed body shown for each case.
 
 use std::fmt::Write;
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::evidence::{Evidence, Gaps, RecordCounts};
 use crate::plan::Check;
@@ -14,12 +13,7 @@ const PAIRS_SHOWN: usize = 10;
 const BAD_LINES_SHOWN: usize = 5;
 
 /// RFC 3339; a time no calendar holds (past the year 9999) is shown as its number.
-pub fn time(secs: u64) -> String {
-    if secs > crate::source::record::LAST_TIME {
-        return format!("@{secs}");
-    }
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
+pub use crate::evidence::time;
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -213,7 +207,7 @@ pub fn gap_summary(g: &Gaps) -> String {
 pub fn gap_lines(g: &Gaps, ev: &Evidence, indent: &str) -> String {
     let mut out = String::new();
     for f in &g.bad_files {
-        let name = ev.files.get(f.file as usize).map_or("?", String::as_str);
+        let name = ev.origins.get(f.file as usize).map_or("?", String::as_str);
         let _ = writeln!(out, "{indent}{name}: {}", f.reason);
     }
     for b in g.bad_line_samples.iter().take(BAD_LINES_SHOWN) {

@@ -2,8 +2,8 @@
 //! gzip, with or without a header line, read in parallel across files.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::ledger::{self, Ledger};
 use super::scan::{self, Partial, Scanner, Unit};
@@ -11,8 +11,9 @@ use crate::evidence::{Gaps, Stats};
 use crate::resolve::Ranges;
 
 use super::format::Format;
-use super::{Source, SourceError};
-use crate::evidence::Evidence;
+use super::{FlowQuestion, Question, SourceError};
+use crate::evidence::flows::{Fold, Folded};
+use crate::evidence::{Evidence, Provenance};
 use crate::plan::Plan;
 
 /// Flow-log files found under the paths the user gave.
@@ -26,23 +27,7 @@ impl FileSource {
     /// Lists the files under `paths` (directories recursively, hidden entries skipped, sorted).
     /// A path that does not exist, or a directory with no files, is a usage error: judging
     /// nothing would turn every check into NO_TRAFFIC for a typo.
-    pub fn open(paths: &[PathBuf], log_format: Option<&str>) -> Result<FileSource, SourceError> {
-        let format = match log_format {
-            None => Format::default_v2(),
-            Some(text) => Format::parse(text).map_err(|e| {
-                SourceError::Usage(format!(
-                    "--log-format: {e}\n  help: list the fields as in the flow log's definition, e.g. \
-                     \"${{version}} ${{interface-id}} ${{srcaddr}} ...\""
-                ))
-            })?,
-        };
-        let missing = format.missing(false);
-        if !missing.is_empty() {
-            return Err(SourceError::Usage(format!(
-                "--log-format lacks {}, which every record needs to be judged",
-                missing.join(", ")
-            )));
-        }
+    pub fn open(paths: &[PathBuf], format: Format) -> Result<FileSource, SourceError> {
         let mut files = Vec::new();
         for path in paths {
             let meta = std::fs::metadata(path)
@@ -91,9 +76,36 @@ impl FileSource {
     }
 }
 
-impl Source for FileSource {
-    async fn collect(&self, plan: Arc<Plan>) -> Result<Evidence, SourceError> {
-        if plan.window.is_bounded() {
+/// The format of records before any header: `--log-format`, else the default (version 2)
+/// format. One that lacks what every record needs is a usage error.
+pub fn headerless_format(given: Option<Format>) -> Result<Format, SourceError> {
+    let format = given.unwrap_or_else(Format::default_v2);
+    let missing = format.missing(false);
+    if !missing.is_empty() {
+        return Err(SourceError::Usage(format!(
+            "--log-format lacks {}, which every record needs to be judged",
+            missing.join(", ")
+        )));
+    }
+    Ok(format)
+}
+
+impl FileSource {
+    /// The files that would be read, for `flowgate query`.
+    pub fn preview(&self) -> String {
+        let mut out = format!("# {} would be read:\n", self.describe());
+        for f in &self.files {
+            out.push_str(&format!("{}\n", f.display()));
+        }
+        out
+    }
+
+    /// Reads every file once for the checks of `plan` (over the window as files on disk have
+    /// it, see `Window::on_disk`), or, for a question about flows, folds those it asks about.
+    pub async fn gather(&self, question: &Question) -> Result<Evidence, SourceError> {
+        let plan = question.plan();
+        let window = plan.window.on_disk(crate::now());
+        if window.is_bounded() {
             let missing = self.format.missing(true);
             if missing.iter().any(|f| *f == "start" || *f == "end") {
                 return Err(SourceError::Usage(
@@ -103,12 +115,28 @@ impl Source for FileSource {
         }
         let files = self.files.clone();
         let format = self.format.clone();
-        tokio::task::spawn_blocking(move || scan(&files, &format, &plan))
-            .await
-            .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))?
+        let mut ev = match question {
+            Question::Checks(plan) => {
+                let plan = Plan {
+                    window,
+                    ..Plan::clone(plan)
+                };
+                tokio::task::spawn_blocking(move || scan(&files, &format, &plan))
+            }
+            Question::Flows { ask, .. } => {
+                let ask = ask.clone();
+                tokio::task::spawn_blocking(move || fold(&files, &format, window, &ask))
+            }
+        }
+        .await
+        .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))??;
+        ev.provenance = vec![Provenance::Files {
+            files: self.files.len() as u64,
+        }];
+        Ok(ev)
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let n = self.files.len();
         format!("{n} flow-log file{}", if n == 1 { "" } else { "s" })
     }
@@ -156,28 +184,26 @@ pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Result<Evidence,
     )
 }
 
-/// Reads every file once, showing `visit` each flow in the window with an address in
-/// `interesting`; the evidence returned carries the reading's gaps and figures.
-pub fn visit(
+/// Reads every file once, folding the flows `ask` asks about in the window.
+pub fn fold(
     files: &[PathBuf],
     format: &Format,
     window: crate::plan::Window,
-    interesting: Ranges,
-    visit: &(dyn Fn(&crate::evidence::Flow) + Sync),
+    ask: &FlowQuestion,
 ) -> Result<Evidence, SourceError> {
     let plan = Plan {
         checks: Vec::new(),
         window,
     };
-    // Whole files only: a late header would have parts read twice, and flows visited twice.
+    // Whole files only: a late header would have parts read twice, and flows folded twice.
     scan_inner(
         files,
         format,
         &plan,
         u64::MAX,
-        Some(interesting),
+        Some(ask.touching.clone()),
         ledger::TABLE,
-        Some(visit),
+        Some((ask.action, ask.fold)),
     )
 }
 
@@ -192,6 +218,8 @@ pub(crate) fn scan_with(
     scan_inner(files, format, plan, part_bytes, interesting, table, None)
 }
 
+/// Gathers the checks' evidence, and folds the flows `folding` asks about (which action, folded
+/// how).
 fn scan_inner(
     files: &[PathBuf],
     format: &Format,
@@ -199,20 +227,21 @@ fn scan_inner(
     part_bytes: u64,
     interesting: Option<Ranges>,
     table: usize,
-    visit: Option<&(dyn Fn(&crate::evidence::Flow) + Sync)>,
+    folding: Option<(crate::evidence::Action, Fold)>,
 ) -> Result<Evidence, SourceError> {
     let scanner = Scanner {
         plan,
         files,
         default: format,
         interesting,
-        visit,
+        folding: folding.map(|(a, _)| a),
     };
+    let fold = folding.map_or(Fold::Tuple, |(_, f)| f);
     let mut whole = Vec::new();
     loop {
         let units = units(files, part_bytes, &whole);
         let ledger = Ledger::with_table(table);
-        let (partials, reads) = scan_units(&scanner, &ledger, &units);
+        let (partials, reads) = scan_units(&scanner, &ledger, &units, fold);
         // A header after line 1 of a file read in parts changes the format for the parts after
         // it, which did not see it. Rare (concatenated files): read those files whole instead.
         let late: Vec<u32> = units
@@ -236,23 +265,25 @@ fn scan_inner(
         let mut gaps = Gaps::default();
         let mut stats = Stats::default();
         let mut books = Vec::new();
+        let mut folded = Folded::new(fold);
         for p in partials {
             gaps.merge(p.gaps);
             stats.merge(&p.stats);
             books.push(p.book);
+            folded.merge(p.folded);
         }
-        stats.files = files.len() as u64;
         gaps.no_records = stats.records == stats.outside_window;
-        let checks = ledger.close(plan, books).map_err(SourceError::Failed)?;
+        let checks = ledger
+            .close(plan.checks.len(), books)
+            .map_err(SourceError::Failed)?;
         return Ok(Evidence {
             checks: checks.into_iter().map(Ok).collect(),
+            flows: folded,
             gaps,
             stats,
-            files: files.iter().map(|p| p.display().to_string()).collect(),
+            origins: files.iter().map(|p| p.display().to_string()).collect(),
             chunk_lines,
-            cost: None,
-            judged: None,
-            notes: Vec::new(),
+            ..Evidence::default()
         });
     }
 }
@@ -262,6 +293,7 @@ fn scan_units<'l>(
     scanner: &Scanner<'_>,
     ledger: &'l Ledger,
     units: &[Unit],
+    fold: Fold,
 ) -> (Vec<Partial<'l>>, Vec<scan::Reading>) {
     let next = AtomicUsize::new(0);
     let reads: Vec<Mutex<Option<scan::Reading>>> = units.iter().map(|_| Mutex::new(None)).collect();
@@ -273,7 +305,7 @@ fn scan_units<'l>(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    let mut mine = Partial::new(ledger);
+                    let mut mine = Partial::new(ledger, fold);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
@@ -339,7 +371,7 @@ mod tests {
     }
 
     fn scan_dir(dir: &Path, window: Window) -> Evidence {
-        let source = FileSource::open(&[dir.to_path_buf()], None).unwrap();
+        let source = FileSource::open(&[dir.to_path_buf()], Format::default_v2()).unwrap();
         scan(source.files(), &source.format, &plan(window)).unwrap()
     }
 
@@ -365,8 +397,8 @@ mod tests {
         write(dir.path(), ".hidden/c.log", b"junk\n");
         write(dir.path(), ".DS_Store", b"junk\n");
         let ev = scan_dir(dir.path(), Window::default());
-        assert_eq!(ev.files.len(), 2, "{:?}", ev.files);
-        assert!(ev.files[0].ends_with("a.log") && ev.files[1].ends_with("x.log.gz"));
+        assert_eq!(ev.origins.len(), 2, "{:?}", ev.origins);
+        assert!(ev.origins[0].ends_with("a.log") && ev.origins[1].ends_with("x.log.gz"));
         assert_eq!(request_accepts(&ev), 2);
         assert!(ev.gaps.is_empty(), "{:?}", ev.gaps);
     }
@@ -463,6 +495,7 @@ mod tests {
             Window {
                 start: Some(120),
                 end: Some(250),
+                ..Window::default()
             },
         );
         assert_eq!(
@@ -487,6 +520,7 @@ mod tests {
             Window {
                 start: Some(0),
                 end: Some(500),
+                ..Window::default()
             },
         );
         assert_eq!(
@@ -568,7 +602,7 @@ mod tests {
                 dir.path(),
                 Window {
                     start: Some(1000),
-                    end: None
+                    ..Window::default()
                 }
             )
             .gaps
@@ -583,6 +617,7 @@ mod tests {
             Window {
                 start: Some(1000),
                 end: None,
+                ..Window::default()
             },
         );
         assert!(
@@ -595,7 +630,8 @@ mod tests {
     fn a_file_named_twice_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
         let f = write(dir.path(), "f.log", b"x\n");
-        let source = FileSource::open(&[dir.path().to_path_buf(), f], None).unwrap();
+        let source =
+            FileSource::open(&[dir.path().to_path_buf(), f], Format::default_v2()).unwrap();
         assert_eq!(source.files().len(), 1);
     }
 
@@ -607,25 +643,24 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("accepted"),
         };
-        assert!(usage(FileSource::open(&[dir.path().join("nope")], None)).contains("nope"));
+        let v2 = Format::default_v2;
+        assert!(usage(FileSource::open(&[dir.path().join("nope")], v2())).contains("nope"));
         assert!(
-            usage(FileSource::open(&[dir.path().to_path_buf()], None)).contains("holds no files")
+            usage(FileSource::open(&[dir.path().to_path_buf()], v2())).contains("holds no files")
         );
-        write(dir.path(), "f.log", b"x\n");
-        assert!(
-            usage(FileSource::open(
-                &[dir.path().to_path_buf()],
-                Some("srcaddr dstadr")
-            ))
-            .contains("unknown field `dstadr`")
-        );
-        assert!(
-            usage(FileSource::open(
-                &[dir.path().to_path_buf()],
-                Some("srcaddr dstaddr")
-            ))
-            .contains("lacks srcport")
-        );
+        let request = |format: &str| crate::source::Request {
+            log_format: Some(format.into()),
+            ..Default::default()
+        };
+        let format = |text: &str| match request(text).format() {
+            Err(SourceError::Usage(m)) => m,
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert!(format("srcaddr dstadr").contains("unknown field `dstadr`"));
+        match headerless_format(request("srcaddr dstaddr").format().unwrap()) {
+            Err(SourceError::Usage(m)) => assert!(m.contains("lacks srcport"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
     }
 }
 
@@ -774,6 +809,7 @@ mod fast_path {
                 Window {
                     start: Some(1200),
                     end: Some(1300),
+                    ..Window::default()
                 },
             );
         }

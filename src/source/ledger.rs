@@ -4,8 +4,9 @@
 //! anywhere in the input, so every connection must be remembered until the input ends: for a busy
 //! day that is millions. Each reader keeps its connections in a fixed-size table; when it fills,
 //! the table is sorted and written to a temporary file (a run), and reading goes on. At the end,
-//! the runs are merged in key order, so each connection's flags come together once; it is judged
-//! then, and only the counts per pair are kept. Memory stays flat whatever the volume; below the
+//! the runs are merged in key order, so each connection's flags come together once; its shape
+//! (see `evidence::Shape`) is counted then, and only the counts per pair are kept. Judging the
+//! shapes is the verdicts' business. Memory stays flat whatever the volume; below the
 //! table size nothing touches the disk.
 //!
 //! Pairs and their interfaces are numbered in a table shared by the readers, so that the same
@@ -21,16 +22,14 @@ use rustc_hash::FxHashMap;
 
 use crate::evidence::{
     Answering, CheckEvidence, Flow, IfaceId, Origin, PairEvidence, PairTally, Role, Sample,
-    SampleSet, flag, kind,
+    SampleSet, Shape, flag, kind,
 };
 use crate::plan::Plan;
-use crate::spec::Kind;
-use crate::verdict::{self, ConnVerdict};
 
 /// Interface slots per pair in a connection's flags: a byte each in a `u64`. A pair's connections
 /// cross one or two interfaces (client and server), a few more behind NAT or load balancers; a
 /// pair seen on more than this is judged as if no interface were known (no REJECT is excused).
-pub const SLOTS: usize = 8;
+pub const SLOTS: usize = Shape::VIEWS;
 
 /// Connections a reader keeps in memory before writing a run (a table of about 2 MiB).
 pub const TABLE: usize = 1 << 16;
@@ -114,9 +113,9 @@ impl Ledger {
         f.get_or_insert(why);
     }
 
-    /// Merges the readers' books, judges every connection once, and returns each check's
-    /// evidence, in plan order; `Err` when a run could not be written or read back.
-    pub fn close(&self, plan: &Plan, books: Vec<Book<'_>>) -> Result<Vec<CheckEvidence>, String> {
+    /// Merges the readers' books, counts every connection once by its shape, and returns each
+    /// check's evidence, in plan order; `Err` when a run could not be written or read back.
+    pub fn close(&self, checks: usize, books: Vec<Book<'_>>) -> Result<Vec<CheckEvidence>, String> {
         let mut tallies: FxHashMap<u32, PairTally> = FxHashMap::default();
         let mut tables = Vec::new();
         let mut runs = Vec::new();
@@ -157,7 +156,7 @@ impl Ledger {
                 }
             })
             .collect();
-        let mut judge = |k: u64, bits: u64| {
+        let mut count = |k: u64, bits: u64| {
             let pair = (k >> 32) as usize;
             let ports = ((k >> 16) as u16, k as u16);
             let info = &pairs.info[pair];
@@ -166,30 +165,14 @@ impl Ledger {
             if !seen.iter().any(|(_, f)| f & flag::SEEN != 0) {
                 return;
             }
-            let verdict = match plan.checks[info.check as usize].kind {
-                Kind::Reach { return_required } => {
-                    match verdict::reach_connection(&seen, return_required) {
-                        Some(ConnVerdict::NoReturn)
-                            if answering[pair]
-                                .get(&ports.1)
-                                .is_some_and(Answering::answered_throughout) =>
-                        {
-                            Some(ConnVerdict::Unanswered)
-                        }
-                        v => v,
-                    }
-                }
-                Kind::Deny => verdict::deny_connection(&seen),
-            };
+            let answered = answering[pair]
+                .get(&ports.1)
+                .is_some_and(Answering::answered_throughout);
+            let shape = Shape::new(&seen, answered);
             let p = &mut folded[pair];
-            match verdict {
-                Some(v) => *p.connections.entry(v).or_default() += 1,
-                None => p.unjudged += 1,
-            }
-            if let Some(v) = verdict
-                && p.samples.iter().any(|s| s.conn == ports)
-            {
-                p.sampled.insert(ports, v);
+            *p.connections.entry(shape).or_default() += 1;
+            if p.samples.iter().any(|s| s.conn == ports) {
+                p.sampled.insert(ports, shape);
             }
         };
         if runs.is_empty() {
@@ -201,7 +184,7 @@ impl Ledger {
                 }
             }
             for (k, bits) in all {
-                judge(k, bits);
+                count(k, bits);
             }
         } else {
             for t in tables {
@@ -209,10 +192,10 @@ impl Ledger {
                     format!("cannot write connection state to a temporary file: {e}")
                 })?);
             }
-            merge_runs(runs, &mut judge)
+            merge_runs(runs, &mut count)
                 .map_err(|e| format!("cannot read back connection state: {e}"))?;
         }
-        let mut checks = vec![CheckEvidence::default(); plan.checks.len()];
+        let mut checks = vec![CheckEvidence::default(); checks];
         for (info, p) in pairs.info.into_iter().zip(folded) {
             checks[info.check as usize]
                 .pairs
@@ -488,15 +471,22 @@ fn collect_in(
         })
         .collect();
     ledger
-        .close(plan, books)
+        .close(plan.checks.len(), books)
         .expect("runs on a local temporary directory")
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::evidence::Action;
     use crate::verdict::ConnVerdict;
+
+    /// The connections of a pair by verdict, as the reach check of `plan()` judges them.
+    fn verdicts(p: &PairEvidence) -> BTreeMap<ConnVerdict, u64> {
+        crate::verdict::connections(plan().checks[0].kind, p).0
+    }
 
     const SPEC: &str = "app: t\nhosts:\n  c: {cidr: 10.0.1.0/24}\n  s: {ip: 10.0.2.20}\nexpect:\n  - {from: c, to: s, port: 443}\n  - {from: c, to: s, port: 443, deny: true, name: deny}\n";
 
@@ -590,7 +580,7 @@ mod tests {
                 at(flow("eni-s", 1, 30001, false, Action::Accept), extra, 2),
             ];
             let pair = (IpAddr::from([10, 0, 1, 1]), IpAddr::from([10, 0, 2, 20]));
-            collect(&plan, &flows)[0].pairs[&pair].connections.clone()
+            verdicts(&collect(&plan, &flows)[0].pairs[&pair])
         };
         // A SYN while the server was answering new connections (SYN-ACK): a lost packet.
         let during = verdicts(18, 130);
@@ -616,7 +606,7 @@ mod tests {
         let pair =
             &in_memory[0].pairs[&(IpAddr::from([10, 0, 1, 1]), IpAddr::from([10, 0, 2, 20]))];
         assert_eq!(pair.connections.values().sum::<u64>(), 429);
-        assert_eq!(pair.connections[&ConnVerdict::Rejected], 143);
+        assert_eq!(verdicts(pair)[&ConnVerdict::Rejected], 143);
     }
 
     #[test]
@@ -631,9 +621,13 @@ mod tests {
                 &[std::slice::from_ref(&req), std::slice::from_ref(&rep)],
             );
             let pair = ev[0].pairs.values().next().unwrap();
-            assert_eq!(pair.connections, [(ConnVerdict::Established, 1)].into());
+            assert_eq!(verdicts(pair), [(ConnVerdict::Established, 1)].into());
             assert_eq!(pair.records.request_accept + pair.records.reply_accept, 2);
-            assert_eq!(pair.sampled[&(40000, 443)], ConnVerdict::Established);
+            let sampled = pair.sampled[&(40000, 443)];
+            assert_eq!(
+                crate::verdict::connection(plan.checks[0].kind, &sampled),
+                Some(ConnVerdict::Established)
+            );
         }
     }
 

@@ -1,6 +1,13 @@
-//! Evidence sources. Each turns a plan into evidence for all of its checks in one go; verdicts
-//! never see where the evidence came from.
+//! Evidence sources, and the one way into them for every command.
+//!
+//! A command describes the evidence it was told about in a [`Request`] (what the command line
+//! says). [`locate`] resolves it, with discovery where nothing was named, into a [`Where`]: the
+//! evidence to read. [`open`] turns that into a [`Source`], which answers the [`Question`] a
+//! command asks (judge these checks; fold these flows). A new kind of evidence is one module and
+//! one arm of each `match` here; verdicts never see where the evidence came from.
 
+pub mod aggregate;
+pub mod discover;
 pub mod files;
 pub mod format;
 pub mod insights;
@@ -12,11 +19,18 @@ pub mod scan;
 #[cfg(test)]
 mod properties;
 
-use std::future::Future;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+pub use aggregate::{FlowQuestion, Rows};
+
+use crate::aws::Aws;
 use crate::evidence::Evidence;
 use crate::plan::Plan;
+use format::Format;
+use insights::{Insights, LogSource, run::Runner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -28,13 +42,213 @@ pub enum SourceError {
     Failed(String),
 }
 
-pub trait Source {
-    /// Gathers the evidence for every check of the plan, in plan order.
-    fn collect(
-        &self,
-        plan: Arc<Plan>,
-    ) -> impl Future<Output = Result<Evidence, SourceError>> + Send;
+/// What a command asks a source.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// The evidence of every check of the plan, in plan order.
+    Checks(Arc<Plan>),
+    /// The flows `ask` names, folded, over the plan's time range (the plan's checks only say
+    /// where to look).
+    Flows { plan: Arc<Plan>, ask: FlowQuestion },
+}
 
-    /// One line for the run summary: what was read.
-    fn describe(&self) -> String;
+impl Question {
+    pub fn plan(&self) -> &Plan {
+        match self {
+            Question::Checks(plan) | Question::Flows { plan, .. } => plan,
+        }
+    }
+}
+
+/// The evidence the command line names, before anything is looked up.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `--flow-logs`: files or directories.
+    pub flow_logs: Vec<PathBuf>,
+    /// `--log-group`: CloudWatch log groups.
+    pub log_groups: Vec<String>,
+    /// `--log-format`: the record format of records without a header.
+    pub log_format: Option<String>,
+    pub rows: Rows,
+    /// `--wait`.
+    pub wait: Option<Duration>,
+    /// `--max-queries`.
+    pub max_queries: usize,
+}
+
+/// Where evidence comes from, in the only three ways a command line can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Files,
+    LogGroups,
+    /// Neither: the flow logs of the hosts, found through EC2.
+    Discovered,
+}
+
+impl Request {
+    /// The kind of evidence named; giving two kinds at once is a usage error.
+    pub fn kind(&self) -> Result<Kind, SourceError> {
+        match (self.flow_logs.is_empty(), self.log_groups.is_empty()) {
+            (false, false) => Err(SourceError::Usage(
+                "--flow-logs reads files; --log-group reads CloudWatch: give one".into(),
+            )),
+            (false, true) => Ok(Kind::Files),
+            (true, false) => Ok(Kind::LogGroups),
+            (true, true) => Ok(Kind::Discovered),
+        }
+    }
+
+    /// The record format `--log-format` gives, if any.
+    pub fn format(&self) -> Result<Option<Format>, SourceError> {
+        self.log_format
+            .as_deref()
+            .map(Format::parse)
+            .transpose()
+            .map_err(|e| {
+                SourceError::Usage(format!(
+                    "--log-format: {e}\n  help: list the fields as in the flow log's definition, e.g. \
+                     '${{version}} ${{interface-id}} ${{srcaddr}} ...'"
+                ))
+            })
+    }
+
+    /// Whether reading this evidence needs AWS at all: anything but files does. (Resolving AWS
+    /// selectors, or explaining failures, may need it for files too: the caller decides.)
+    pub fn needs_aws(&self) -> Result<bool, SourceError> {
+        Ok(self.kind()? != Kind::Files)
+    }
+}
+
+/// The evidence to read, resolved: what a [`Source`] is opened on.
+#[derive(Debug, Clone)]
+pub enum Where {
+    /// Flow-log files, and the format of records before any header.
+    Files { paths: Vec<PathBuf>, format: Format },
+    /// Log groups in CloudWatch Logs, by record format; and the checks no flow log covers.
+    CloudWatch {
+        sources: Vec<LogSource>,
+        uncovered: BTreeMap<usize, String>,
+    },
+}
+
+/// Resolves a request into the evidence to read: the files named, the log groups named (their
+/// formats from their flow logs), or the flow logs that cover the plan's hosts. `aws` is there
+/// whenever `Request::needs_aws` said so; without it, named log groups get the default format,
+/// and say so (`flowgate query` without AWS).
+pub async fn locate(
+    request: &Request,
+    plan: &Plan,
+    aws: Option<&Aws>,
+) -> Result<Where, SourceError> {
+    let given = request.format()?;
+    match request.kind()? {
+        Kind::Files => Ok(Where::Files {
+            paths: request.flow_logs.clone(),
+            format: files::headerless_format(given)?,
+        }),
+        Kind::LogGroups => Ok(Where::CloudWatch {
+            sources: discover::named(aws.map(|a| &a.ec2), &request.log_groups, given.as_ref())
+                .await?,
+            uncovered: BTreeMap::new(),
+        }),
+        Kind::Discovered => {
+            let aws = aws.ok_or_else(|| {
+                SourceError::Usage(
+                    "no evidence named and no AWS to find it in\n  help: give --flow-logs for files, or --region (or --profile) for AWS".into(),
+                )
+            })?;
+            let found = discover::discover(&aws.ec2, plan)
+                .await
+                .map_err(SourceError::Failed)?;
+            Ok(Where::CloudWatch {
+                sources: found.sources,
+                uncovered: found.uncovered,
+            })
+        }
+    }
+}
+
+impl Where {
+    /// What answering `question` would read or run, without reading or running anything, and
+    /// without AWS: for `flowgate query`.
+    pub fn preview(&self, request: &Request, question: &Question) -> Result<String, SourceError> {
+        Ok(match self {
+            Where::Files { paths, format } => {
+                files::FileSource::open(paths, format.clone())?.preview()
+            }
+            Where::CloudWatch { sources, uncovered } => insights::InsightsSource::new(
+                Arc::new(insights::run::Offline),
+                sources.clone(),
+                uncovered.clone(),
+                request.rows,
+                None,
+            )
+            .preview(question),
+        })
+    }
+}
+
+/// A source of evidence, opened.
+pub enum Source {
+    Files(files::FileSource),
+    Insights(insights::InsightsSource),
+}
+
+/// Opens the evidence `at` describes; `aws` is there for every kind but files.
+pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, SourceError> {
+    match at {
+        Where::Files { paths, format } => {
+            Ok(Source::Files(files::FileSource::open(&paths, format)?))
+        }
+        Where::CloudWatch { sources, uncovered } => {
+            let aws = aws.ok_or_else(|| SourceError::Failed("CloudWatch needs AWS".into()))?;
+            let runner = Arc::new(Runner::new(aws.logs.clone(), request.max_queries));
+            Ok(Source::Insights(insights::InsightsSource {
+                engine: Insights::new(runner, sources),
+                settings: aggregate::Settings {
+                    rows: request.rows,
+                    wait: request.wait,
+                    uncovered,
+                },
+            }))
+        }
+    }
+}
+
+impl Source {
+    /// Answers a question from this source's evidence.
+    pub async fn gather(&self, question: &Question) -> Result<Evidence, SourceError> {
+        match self {
+            Source::Files(s) => s.gather(question).await,
+            Source::Insights(s) => s.gather(question).await,
+        }
+    }
+
+    /// One line for the run summary: what is read.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Files(s) => s.describe(),
+            Source::Insights(s) => s.describe(),
+        }
+    }
+
+    /// The checks (by plan index) this source cannot serve, and why.
+    pub fn uncovered(&self) -> Option<&BTreeMap<usize, String>> {
+        match self {
+            Source::Files(_) => None,
+            Source::Insights(s) => Some(&s.settings.uncovered),
+        }
+    }
+
+    /// Whether `cancel` stops something: queries that run elsewhere and cost money.
+    pub fn stops(&self) -> bool {
+        matches!(self, Source::Insights(_))
+    }
+
+    /// Stops what is running (Ctrl-C); what it served ends as unavailable.
+    pub async fn cancel(&self) {
+        if let Source::Insights(s) = self {
+            s.engine.runner.cancel().await;
+        }
+    }
 }

@@ -275,9 +275,7 @@ impl Layout {
     }
 }
 
-/// The last second of the year 9999: AWS writes epoch seconds, and a time past this one (say,
-/// milliseconds) is a broken record, not a date to compute with.
-pub const LAST_TIME: u64 = 253_402_300_799;
+pub use crate::evidence::LAST_TIME;
 
 fn epoch(v: &str, name: &str) -> Result<u64, String> {
     match num::<u64>(v, name)? {

@@ -15,7 +15,8 @@ use super::format::Format;
 use super::ledger::{Book, Ledger};
 use super::lines::{LineEnd, Lines, MAX_LINE};
 use super::record::{Layout, Record};
-use crate::evidence::{BadFile, Gaps, Origin, Stats};
+use crate::evidence::flows::{Fold, Folded};
+use crate::evidence::{Action, BadFile, Gaps, Origin, Stats};
 use crate::plan::Plan;
 use crate::resolve::Ranges;
 
@@ -24,14 +25,17 @@ pub struct Partial<'l> {
     pub book: Book<'l>,
     pub gaps: Gaps,
     pub stats: Stats,
+    /// The flows folded for a question about flows (see `Scanner::folding`).
+    pub folded: Folded,
 }
 
 impl<'l> Partial<'l> {
-    pub fn new(ledger: &'l Ledger) -> Partial<'l> {
+    pub fn new(ledger: &'l Ledger, fold: Fold) -> Partial<'l> {
         Partial {
             book: ledger.book(),
             gaps: Gaps::default(),
             stats: Stats::default(),
+            folded: Folded::new(fold),
         }
     }
 }
@@ -80,8 +84,9 @@ pub struct Scanner<'a> {
     /// The format of lines before any header.
     pub default: &'a Format,
     pub interesting: Option<Ranges>,
-    /// Sees every flow in the window that the prefilter lets through (triage, observe).
-    pub visit: Option<&'a (dyn Fn(&crate::evidence::Flow) + Sync)>,
+    /// Folds every flow in the window with this action that the prefilter lets through
+    /// (triage, observe).
+    pub folding: Option<Action>,
 }
 
 impl Scanner<'_> {
@@ -273,8 +278,8 @@ impl Scanner<'_> {
                     *part.gaps.skipdata.entry(iface).or_default() += 1
                 }
                 Record::Flow(flow) => {
-                    if let Some(visit) = self.visit {
-                        visit(&flow);
+                    if self.folding == Some(flow.action) {
+                        part.folded.add(&flow);
                     }
                     for (i, check) in self.plan.checks.iter().enumerate() {
                         for role in check.roles_of(&flow) {

@@ -9,12 +9,13 @@ use crate::spec::{PortSet, Ports, Protocol};
 // ---- one connection -------------------------------------------------------------------------
 
 /// What interfaces eni-0, eni-1, ... saw.
-fn seen(ifaces: &[u8]) -> Vec<(IfaceId, u8)> {
-    ifaces
+fn seen(ifaces: &[u8]) -> Shape {
+    let views: Vec<(IfaceId, u8)> = ifaces
         .iter()
         .enumerate()
         .map(|(i, f)| (IfaceId::new(&format!("eni-{i}")).unwrap(), *f))
-        .collect()
+        .collect();
+    Shape::new(&views, false)
 }
 
 fn conn(ifaces: &[u8]) -> Option<ConnVerdict> {
@@ -122,12 +123,18 @@ fn acceptances_before_the_window_excuse_a_late_packet_but_are_not_judged() {
 fn without_interface_ids_a_refusal_is_never_explained_away() {
     // Both interfaces' records land on one unknown interface: the client's refused reply must not
     // hide behind the server's accepted one.
-    let merged = [(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REP_REJECT)];
+    let merged = Shape::new(
+        &[(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REP_REJECT)],
+        false,
+    );
     assert_eq!(
         reach_connection(&merged, true),
         Some(ConnVerdict::ReturnRejected)
     );
-    let merged = [(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REQ_REJECT)];
+    let merged = Shape::new(
+        &[(IfaceId::UNKNOWN, REQ_ACCEPT | REP_ACCEPT | REQ_REJECT)],
+        false,
+    );
     assert_eq!(reach_connection(&merged, true), Some(ConnVerdict::Rejected));
 }
 

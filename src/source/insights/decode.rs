@@ -2,34 +2,12 @@
 
 use std::net::IpAddr;
 
-use super::pairs::{PairRow, Span};
 use super::query::Fields;
 use super::run::Row;
+use crate::evidence::flows::FlowSeen;
 use crate::evidence::{Action, Flow, IfaceId};
+use crate::source::aggregate::{Decoded, PairRow, Span};
 use crate::source::record::{Layout, Record, parse_ip};
-
-/// What one row says.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decoded {
-    /// `records` records of one connection on one interface with one action; `latest_start` is
-    /// the latest start among them (`flow.start` the earliest), `sample` the earliest record.
-    Flow {
-        flow: Flow,
-        records: u64,
-        latest_start: Option<u64>,
-        sample: Option<String>,
-    },
-    /// The records of one address pair on one interface with one action (a pair query's row).
-    Pair(PairRow),
-    /// SKIPDATA on an interface; `end` is the latest end of those records.
-    SkipData {
-        iface: IfaceId,
-        records: u64,
-        end: Option<u64>,
-    },
-    /// NODATA, or nothing a check can use.
-    Nothing,
-}
 
 fn field<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
     row.iter()
@@ -199,6 +177,46 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     })
 }
 
+/// Reads a row of folded flows (`Ask::Flows`): grouped by the addresses, destination port,
+/// protocol and action (and source port and tcp-flags when folded by 5-tuple), with the span
+/// of source ports.
+pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let c = match common(row, fields)? {
+        Ok(c) => c,
+        Err(other) => return Ok(other),
+    };
+    let (low, high): (u16, u16) = (int(row, "srcPortLow")?, int(row, "srcPortHigh")?);
+    if low > high {
+        return Err(format!(
+            "srcPortLow {low} and srcPortHigh {high} do not describe ports"
+        ));
+    }
+    let (first, last) = (time(row, "first")?, time(row, "last")?);
+    let tcp_flags = tcp_flags(row, fields)?;
+    let flow = Flow {
+        iface: c.iface,
+        src: c.src,
+        dst: c.dst,
+        srcport: low,
+        dstport: int(row, "dstPort")?,
+        protocol: c.protocol,
+        action: c.action,
+        tcp_flags,
+        start: first,
+        end: last,
+    };
+    Ok(Decoded::Folded {
+        flow,
+        seen: FlowSeen {
+            records: c.records,
+            first,
+            last,
+            tcp_flags,
+            src_ports: (low, high),
+        },
+    })
+}
+
 /// Reads a row of a pair query (`Ask::Pairs`, `Ask::PairsEdge`).
 pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     let c = match common(row, fields)? {
@@ -268,15 +286,6 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
         Record::NoData { .. } => Decoded::Nothing,
     };
     Ok((decoded, text))
-}
-
-/// The (source, destination) a row's record is judged by.
-pub fn addresses(d: &Decoded) -> Option<(IpAddr, IpAddr)> {
-    match d {
-        Decoded::Flow { flow, .. } => Some((flow.src, flow.dst)),
-        Decoded::Pair(p) => Some((p.src, p.dst)),
-        Decoded::SkipData { .. } | Decoded::Nothing => None,
-    }
 }
 
 #[cfg(test)]

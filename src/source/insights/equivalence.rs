@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::discover::LogSource;
-use super::query::{Ask, Fields, Query, Rows, Scope, unordered};
-use super::run::{Answer, Asker, Row};
-use super::{InsightsSource, Window};
-use crate::evidence::{Action, Cost, Evidence, Flow, IfaceId};
-use crate::plan::Plan;
-use crate::source::Source;
+use super::query::{Fields, Query, Scope};
+use super::run::{Answer, Asker, Cost, Row};
+use super::{InsightsSource, LogSource};
+use crate::evidence::{Action, Evidence, Flow, IfaceId};
+use crate::plan::{Plan, Window};
+use crate::source::Question;
+use crate::source::aggregate::{Ask, Rows, unordered};
 use crate::source::files::FileSource;
 use crate::source::format::{Field, Format};
 use crate::verdict::{self, ConnVerdict, NoTraffic, Outcome};
@@ -48,6 +48,7 @@ fn plan() -> Plan {
     let window = Window {
         start: Some(S),
         end: Some(E),
+        ..Window::default()
     };
     crate::plan::build(&[spec], window).unwrap()
 }
@@ -461,29 +462,29 @@ async fn from_files(plan: &Arc<Plan>, recs: &[Rec], flags: bool) -> Evidence {
         text.push('\n');
     }
     std::fs::write(&path, text).unwrap();
-    FileSource::open(&[path], None)
+    FileSource::open(&[path], Format::default_v2())
         .unwrap()
-        .collect(Arc::clone(plan))
+        .gather(&Question::Checks(Arc::clone(plan)))
         .await
         .unwrap()
 }
 
 async fn from_insights(plan: &Arc<Plan>, recs: &[Rec], flags: bool, rows: Rows) -> Evidence {
-    let source = InsightsSource {
-        runner: Arc::new(Fake {
+    let source = InsightsSource::new(
+        Arc::new(Fake {
             records: recs.to_vec(),
             flags,
         }),
-        sources: vec![LogSource {
+        vec![LogSource {
             groups: vec!["/flows".into()],
             format: format(flags),
             created: None,
             assumed: false,
         }],
-        uncovered: BTreeMap::new(),
+        BTreeMap::new(),
         rows,
-        wait: None,
-    };
+        None,
+    );
     source.collect(Arc::clone(plan)).await.unwrap()
 }
 

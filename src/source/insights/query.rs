@@ -37,7 +37,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::evidence::Action;
+use crate::evidence::flows::Fold;
 use crate::resolve::Ranges;
+use crate::source::aggregate::{Ask, Job, Target, unordered};
 use crate::source::format::{Field, Format};
 
 /// AWS's limit on a query string.
@@ -45,16 +47,6 @@ pub const MAX_QUERY: usize = 10_000;
 
 /// Rows one query returns at most; a result this long may have been cut.
 pub const MAX_ROWS: usize = 10_000;
-
-/// What the rows of a query hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rows {
-    /// One row per connection, interface and action: `stats` on the server.
-    Aggregated,
-    /// One row per record (`@message`), judged locally as the file source does: for low volumes,
-    /// and for emulators that do not run `stats`.
-    Raw,
-}
 
 /// The field names a query uses for a format: those Logs Insights discovers for the default
 /// format, and the same names, given by `parse`, for a custom one.
@@ -145,6 +137,24 @@ impl Fields {
         by
     }
 
+    /// The fields a row of folded flows is grouped by, in order (see `evidence::flows`). Where
+    /// the format has the packet's own addresses, those are what a row is about.
+    pub fn flow_group(&self, fold: Fold) -> Vec<&'static str> {
+        let mut by = Vec::new();
+        if self.has_log_status {
+            by.push("logStatus");
+        }
+        by.extend(self.addresses());
+        if fold == Fold::Tuple {
+            by.push("srcPort");
+        }
+        by.extend(["dstPort", "protocol", "action"]);
+        if fold == Fold::Tuple {
+            by.extend(self.tcp_flags);
+        }
+        by
+    }
+
     /// The fields a connection row is grouped by, in order.
     pub fn connection_group(&self) -> Vec<&'static str> {
         let mut by = vec![self.iface];
@@ -217,49 +227,6 @@ fn pair_filter(fields: &Fields, (a, b): (IpAddr, IpAddr)) -> String {
     }
 }
 
-/// What a query asks for. Logs Insights picks records by their timestamp, which for flow logs is
-/// the record's start; a record that began in the ten minutes before the window (one aggregation
-/// interval at most) can still overlap it. The `*Edge` queries cover those ten minutes, grouped
-/// by `endTime` as well, so that each row can be placed: in the window when it ends at or after
-/// the window's start (as the file source counts it), else only context that excuses late packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ask {
-    /// One row per interface, address pair, protocol, action (and tcp-flags); and the SKIPDATA
-    /// records per interface.
-    Pairs,
-    PairsEdge,
-    /// One row per connection, interface and action, with its earliest record as a sample.
-    Connections,
-    ConnectionsEdge,
-    /// The records themselves, and SKIPDATA records (`--insights-rows raw`).
-    Records,
-    RecordsEdge,
-}
-
-impl Ask {
-    /// Whether the query covers the minutes before the window rather than the window.
-    pub fn is_edge(self) -> bool {
-        matches!(
-            self,
-            Ask::PairsEdge | Ask::ConnectionsEdge | Ask::RecordsEdge
-        )
-    }
-
-    /// Whether rows are records (`@message`) rather than `stats` rows.
-    pub fn is_records(self) -> bool {
-        matches!(self, Ask::Records | Ask::RecordsEdge)
-    }
-
-    /// The same question about the minutes before the window.
-    pub fn edge(self) -> Ask {
-        match self {
-            Ask::Pairs | Ask::PairsEdge => Ask::PairsEdge,
-            Ask::Connections | Ask::ConnectionsEdge => Ask::ConnectionsEdge,
-            Ask::Records | Ask::RecordsEdge => Ask::RecordsEdge,
-        }
-    }
-}
-
 /// `skipdata`: whether the query also returns the SKIPDATA records (the first queries over
 /// networks do; the drill-down into pairs does not, as they have been counted).
 fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
@@ -299,6 +266,13 @@ fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
                 by(fields.connection_group())
             );
         }
+        Ask::Flows(fold) | Ask::FlowsEdge(fold) => {
+            let _ = write!(
+                q,
+                "| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by {}",
+                by(fields.flow_group(fold))
+            );
+        }
         Ask::Records | Ask::RecordsEdge => {
             let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
         }
@@ -316,11 +290,6 @@ pub enum Scope {
     Nets(Ranges),
     /// Records between the two addresses of one of these pairs (each written low address first).
     Pairs(BTreeSet<(IpAddr, IpAddr)>),
-}
-
-/// A pair of addresses, low one first: the key of `Scope::Pairs`.
-pub fn unordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
-    if a <= b { (a, b) } else { (b, a) }
 }
 
 /// One query, and the records it is there for.
@@ -350,18 +319,36 @@ fn pack<T: Clone>(items: &[T], query: impl Fn(&[T]) -> Query) -> Vec<Query> {
     out
 }
 
+/// The queries a job becomes.
+pub fn for_job(format: &Format, job: &Job) -> Vec<Query> {
+    match &job.target {
+        Target::Networks { nets, action } => by_networks(format, nets.as_ref(), job.ask, *action),
+        Target::Pairs(pairs) => by_pairs(format, pairs, job.ask),
+    }
+}
+
 /// The queries for one format over networks: the interesting networks packed into as few
 /// queries as the length limit allows, each matching the records that have one of its networks
-/// at either end. `None` (every address can matter) gives one query without an address filter.
-pub fn by_networks(format: &Format, interesting: Option<&Ranges>, ask: Ask) -> Vec<Query> {
+/// at either end (and `action`, when given). `None` (every address can matter) gives one query
+/// without an address filter.
+pub fn by_networks(
+    format: &Format,
+    interesting: Option<&Ranges>,
+    ask: Ask,
+    action: Option<Action>,
+) -> Vec<Query> {
     let fields = Fields::of(format);
+    let with_action = |filter: String| match action {
+        None => filter,
+        Some(a) => format!("(action = \"{}\" and ({filter}))", action_name(a)),
+    };
     let Some(interesting) = interesting else {
-        let all = if fields.has_log_status {
-            "logStatus = \"OK\""
-        } else {
-            "action = \"ACCEPT\" or action = \"REJECT\""
+        let all = match (action, fields.has_log_status) {
+            (Some(a), _) => format!("action = \"{}\"", action_name(a)),
+            (None, true) => "logStatus = \"OK\"".to_string(),
+            (None, false) => "action = \"ACCEPT\" or action = \"REJECT\"".to_string(),
         };
-        let text = render(&fields, ask, all, true);
+        let text = render(&fields, ask, &all, true);
         return vec![Query {
             ask,
             text,
@@ -373,7 +360,7 @@ pub fn by_networks(format: &Format, interesting: Option<&Ranges>, ask: Ask) -> V
         for f in fields.addresses() {
             clauses.extend(terms(f, nets));
         }
-        clauses.join(" or ")
+        with_action(clauses.join(" or "))
     };
     pack(&interesting.networks(), |batch| Query {
         ask,
@@ -415,89 +402,11 @@ pub fn reports(batches: &[Query], batch: usize, own: Option<(IpAddr, IpAddr)>) -
     first == Some(batch)
 }
 
-/// The triage and observe queries (`flowgate triage`, `flowgate observe`): records with
-/// `action` and one of `nets` at either end,
-/// counted by source, destination, destination port and protocol, with the span of source ports
-/// (a reply refused on its way back comes from one service port), or with `Rows::Raw` the
-/// records themselves. Packed like the others.
-/// Constructs: `parse`, `filter` with `in` and `isIpInSubnet`, `stats count(*)`, `min`, `max`
-/// (Logs Insights query syntax reference).
-pub fn touching(
-    format: &Format,
-    nets: &[IpNet],
-    action: Action,
-    rows: Rows,
-) -> Vec<(String, Vec<IpNet>)> {
-    let fields = Fields::of(format);
-    let render = |batch: &[IpNet]| -> String {
-        let mut q = String::new();
-        if let Some(parse) = &fields.parse {
-            let _ = writeln!(q, "{parse}");
-            q.push_str("| ");
-        }
-        let mut clauses = Vec::new();
-        for f in fields.addresses() {
-            clauses.extend(terms(f, batch));
-        }
-        let action = match action {
-            Action::Accept => "ACCEPT",
-            Action::Reject => "REJECT",
-        };
-        // SKIPDATA comes along, so that a short table can say records were lost.
-        let skipped = if fields.has_log_status {
-            "logStatus = \"SKIPDATA\" or "
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            q,
-            "filter {skipped}(action = \"{action}\" and ({}))",
-            clauses.join(" or ")
-        );
-        match rows {
-            Rows::Aggregated => {
-                // Where the format has the packet's own addresses, those are what a row is about.
-                let mut by = vec!["srcAddr", "dstAddr"];
-                if fields.has_log_status {
-                    by.insert(0, "logStatus");
-                }
-                by.extend(fields.pkt_src);
-                by.extend(fields.pkt_dst);
-                by.extend(["dstPort", "protocol"]);
-                let _ = write!(
-                    q,
-                    "| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by {}",
-                    by.join(", ")
-                );
-            }
-            Rows::Raw => {
-                let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
-            }
-        }
-        q
-    };
-    let mut out = Vec::new();
-    let mut batch: Vec<IpNet> = Vec::new();
-    for n in nets {
-        batch.push(*n);
-        if render(&batch).len() > MAX_QUERY && batch.len() > 1 {
-            let last = batch.pop().expect("two at least");
-            out.push((render(&batch), batch));
-            batch = vec![last];
-        }
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Accept => "ACCEPT",
+        Action::Reject => "REJECT",
     }
-    if !batch.is_empty() {
-        out.push((render(&batch), batch));
-    }
-    out
-}
-
-/// Which of `batches` reports a record between `a` and `b`: the first whose networks hold either
-/// end, so that a record returned by two queries counts once.
-pub fn first_batch(batches: &[(String, Vec<IpNet>)], a: IpAddr, b: IpAddr) -> Option<usize> {
-    batches
-        .iter()
-        .position(|(_, nets)| nets.iter().any(|n| n.contains(&a) || n.contains(&b)))
 }
 
 #[cfg(test)]

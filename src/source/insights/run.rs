@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::query::{MAX_ROWS, Query};
 use crate::aws::describe;
-pub use crate::evidence::Cost;
+pub use crate::evidence::QueryCost as Cost;
 
 /// One result row: (field, value) pairs as Logs Insights returns them.
 pub type Row = Vec<(String, String)>;
@@ -55,6 +55,15 @@ impl Asker for Runner {
 
     fn is_cancelled(&self) -> bool {
         Runner::is_cancelled(self)
+    }
+}
+
+/// Runs nothing: for printing queries without AWS.
+pub struct Offline;
+
+impl Asker for Offline {
+    async fn ask(&self, _: Vec<String>, _: i64, _: i64, _: Query) -> Result<Answer, String> {
+        Err("no AWS to ask".into())
     }
 }
 

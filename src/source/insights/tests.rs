@@ -11,7 +11,9 @@ use aws_smithy_mocks::{Rule, RuleMode, mock};
 
 use super::run::tests::{mocked, runner};
 use super::*;
-use crate::evidence::Gaps;
+use crate::evidence::{Gaps, Unavailable};
+use crate::plan::Window;
+use crate::source::aggregate::Rows;
 use crate::source::format::Format;
 use crate::verdict::{self, ConnVerdict, Failure, NoTraffic, Outcome};
 
@@ -26,6 +28,7 @@ fn plan() -> Plan {
     let window = Window {
         start: Some(START),
         end: Some(START + 3600),
+        ..Window::default()
     };
     crate::plan::build(&[spec], window).unwrap()
 }
@@ -233,18 +236,29 @@ fn with_flags() -> Format {
 }
 
 fn source(client: Client, format: Format) -> InsightsSource {
-    InsightsSource {
-        runner: Arc::new(runner(client)),
-        sources: vec![LogSource {
+    InsightsSource::new(
+        Arc::new(runner(client)),
+        vec![LogSource {
             groups: vec!["/vpc/flow".into()],
             format,
             created: None,
             assumed: false,
         }],
-        uncovered: Default::default(),
-        rows: Rows::Aggregated,
-        wait: None,
-    }
+        Default::default(),
+        Rows::Aggregated,
+        None,
+    )
+}
+
+/// The queries a run made, from its provenance.
+fn queries(ev: &Evidence) -> u64 {
+    ev.provenance
+        .iter()
+        .map(|p| match p {
+            Provenance::Insights(read) => read.cost.queries,
+            _ => 0,
+        })
+        .sum()
 }
 
 fn outcome(plan: &Plan, ev: &Evidence) -> Outcome {
@@ -275,17 +289,18 @@ async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_
     )
     .await;
     assert_eq!(
-        ev.cost.unwrap().queries,
+        queries(&ev),
         4,
         "pair totals, then connections of one pair; each also for the minutes before the window"
     );
     let pairs = &ev.checks[0].as_ref().unwrap().pairs;
     let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
     assert!(healthy.estimated);
-    assert_eq!(healthy.connections.get(&ConnVerdict::Established), Some(&5));
+    let judged = |p| verdict::connections(plan.checks[0].kind, p).0;
+    assert_eq!(judged(healthy).get(&ConnVerdict::Established), Some(&5));
     let refused = &pairs[&("10.0.1.11".parse().unwrap(), "10.0.2.20".parse().unwrap())];
     assert!(!refused.estimated);
-    assert_eq!(refused.connections.get(&ConnVerdict::Rejected), Some(&1));
+    assert_eq!(judged(refused).get(&ConnVerdict::Rejected), Some(&1));
     assert!(
         refused.samples.iter().any(|s| s.text == REJECTED),
         "{:?}",
@@ -306,7 +321,7 @@ async fn without_tcp_flags_connections_are_asked_for_at_once() {
     )
     .await;
     assert_eq!(
-        ev.cost.unwrap().queries,
+        queries(&ev),
         2,
         "connections, and the minutes before the window"
     );
@@ -449,12 +464,13 @@ async fn the_number_of_queries_stays_flat_as_expectations_grow() {
         let window = Window {
             start: Some(START),
             end: Some(START + 3600),
+            ..Window::default()
         };
         let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
         let rules = rules(&[("pairs", &PAIRS[..2])]);
         let ev = collect(&rules, with_flags(), &plan).await;
         assert_eq!(
-            ev.cost.unwrap().queries,
+            queries(&ev),
             2,
             "{n} expectations: pair totals, and the minutes before the window"
         );
@@ -552,7 +568,7 @@ async fn a_cancelled_run_leaves_its_checks_unavailable_never_passed() {
             .collect::<Vec<_>>(),
     );
     let source = source(client, Format::default_v2());
-    source.runner.cancel().await;
+    source.engine.runner.cancel().await;
     let plan = Arc::new(plan());
     let ev = source.collect(Arc::clone(&plan)).await.unwrap();
     match &ev.checks[0] {

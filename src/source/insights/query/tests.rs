@@ -10,7 +10,7 @@ fn plan(spec: &str) -> Plan {
 
 fn one(spec: &str, format: &Format, ask: Ask) -> String {
     let p = plan(spec);
-    let qs = by_networks(format, p.interesting().as_ref(), ask);
+    let qs = by_networks(format, p.interesting().as_ref(), ask, None);
     assert_eq!(qs.len(), 1, "{qs:#?}");
     qs.into_iter().next().unwrap().text
 }
@@ -207,7 +207,12 @@ fn an_over_long_filter_is_split_into_queries_under_the_limit() {
         .map(|i| format!("  - {{ from: h{i}, to: any, port: 443 }}\n"))
         .collect();
     let p = plan(&format!("app: a\nhosts:\n{hosts}expect:\n{expect}"));
-    let qs = by_networks(&Format::default_v2(), p.interesting().as_ref(), Ask::Pairs);
+    let qs = by_networks(
+        &Format::default_v2(),
+        p.interesting().as_ref(),
+        Ask::Pairs,
+        None,
+    );
     assert!(qs.len() > 1);
     assert!(
         qs.iter().all(|q| q.text.len() <= MAX_QUERY),
@@ -237,7 +242,12 @@ fn the_number_of_queries_follows_the_hosts_not_the_expectations() {
         let p = plan(&format!(
             "app: a\nhosts: {{web: {{ip: 10.0.1.10}}, app: {{ip: 10.0.2.20}}}}\nexpect:\n{expect}"
         ));
-        let qs = by_networks(&Format::default_v2(), p.interesting().as_ref(), Ask::Pairs);
+        let qs = by_networks(
+            &Format::default_v2(),
+            p.interesting().as_ref(),
+            Ask::Pairs,
+            None,
+        );
         assert_eq!(qs.len(), 1, "{n} expectations");
     }
 }
@@ -245,30 +255,25 @@ fn the_number_of_queries_follows_the_hosts_not_the_expectations() {
 #[test]
 fn a_record_two_triage_queries_return_counts_in_the_first_only() {
     let nets: Vec<IpNet> = (0..2000)
-        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap())
+        .map(|i| format!("10.{}.{}.0/25", i / 256, i % 256).parse().unwrap())
         .collect();
-    let batches = touching(
+    let batches = by_networks(
         &Format::default_v2(),
-        &nets,
-        Action::Reject,
-        Rows::Aggregated,
+        Some(&Ranges::of(&nets, &[])),
+        Ask::Flows(Fold::Service),
+        Some(Action::Reject),
     );
     assert!(batches.len() > 1, "several queries");
     let (a, b): (IpAddr, IpAddr) = ("10.0.0.5".parse().unwrap(), "10.7.207.5".parse().unwrap());
     let last = batches.len() - 1;
-    assert!(
-        batches[last].1.iter().any(|n| n.contains(&b)),
-        "b is in the last batch"
-    );
-    assert_eq!(first_batch(&batches, a, b), Some(0));
-    assert_eq!(first_batch(&batches, b, b), Some(last));
-    assert_eq!(
-        first_batch(
-            &batches,
-            "192.0.2.1".parse().unwrap(),
-            "192.0.2.2".parse().unwrap()
-        ),
-        None
-    );
-    assert!(batches.iter().all(|(q, _)| q.len() <= MAX_QUERY));
+    let reported = |x, y| {
+        (0..batches.len())
+            .filter(|i| reports(&batches, *i, Some((x, y))))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reported(a, b), [0]);
+    assert_eq!(reported(b, b), [last]);
+    let outside: (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    assert!(reported(outside.0, outside.1).is_empty());
+    assert!(batches.iter().all(|q| q.text.len() <= MAX_QUERY));
 }

@@ -6,12 +6,107 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::evidence::{Action, Flow};
+use crate::cli::ObserveArgs;
+use crate::error::Error;
+use crate::evidence::flows::Fold;
+use crate::source::{FlowQuestion, Kind, Question};
+
+use crate::evidence::Action;
+use crate::evidence::flows::Folded;
 use crate::explain::rules::protocol_name;
 use crate::report::text::time;
 use crate::resolve::AddrSet;
 use crate::spec::{AwsSelector, HostSelector};
+
+pub async fn run(args: ObserveArgs) -> Result<ExitCode, Error> {
+    let window = super::window(&args.evidence)?;
+    let specs = match &args.hosts {
+        Some(path) => super::load(std::slice::from_ref(path))?,
+        None => Vec::new(),
+    };
+    if specs.len() > 1 {
+        return Err(Error::Usage(format!(
+            "--hosts {}: {} specs; a baseline is written for the hosts of one\n  help: name one spec file",
+            args.hosts
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            specs.len()
+        )));
+    }
+    let request = super::request(&args.evidence, None);
+    if specs.is_empty() && request.kind()? == Kind::Discovered {
+        return Err(Error::Usage(
+            "observe --cidr against CloudWatch needs --log-group: there is no spec to find the flow logs from".into(),
+        ));
+    }
+    let aws = super::connect(&args.evidence, &request, &specs, super::Purpose::Read).await?;
+    let resolved = super::resolve_all(&specs, aws.as_ref()).await?;
+    let plan = Arc::new(crate::plan::assemble(&specs, &resolved, window));
+    let mut named: Vec<Named> = Vec::new();
+    for (s, hosts) in specs.iter().zip(&resolved) {
+        for (name, host) in &s.hosts {
+            if let Some(Ok(h)) = hosts.get(name) {
+                named.push(Named {
+                    name: name.clone(),
+                    addrs: h.addrs.clone(),
+                    yaml: host_yaml(&host.selector),
+                });
+            }
+        }
+    }
+    let among = if specs.is_empty() {
+        AddrSet::networks(args.cidr.clone(), Vec::new())
+    } else {
+        let nets: Vec<ipnet::IpNet> = named
+            .iter()
+            .flat_map(|h| h.addrs.ranges().networks())
+            .collect();
+        AddrSet::networks(nets, Vec::new())
+    };
+    let source = super::open(&request, &plan, aws.as_ref()).await?;
+    let ask = FlowQuestion {
+        action: Action::Accept,
+        touching: among.ranges().clone(),
+        fold: Fold::Tuple,
+    };
+    let question = Question::Flows {
+        plan: Arc::clone(&plan),
+        ask,
+    };
+    let ev = super::gather(&source, &question).await?;
+    eprint!("{}", crate::report::text::gap_lines(&ev.gaps, &ev, "  "));
+    let read = crate::report::what_was_read(&ev);
+    let observed = Observed::of(&among, &ev.flows);
+    if specs.is_empty() {
+        named = address_hosts(&observed);
+    }
+    let app = args.app.clone().unwrap_or_else(|| match specs.first() {
+        Some(s) => format!("{}-baseline", s.app),
+        None => "baseline".into(),
+    });
+    let gaps = (!ev.gaps.is_empty()).then(|| crate::report::text::gap_summary(&ev.gaps));
+    let Some(text) = observed.spec(&app, &named, &read, gaps.as_deref()) else {
+        return Err(Error::Evidence(format!(
+            "no ESTABLISHED connection among the hosts in the evidence ({read}): there is no baseline to write"
+        )));
+    };
+    // What is written must load as a spec: a bad --app, or names the spec format refuses.
+    if let Err(problems) = crate::spec::parse(std::path::Path::new("<baseline>"), &text) {
+        return Err(Error::Usage(format!(
+            "the baseline would not be a valid spec: {}",
+            problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    super::emit(text.as_bytes())
+}
 
 /// One direction of one connection: (source, destination, source port, destination port,
 /// protocol).
@@ -44,24 +139,26 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Takes in a flow if it was accepted and both its ends are `among` the hosts.
-    pub fn add(&mut self, among: &AddrSet, f: &Flow) {
-        if f.action != Action::Accept || !among.contains(f.src) || !among.contains(f.dst) {
-            return;
-        }
-        let s = self
+    /// The accepted flows whose both ends are `among` the hosts, from flows folded by 5-tuple.
+    pub fn of(among: &AddrSet, folded: &Folded) -> Observed {
+        let flows = folded
             .flows
-            .entry((f.src, f.dst, f.srcport, f.dstport, f.protocol))
-            .or_default();
-        s.first = match (s.first, f.start) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        s.last = s.last.max(f.end);
-        s.flags = match (s.flags, f.tcp_flags) {
-            (Some(a), Some(b)) => Some(a | b),
-            (a, b) => a.or(b),
-        };
+            .iter()
+            .filter(|(k, _)| {
+                k.action == Action::Accept && among.contains(k.src) && among.contains(k.dst)
+            })
+            .map(|(k, s)| {
+                (
+                    (k.src, k.dst, k.src_port, k.dst_port, k.protocol),
+                    Seen {
+                        first: s.first,
+                        last: s.last,
+                        flags: s.tcp_flags,
+                    },
+                )
+            })
+            .collect();
+        Observed { flows }
     }
 
     /// The ESTABLISHED connections, folded by service.
@@ -121,7 +218,13 @@ impl Observed {
 
     /// The baseline spec, as YAML with comments; `None` when no connection among the hosts was
     /// ESTABLISHED (a spec needs an expectation).
-    pub fn spec(&self, app: &str, hosts: &[Named], source: &str) -> Option<String> {
+    pub fn spec(
+        &self,
+        app: &str,
+        hosts: &[Named],
+        source: &str,
+        gaps: Option<&str>,
+    ) -> Option<String> {
         let services = self.services(hosts);
         if services.is_empty() {
             return None;
@@ -130,9 +233,17 @@ impl Observed {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "# Written by `flowgate observe` from {source}: the connections that were ESTABLISHED\n# (request and reply accepted) among the hosts, by service port. Review it before gating on it.\napp: {}",
-            yaml_string(app)
+            "# Written by `flowgate observe` from {source}: the connections that were ESTABLISHED\n# (request and reply accepted) among the hosts, by service port. Review it before gating on it."
         );
+        if let Some(gaps) = gaps {
+            // The baseline may be short of connections: say so where a reviewer reads it.
+            let _ = writeln!(
+                out,
+                "# The evidence had gaps ({}): connections may be missing from this baseline.",
+                gaps.replace('\n', " ")
+            );
+        }
+        let _ = writeln!(out, "app: {}", yaml_string(app));
         let _ = writeln!(out, "hosts:");
         for i in &used {
             let _ = writeln!(out, "  {}: {}", hosts[*i].name, hosts[*i].yaml);

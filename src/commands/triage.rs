@@ -5,12 +5,68 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::evidence::{Action, Flow};
+use crate::cli::TriageArgs;
+use crate::error::Error;
+use crate::evidence::flows::Fold;
+use crate::source::{FlowQuestion, Question};
+
+use crate::evidence::Action;
+use crate::evidence::flows::Folded;
 use crate::explain::rules::protocol_name;
 use crate::plan::{Check, Plan};
 use crate::report::text::time;
-use crate::resolve::AddrSet;
+use crate::resolve::{AddrSet, Ranges};
+
+pub async fn run(args: TriageArgs) -> Result<ExitCode, Error> {
+    let window = super::window(&args.evidence)?;
+    let specs = super::load(&args.specs)?;
+    let request = super::request(&args.evidence, None);
+    let aws = super::connect(&args.evidence, &request, &specs, super::Purpose::Read).await?;
+    let resolved = super::resolve_all(&specs, aws.as_ref()).await?;
+    let plan = Arc::new(crate::plan::assemble(&specs, &resolved, window));
+    // Every host of the specs, whether an expectation names it or not.
+    let hosts: Vec<AddrSet> = resolved
+        .iter()
+        .flat_map(|h| {
+            h.values()
+                .filter_map(|r| r.as_ref().ok())
+                .map(|h| h.addrs.clone())
+        })
+        .collect();
+    let touching = hosts
+        .iter()
+        .fold(Ranges::of(&[], &[]), |u, h| u.union(h.ranges()));
+    let source = super::open(&request, &plan, aws.as_ref()).await?;
+    if let Some(uncovered) = source.uncovered() {
+        for (i, why) in uncovered {
+            eprintln!(
+                "not covered, its refused flows may be missing: {}: {why}",
+                plan.checks[*i].trial_name()
+            );
+        }
+    }
+    let ask = FlowQuestion {
+        action: Action::Reject,
+        touching,
+        fold: Fold::Service,
+    };
+    let question = Question::Flows {
+        plan: Arc::clone(&plan),
+        ask,
+    };
+    let ev = super::gather(&source, &question).await?;
+    eprint!("{}", crate::report::text::gap_lines(&ev.gaps, &ev, "  "));
+    if !ev.gaps.is_empty() {
+        eprintln!("(evidence is missing: the table may be short of refused flows)");
+    }
+    let scope = Scope { hosts, plan: &plan };
+    let read = crate::report::what_was_read(&ev);
+    print!("{}", render(&scope, &scope.table(&ev.flows), &read));
+    Ok(ExitCode::SUCCESS)
+}
 
 /// What a refused flow was: a request to `port`, or a reply from service port `port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,13 +163,28 @@ fn covers(c: &Check, client: IpAddr, server: IpAddr, port: u16, protocol: u8) ->
         && c.ports.contains(port)
 }
 
-/// Counts refused flows as the file source shows them.
-pub fn observe_flow(scope: &Scope<'_>, rows: &mut BTreeMap<Key, Seen>, f: &Flow) {
-    if f.action != Action::Reject || !scope.touches(f.src, f.dst) {
-        return;
+impl Scope<'_> {
+    /// The refused flows touching the hosts, keyed for the table, from flows folded by service
+    /// (see `evidence::flows::Fold::Service`).
+    pub fn table(&self, folded: &Folded) -> BTreeMap<Key, Seen> {
+        let mut rows: BTreeMap<Key, Seen> = BTreeMap::new();
+        for (k, s) in &folded.flows {
+            if k.action != Action::Reject || !self.touches(k.src, k.dst) {
+                continue;
+            }
+            let key = match s.src_port() {
+                Some(p) => self.key(k.src, k.dst, p, k.dst_port, k.protocol),
+                None => Key {
+                    src: k.src,
+                    dst: k.dst,
+                    port: Port::To(k.dst_port),
+                    protocol: k.protocol,
+                },
+            };
+            rows.entry(key).or_default().add(s.records, s.first, s.last);
+        }
+        rows
     }
-    let key = scope.key(f.src, f.dst, f.srcport, f.dstport, f.protocol);
-    rows.entry(key).or_default().add(1, f.start, f.end);
 }
 
 /// The table, most records first.
@@ -194,91 +265,17 @@ pub fn render(scope: &Scope<'_>, rows: &BTreeMap<Key, Seen>, source: &str) -> St
     out
 }
 
-/// Reads a row of the triage query (`query::triage`).
-/// What a triage row says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Row {
-    Refused(Key, Seen),
-    /// SKIPDATA: AWS skipped this many records in the window.
-    Skipped(u64),
-    /// A row about no host of the specs.
-    Elsewhere,
-}
-
-pub fn decode_row(
-    scope: &Scope<'_>,
-    row: &crate::source::insights::run::Row,
-) -> Result<Row, String> {
-    let get = |name: &str| -> Result<&str, String> {
-        row.iter()
-            .find(|(f, _)| f == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| format!("has no {name}"))
-    };
-    let number = |name: &str| -> Result<u64, String> {
-        let v = get(name)?;
-        v.parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0 && n.fract() == 0.0)
-            .map(|n| n as u64)
-            .ok_or_else(|| format!("{name} `{v}` is not a number"))
-    };
-    if row.iter().any(|(f, v)| f == "logStatus" && v == "SKIPDATA") {
-        return Ok(Row::Skipped(number("records")?));
-    }
-    let port = |name: &str| -> Result<u16, String> {
-        u16::try_from(number(name)?).map_err(|_| format!("{name} is not a port"))
-    };
-    let addr = |name: &str| -> Result<IpAddr, String> {
-        let v = get(name)?;
-        crate::source::record::parse_ip(v).ok_or_else(|| format!("{name} `{v}` is not an address"))
-    };
-    // The packet's own addresses where the format has them and the row carries them.
-    let own = |pkt: &str, fallback: &str| -> Result<IpAddr, String> {
-        match row.iter().find(|(f, _)| f == pkt).map(|(_, v)| v.as_str()) {
-            Some(v) if v != "-" && !v.is_empty() => addr(pkt),
-            _ => addr(fallback),
-        }
-    };
-    let (src, dst) = (own("pktSrcAddr", "srcAddr")?, own("pktDstAddr", "dstAddr")?);
-    let protocol =
-        u8::try_from(number("protocol")?).map_err(|_| "protocol is not one".to_string())?;
-    let (low, high, dport) = (port("srcPortLow")?, port("srcPortHigh")?, port("dstPort")?);
-    let key = if low == high {
-        scope.key(src, dst, low, dport, protocol)
-    } else {
-        Key {
-            src,
-            dst,
-            port: Port::To(dport),
-            protocol,
-        }
-    };
-    let time = |name: &str| {
-        number(name)
-            .ok()
-            .filter(|t| *t <= crate::source::record::LAST_TIME)
-    };
-    let seen = Seen {
-        records: number("records")?,
-        first: time("first"),
-        last: time("last"),
-    };
-    // A row found by its interface's own address whose packet went elsewhere concerns no host.
-    Ok(if scope.touches(src, dst) {
-        Row::Refused(key, seen)
-    } else {
-        Row::Elsewhere
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::evidence::flows::Fold;
+    use crate::evidence::{Flow, IfaceId};
     use crate::plan::Window;
+    use crate::source::aggregate::Ask;
     use crate::source::format::Format;
+    use crate::source::insights::query::by_networks;
 
     fn plan() -> Plan {
         let spec = crate::spec::parse(
@@ -289,15 +286,23 @@ mod tests {
         crate::plan::build(&[spec], Window::default()).unwrap()
     }
 
-    fn row(fields: &[(&str, &str)]) -> crate::source::insights::run::Row {
-        fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn refused(src: &str, sport: u16, dst: &str, dport: u16, start: u64) -> Flow {
+        Flow {
+            iface: IfaceId::UNKNOWN,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            srcport: sport,
+            dstport: dport,
+            protocol: 6,
+            action: Action::Reject,
+            tcp_flags: None,
+            start: Some(start),
+            end: Some(start + 60),
+        }
     }
 
     #[test]
-    fn logs_insights_rows_fold_refused_replies_by_their_service_port() {
+    fn refused_replies_fold_by_their_service_port_and_requests_by_theirs() {
         let plan = plan();
         let scope = Scope {
             hosts: plan
@@ -307,64 +312,60 @@ mod tests {
                 .collect(),
             plan: &plan,
         };
-        let reply = row(&[
-            ("srcAddr", "10.0.4.40"),
-            ("dstAddr", "192.168.20.15"),
-            ("dstPort", "46469"),
-            ("protocol", "6"),
-            ("records", "3"),
-            ("first", "100"),
-            ("last", "160"),
-            ("srcPortLow", "445"),
-            ("srcPortHigh", "445"),
-        ]);
-        let Row::Refused(k, seen) = decode_row(&scope, &reply).unwrap() else {
-            panic!("a refused reply")
+        let mut folded = Folded::new(Fold::Service);
+        // Two replies from the share's port 445, to two ephemeral ports of the batch job.
+        folded.add(&refused("10.0.4.40", 445, "192.168.20.15", 46469, 100));
+        folded.add(&refused("10.0.4.40", 445, "192.168.20.15", 47584, 160));
+        // Requests to ssh from many client ports; and a flow of nobody's.
+        for p in 40000..40003 {
+            folded.add(&refused("192.168.20.15", p, "10.0.4.40", 22, 200));
+        }
+        folded.add(&refused("10.9.9.9", 1, "10.9.9.8", 22, 200));
+        let table = scope.table(&folded);
+        let reply = Key {
+            src: "10.0.4.40".parse().unwrap(),
+            dst: "192.168.20.15".parse().unwrap(),
+            port: Port::ReplyFrom(445),
+            protocol: 6,
         };
-        assert_eq!(k.port, Port::ReplyFrom(445));
         assert_eq!(
-            seen,
+            table[&reply],
             Seen {
-                records: 3,
+                records: 2,
                 first: Some(100),
-                last: Some(160)
+                last: Some(220)
             }
         );
-        assert_eq!(scope.covered_by(&k), "reply of t::batch -> files tcp/445");
-        let request = row(&[
-            ("srcAddr", "192.168.20.15"),
-            ("dstAddr", "10.0.4.40"),
-            ("dstPort", "22"),
-            ("protocol", "6"),
-            ("records", "1"),
-            ("srcPortLow", "40000"),
-            ("srcPortHigh", "40100"),
-        ]);
-        let Row::Refused(k, _) = decode_row(&scope, &request).unwrap() else {
-            panic!("a refused request")
-        };
         assert_eq!(
-            (k.port, scope.covered_by(&k).as_str()),
-            (Port::To(22), "none")
+            scope.covered_by(&reply),
+            "reply of t::batch -> files tcp/445"
         );
-        assert!(decode_row(&scope, &row(&[("@message", "2 1 eni-1 ...")])).is_err());
+        let ssh = Key {
+            port: Port::To(22),
+            src: reply.dst,
+            dst: reply.src,
+            protocol: 6,
+        };
+        assert_eq!(table[&ssh].records, 3);
+        assert_eq!(scope.covered_by(&ssh), "none");
         assert_eq!(
-            decode_row(&scope, &row(&[("logStatus", "SKIPDATA"), ("records", "7")])),
-            Ok(Row::Skipped(7))
+            table.len(),
+            2,
+            "the flow of nobody's is not in it: {table:?}"
         );
     }
 
     #[test]
     fn the_observe_query_asks_for_accepted_records() {
-        let nets = ["10.0.0.0/16".parse().unwrap()];
-        let q = crate::source::insights::query::touching(
+        let nets = crate::resolve::Ranges::of(&["10.0.0.0/16".parse().unwrap()], &[]);
+        let q = by_networks(
             &Format::default_v2(),
-            &nets,
-            crate::evidence::Action::Accept,
-            crate::source::insights::query::Rows::Raw,
+            Some(&nets),
+            Ask::Records,
+            Some(Action::Accept),
         );
         assert_eq!(
-            q.into_iter().map(|(text, _)| text).collect::<Vec<_>>(),
+            q.into_iter().map(|q| q.text).collect::<Vec<_>>(),
             [
                 "filter logStatus = \"SKIPDATA\" or (action = \"ACCEPT\" and (isIpInSubnet(srcAddr, \"10.0.0.0/16\") or isIpInSubnet(dstAddr, \"10.0.0.0/16\")))\n| fields @ptr, @message, @logStream\n| limit 10000"
             ]
@@ -373,20 +374,23 @@ mod tests {
 
     #[test]
     fn the_triage_query_asks_for_refused_records_of_the_hosts_counted() {
-        let nets = [
-            "192.168.20.15/32".parse().unwrap(),
-            "10.0.4.0/24".parse().unwrap(),
-        ];
-        let q = crate::source::insights::query::touching(
+        let nets = crate::resolve::Ranges::of(
+            &[
+                "192.168.20.15/32".parse().unwrap(),
+                "10.0.4.0/24".parse().unwrap(),
+            ],
+            &[],
+        );
+        let q = by_networks(
             &Format::default_v2(),
-            &nets,
-            crate::evidence::Action::Reject,
-            crate::source::insights::query::Rows::Aggregated,
+            Some(&nets),
+            Ask::Flows(Fold::Service),
+            Some(Action::Reject),
         );
         assert_eq!(q.len(), 1);
         assert_eq!(
-            q[0].0,
-            "filter logStatus = \"SKIPDATA\" or (action = \"REJECT\" and (srcAddr in [\"192.168.20.15\"] or isIpInSubnet(srcAddr, \"10.0.4.0/24\") or dstAddr in [\"192.168.20.15\"] or isIpInSubnet(dstAddr, \"10.0.4.0/24\")))\n| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by logStatus, srcAddr, dstAddr, dstPort, protocol"
+            q[0].text,
+            "filter logStatus = \"SKIPDATA\" or (action = \"REJECT\" and (srcAddr in [\"192.168.20.15\"] or isIpInSubnet(srcAddr, \"10.0.4.0/24\") or dstAddr in [\"192.168.20.15\"] or isIpInSubnet(dstAddr, \"10.0.4.0/24\")))\n| stats count(*) as records, min(startTime) as first, max(endTime) as last, min(srcPort) as srcPortLow, max(srcPort) as srcPortHigh by logStatus, srcAddr, dstAddr, dstPort, protocol, action"
         );
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::verdict::ConnVerdict;
 
 fn plan() -> Plan {
     let spec = crate::spec::parse(
@@ -74,7 +75,8 @@ fn a_healthy_pair_is_settled_from_its_totals_without_asking_again() {
     let s = settle(&plan, &[0], &rows);
     assert!(s.drill.is_empty(), "{s:?}");
     let ev = &s.pairs[&0][&(ip("10.0.1.10"), ip("10.0.2.20"))];
-    assert_eq!(ev.connections.get(&ConnVerdict::Established), Some(&5));
+    let judged = crate::verdict::connections(plan.checks[0].kind, ev);
+    assert_eq!(judged, ([(ConnVerdict::Established, 5)].into(), 0));
     assert!(ev.estimated);
 }
 

@@ -1,4 +1,5 @@
-//! Which log groups hold the flow logs, in what format, and which expectations they cover.
+//! Which flow logs hold the hosts' records, where they deliver, in what format, and which
+//! expectations they cover.
 //!
 //! A flow log counts only if it can show both a block and its absence: traffic type ALL (or an
 //! ACCEPT and a REJECT flow log on the same resource), delivering to CloudWatch Logs, with no
@@ -16,19 +17,7 @@ use crate::plan::{Plan, Side};
 use crate::resolve::Place;
 use crate::source::SourceError;
 use crate::source::format::Format;
-
-/// Log groups that share a record format: one family of queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSource {
-    pub groups: Vec<String>,
-    pub format: Format,
-    /// When the newest flow log delivering to these groups was created (Unix seconds): a
-    /// window that starts earlier misses records.
-    pub created: Option<u64>,
-    /// The format was not read from a flow log but assumed (no AWS access): `flowgate query`
-    /// says so.
-    pub assumed: bool,
-}
+use crate::source::insights::LogSource;
 
 /// A flow log's `LogFormat` (`${version} ${srcaddr} ...`). Fields AWS may add later are kept
 /// as columns to skip, as in an S3 header: the format comes from AWS, so the count is right.

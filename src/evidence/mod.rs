@@ -1,17 +1,36 @@
 //! The evidence model: what a source hands to the verdicts. Sources fill it record by record;
-//! verdicts only read it.
+//! verdicts only read it. It sits at the bottom of the pipeline and imports nothing above it:
+//! what was seen, and where it came from, but no judgement.
 //!
 //! Per check, flows are grouped by (client, server) address pair, then by connection (client
 //! port, server port) and interface. Each interface keeps a small set of flags rather than the
-//! records, so memory grows with distinct connections, not with records.
+//! records, and connections are counted by what they looked like (their [`Shape`]), so memory
+//! grows with distinct connections while reading, and with distinct shapes after.
+
+pub mod flows;
+pub mod provenance;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::verdict::ConnVerdict;
 use std::fmt;
 use std::net::IpAddr;
+
+pub use provenance::{Provenance, QueryCost};
+
+/// The last second of the year 9999: AWS writes epoch seconds, and a time past this one (say,
+/// milliseconds) is a broken record, not a date to compute with.
+pub const LAST_TIME: u64 = 253_402_300_799;
+
+/// A Unix time in words (RFC 3339, seconds), as every message shows times.
+pub fn time(secs: u64) -> String {
+    if secs > LAST_TIME {
+        return format!("@{secs}");
+    }
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
 
 /// A network interface id (`eni-0123456789abcdef0`), stored inline so that recording a flow never
 /// allocates. The empty id stands for "not in the format".
@@ -68,7 +87,7 @@ impl fmt::Debug for IfaceId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     Accept,
     Reject,
@@ -194,8 +213,60 @@ impl RecordCounts {
 /// Samples kept per pair for each (role, action): enough to show, bounded regardless of volume.
 pub const SAMPLES_PER_KIND: usize = 2;
 
-/// What was seen between one client address and one server address, its connections already
-/// judged one by one (see `source::ledger`): the counts, not the connections, are kept.
+/// What one connection looked like: the flags each interface that logged it set, and whether
+/// its server port kept answering new connections from the client until after its request
+/// (see [`Answering`]). Verdicts judge shapes; sources only count them.
+///
+/// Packed: one byte per interface view (the flags, and `KNOWN` when the interface id is in the
+/// format), sorted, in a `u64`: at most [`Shape::VIEWS`] views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Shape {
+    views: u64,
+    /// The server port took new connections (SYN-ACK) from this client until after this
+    /// connection's request began: `Answering::answered_throughout`.
+    pub answered: bool,
+}
+
+impl Shape {
+    /// Interface views a shape keeps; a connection seen on more is kept as one unknown view.
+    pub const VIEWS: usize = 8;
+    /// Set in a view when its interface id is known: the flag bits stay below it.
+    const KNOWN: u8 = 0x80;
+
+    /// The shape of a connection from what each interface saw of it (`flags` 0 views are kept:
+    /// an interface that logged only a late packet). Beyond `VIEWS` interfaces, the views are
+    /// merged into one whose interface is unknown, so that no REJECT is excused.
+    pub fn new(seen: &[(IfaceId, u8)], answered: bool) -> Shape {
+        let mut bytes: Vec<u8> = if seen.len() > Self::VIEWS {
+            vec![seen.iter().fold(0, |acc, (_, f)| acc | f) & !Self::KNOWN]
+        } else {
+            seen.iter()
+                .map(|(iface, f)| {
+                    (f & !Self::KNOWN) | if iface.is_unknown() { 0 } else { Self::KNOWN }
+                })
+                .collect()
+        };
+        bytes.sort_unstable_by(|a, b| b.cmp(a));
+        let mut packed = [0u8; 8];
+        packed[..bytes.len()].copy_from_slice(&bytes);
+        Shape {
+            views: u64::from_le_bytes(packed),
+            answered,
+        }
+    }
+
+    /// What each interface saw: (its id is known, its flags).
+    pub fn views(&self) -> impl Iterator<Item = (bool, u8)> + '_ {
+        self.views
+            .to_le_bytes()
+            .into_iter()
+            .take_while(|b| *b != 0)
+            .map(|b| (b & Self::KNOWN != 0, b & !Self::KNOWN))
+    }
+}
+
+/// What was seen between one client address and one server address: the records, and the
+/// connections counted by shape (see `source::ledger`), not the connections themselves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairEvidence {
     /// Every interface that logged the pair.
@@ -204,12 +275,10 @@ pub struct PairEvidence {
     pub first_seen: Option<u64>,
     pub last_seen: Option<u64>,
     pub samples: Vec<Sample>,
-    /// Connections by verdict.
-    pub connections: BTreeMap<ConnVerdict, u64>,
-    /// Connections with records but nothing to judge (late packets, replies without requests).
-    pub unjudged: u64,
-    /// The verdict of each connection a sample belongs to, for choosing which samples to show.
-    pub sampled: BTreeMap<(u16, u16), ConnVerdict>,
+    /// Connections by what they looked like.
+    pub connections: BTreeMap<Shape, u64>,
+    /// The shape of each connection a sample belongs to, for choosing which samples to show.
+    pub sampled: BTreeMap<(u16, u16), Shape>,
     /// The connection counts are Logs Insights' counts of distinct client ports per pair, not
     /// connections judged one by one (the pair was settled by its totals).
     pub estimated: bool,
@@ -475,10 +544,10 @@ impl Gaps {
     }
 }
 
-/// Volume figures for the run summary.
+/// Volume figures for the run summary: what reading records found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub files: u64,
+    /// Bytes of records read (after decompression).
     pub bytes: u64,
     pub records: u64,
     pub outside_window: u64,
@@ -487,7 +556,6 @@ pub struct Stats {
 
 impl Stats {
     pub fn merge(&mut self, o: &Stats) {
-        self.files += o.files;
         self.bytes += o.bytes;
         self.records += o.records;
         self.outside_window += o.outside_window;
@@ -499,48 +567,31 @@ impl Stats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable(pub String);
 
-/// All evidence of a run, one entry per check of the plan, in plan order.
+/// All evidence of a run: one entry per check of the plan, in plan order, and the flows folded
+/// for triage and observe.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     pub checks: Vec<Result<CheckEvidence, Unavailable>>,
+    pub flows: flows::Folded,
     pub gaps: Gaps,
     pub stats: Stats,
-    /// Names of the evidence files, indexed by `Origin::file` (for Logs Insights, the queries).
-    pub files: Vec<String>,
+    /// Names of the places records came from, indexed by `Origin::file`: files, S3 objects,
+    /// queries.
+    pub origins: Vec<String>,
     /// For files read in parts: the lines before each part, indexed by file, then part.
     pub chunk_lines: Vec<Vec<u64>>,
-    /// What Logs Insights queries cost, when the evidence came from them.
-    pub cost: Option<Cost>,
-    /// The time range judged, in words, when the source chose it (Logs Insights).
-    pub judged: Option<String>,
+    /// What each source read, asked and cost.
+    pub provenance: Vec<Provenance>,
     /// What the user should know about the evidence that is not a gap, in words.
     pub notes: Vec<String>,
 }
 
-/// What the queries of a run cost, from Logs Insights' own statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Cost {
-    pub queries: u64,
-    pub records_scanned: f64,
-    pub records_matched: f64,
-    pub bytes_scanned: f64,
-    /// Queries whose answer had no statistics (an emulator).
-    pub unreported: u64,
-}
-
-impl Cost {
-    pub fn add(&mut self, o: &Cost) {
-        self.queries += o.queries;
-        self.unreported += o.unreported;
-        self.records_scanned += o.records_scanned;
-        self.records_matched += o.records_matched;
-        self.bytes_scanned += o.bytes_scanned;
-    }
-}
-
 impl Evidence {
     pub fn origin(&self, o: &Origin) -> String {
-        let file = self.files.get(o.file as usize).map_or("?", String::as_str);
+        let file = self
+            .origins
+            .get(o.file as usize)
+            .map_or("?", String::as_str);
         let before = self
             .chunk_lines
             .get(o.file as usize)

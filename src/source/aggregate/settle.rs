@@ -1,7 +1,7 @@
-//! Settling address pairs from Logs Insights' pair totals, and picking the pairs to ask about
+//! Settling address pairs from an engine's pair totals, and picking the pairs to ask about
 //! connection by connection.
 //!
-//! A pair row (see `query::Ask::Pairs`) counts the records of one interface, address pair (as the
+//! A pair row (see `Ask::Pairs`) counts the records of one interface, address pair (as the
 //! records have them: source, destination), protocol and action, with the span of ports on each
 //! side. Where those totals decide what judging connection by connection would, the pair is
 //! settled here; every other pair is asked again per connection and judged by the ledger. What is
@@ -18,52 +18,20 @@
 //! counts connections), a server port that stopped answering (NO_RETURN), a row whose ports span
 //! more than one server port, and a row that is request and reply at once.
 //!
-//! Settled pairs count connections as Logs Insights' distinct client ports (`count_distinct`,
-//! approximate for very high cardinality per AWS), so they are marked `estimated`.
+//! Settled pairs count connections as the engine's distinct client ports (Logs Insights'
+//! `count_distinct` is approximate for very high cardinality per AWS), so they are marked
+//! `estimated`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::query::unordered;
+use super::rows::{PairRow, Span, unordered};
 use crate::evidence::{
-    Action, Answering, Flow, IfaceId, PairEvidence, RecordCounts, Role, max_opt, min_opt,
+    Action, Answering, Flow, IfaceId, PairEvidence, RecordCounts, Role, Shape, flag, max_opt,
+    min_opt,
 };
 use crate::plan::{Check, Plan};
 use crate::spec::Kind;
-use crate::verdict::ConnVerdict;
-
-/// The ports one side of a pair row's records used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    pub low: u16,
-    pub high: u16,
-    /// How many distinct ports (Logs Insights' `count_distinct`).
-    pub distinct: u64,
-}
-
-impl Span {
-    pub fn single(&self) -> Option<u16> {
-        (self.low == self.high).then_some(self.low)
-    }
-}
-
-/// One row of a pair query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PairRow {
-    pub iface: IfaceId,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub protocol: u8,
-    pub action: Action,
-    /// The row's tcp-flags value, where the format has them.
-    pub tcp_flags: Option<u8>,
-    pub records: u64,
-    pub first: Option<u64>,
-    pub last_start: Option<u64>,
-    pub last: Option<u64>,
-    pub src_ports: Span,
-    pub dst_ports: Span,
-}
 
 /// What the pair rows settle.
 #[derive(Debug, Default)]
@@ -130,13 +98,19 @@ impl Tally {
         *slot.entry(row.iface).or_default() += client_ports.distinct;
     }
 
-    /// The pair's evidence when its totals decide it, else `None`.
+    /// The pair's evidence when its totals decide it, else `None`. Its connections are counted
+    /// under the one shape every one of them shares as far as verdicts go: request and reply
+    /// accepted (reach), request refused (deny), or only a reply (nothing to judge).
     fn settle(&self, kind: Kind) -> Option<PairEvidence> {
         if self.drill {
             return None;
         }
         let r = &self.records;
-        let (verdict, judged, unjudged) = match kind {
+        let view = |flags: u8| {
+            let iface = self.ifaces.first().copied().unwrap_or(IfaceId::UNKNOWN);
+            Shape::new(&[(iface, flags | flag::SEEN)], false)
+        };
+        let ((judged_as, judged), (unjudged_as, unjudged)) = match kind {
             Kind::Reach { return_required } => {
                 if r.request_reject + r.reply_reject > 0 {
                     return None;
@@ -150,7 +124,10 @@ impl Tally {
                         n => judged += n,
                     }
                 }
-                (ConnVerdict::Established, judged, unjudged)
+                (
+                    (view(flag::REQ_ACCEPT | flag::REP_ACCEPT), judged),
+                    (view(flag::REP_ACCEPT), unjudged),
+                )
             }
             Kind::Deny => {
                 if r.request_accept + r.reply_accept > 0 {
@@ -158,20 +135,22 @@ impl Tally {
                 }
                 let refused = self.ports.values().map(|p| most(&p.refused)).sum();
                 let unjudged = self.ports.values().map(|p| most(&p.replies_refused)).sum();
-                (ConnVerdict::Rejected, refused, unjudged)
+                (
+                    (view(flag::REQ_REJECT), refused),
+                    (view(flag::REP_REJECT), unjudged),
+                )
             }
         };
-        let mut connections = BTreeMap::new();
-        if judged > 0 {
-            connections.insert(verdict, judged);
-        }
+        let connections: BTreeMap<Shape, u64> = [(judged_as, judged), (unjudged_as, unjudged)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
         Some(PairEvidence {
             ifaces: self.ifaces.iter().copied().collect(),
             records: self.records,
             first_seen: self.first,
             last_seen: self.last,
             connections,
-            unjudged,
             estimated: true,
             ..PairEvidence::default()
         })
@@ -180,7 +159,7 @@ impl Tally {
 
 /// Whether a row can hold requests, and replies, of `check`: protocol and addresses match, and
 /// the server side's port is one of the check's. A span of several ports may hold one: for a
-/// custom format, `parse` yields text, and Logs Insights' `min` and `max` of text compare it as
+/// custom format, Logs Insights' `parse` yields text, and `min` and `max` of text compare it as
 /// text ("10000" < "9000"), so a span's ends do not bound its ports.
 fn shapes(check: &Check, row: &PairRow) -> (bool, bool) {
     if row.protocol != check.protocol_for(row.src) {
