@@ -1,9 +1,31 @@
-//! The errors a run can end with, and their exit codes.
+//! The errors a run can end with, and the exit codes of every way a run ends.
 
 use std::path::PathBuf;
 
+use crate::aws::AwsError;
 use crate::source::SourceError;
 use crate::spec::SpecErrors;
+
+/// Every way a run ends, and its exit code: the one table (`--help` and the README say it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every expectation that ran passed.
+    Pass = 0,
+    /// Usage or spec error, or nothing was judged.
+    Usage = 2,
+    /// The evidence could not be gathered (or is incomplete) for an expectation that did not fail.
+    Evidence = 3,
+    /// An expectation failed.
+    Failed = 101,
+    /// A second Ctrl-C: quit at once.
+    Interrupted = 130,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,6 +35,8 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Evidence(String),
+    #[error("{}", .0.with_help())]
+    Aws(#[from] AwsError),
     #[error("cannot write {}: {source}", path.display())]
     Output {
         path: PathBuf,
@@ -32,9 +56,14 @@ impl From<SourceError> for Error {
 impl Error {
     /// 2 for what the user can fix in the command or the specs, 3 when evidence is out of reach.
     pub fn exit_code(&self) -> u8 {
+        self.exit() as u8
+    }
+
+    pub fn exit(&self) -> Exit {
         match self {
-            Error::Spec(_) | Error::Usage(_) | Error::Output { .. } => 2,
-            Error::Evidence(_) => 3,
+            Error::Spec(_) | Error::Usage(_) | Error::Output { .. } => Exit::Usage,
+            Error::Aws(e) if e.is_usage() => Exit::Usage,
+            Error::Evidence(_) | Error::Aws(_) => Exit::Evidence,
         }
     }
 

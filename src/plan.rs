@@ -335,4 +335,41 @@ mod tests {
         assert!(!w.overlaps(201, 300));
         assert!(Window::default().overlaps(0, u64::MAX));
     }
+
+    #[test]
+    fn since_is_a_length_ending_where_the_source_puts_the_end() {
+        let spec = crate::spec::parse(
+            std::path::Path::new("t.yaml"),
+            "app: a\nwindow: 2h\nhosts: {web: {ip: 10.0.1.10}, app: {ip: 10.0.2.20}}\nexpect: [{from: web, to: app, port: 80}]\n",
+        )
+        .unwrap();
+        let now = 100_000;
+        let with = |window: Window| build(std::slice::from_ref(&spec), window).unwrap();
+        // `--since 30m` against a source 10 minutes late: 30 minutes, ending 10 minutes ago.
+        let since = with(Window {
+            since: Some(1800),
+            ..Window::default()
+        });
+        assert_eq!(since.ranges(now, 600), [(now - 600 - 1800, now - 600)]);
+        // No --since: the spec's window, then an hour.
+        assert_eq!(
+            with(Window::default()).ranges(now, 600),
+            [(now - 600 - 7200, now - 600)]
+        );
+        // --end is where the window ends, whatever the delay.
+        let ended = with(Window {
+            end: Some(50_000),
+            since: Some(60),
+            ..Window::default()
+        });
+        assert_eq!(ended.ranges(now, 600), [(49_940, 50_000)]);
+        // Files on disk: --since counts back from now, and nothing ends the window.
+        assert_eq!(
+            since.window.on_disk(now),
+            Window {
+                start: Some(now - 1800),
+                ..Window::default()
+            }
+        );
+    }
 }

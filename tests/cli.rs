@@ -2246,3 +2246,45 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         .unwrap();
     assert!(o.stdout.contains(&0x1b), "--color always gives colours");
 }
+
+/// Missing region or credentials are the user's to fix: exit 2 with the one help line that
+/// applies, before anything is resolved or asked, and the reports of the run say so.
+#[test]
+fn a_missing_region_or_missing_credentials_is_a_usage_error_with_its_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let no_region = flowgate()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .args(["check", "--log-group", "/vpc/flow-logs", "--junit"])
+        .arg(&junit)
+        .arg("specs/shop.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(no_region.status.code(), Some(2), "{}", stderr(&no_region));
+    let err = stderr(&no_region);
+    assert!(err.contains("no region is set"), "{err}");
+    assert!(err.contains("help: give the region with --region"), "{err}");
+    let written = std::fs::read_to_string(&junit).unwrap();
+    assert!(written.contains("no region is set"), "{written}");
+    let no_credentials = flowgate()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .args(["check", "--log-group", "/vpc/flow-logs", "specs/shop.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        no_credentials.status.code(),
+        Some(2),
+        "{}",
+        stderr(&no_credentials)
+    );
+    let err = stderr(&no_credentials);
+    assert!(
+        err.contains("help: give AWS credentials the standard way"),
+        "{err}"
+    );
+}

@@ -105,7 +105,7 @@ pub async fn connect(
         }
     };
     Ok(if for_evidence || opts.given() {
-        Some(aws::connect(&opts).await)
+        Some(aws::connect(&opts).await?)
     } else {
         None
     })
@@ -184,14 +184,14 @@ pub async fn gather(
             }
             if !source.stops() {
                 // Reading files stops nothing worth waiting for: quit as the shell expects.
-                std::process::exit(130);
+                std::process::exit(crate::error::Exit::Interrupted as i32);
             }
             eprintln!("flowgate: stopping the running queries (Ctrl-C again to quit at once)");
         }
     }
     let second = async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
+            std::process::exit(crate::error::Exit::Interrupted as i32);
         }
     };
     tokio::select! {

@@ -125,7 +125,7 @@ pub async fn fetch(client: &Client, ips: &BTreeSet<IpAddr>) -> Result<Config, St
             .send()
             .try_collect()
             .await
-            .map_err(|e| format!("ec2:DescribeSecurityGroups: {}", describe(&e)))?;
+            .map_err(|e| describe("ec2:DescribeSecurityGroups", &e).with_help())?;
         for g in found {
             let Some(id) = g.group_id() else { continue };
             groups.insert(
@@ -172,7 +172,7 @@ pub async fn fetch(client: &Client, ips: &BTreeSet<IpAddr>) -> Result<Config, St
             .send()
             .try_collect()
             .await
-            .map_err(|e| format!("ec2:GetManagedPrefixListEntries {l}: {}", describe(&e)))?;
+            .map_err(|e| format!("{} ({l})", describe("ec2:GetManagedPrefixListEntries", &e)))?;
         members.prefix_lists.insert(
             l.clone(),
             entries
@@ -193,7 +193,7 @@ pub async fn fetch(client: &Client, ips: &BTreeSet<IpAddr>) -> Result<Config, St
             .send()
             .try_collect()
             .await
-            .map_err(|e| format!("ec2:DescribeNetworkAcls: {}", describe(&e)))?;
+            .map_err(|e| describe("ec2:DescribeNetworkAcls", &e).with_help())?;
         for a in &found {
             let model = acl_of(a);
             for s in a.associations().iter().filter_map(|x| x.subnet_id()) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Completion, Failed, Trial};
 
+use crate::error::Exit;
 use crate::evidence::{Evidence, Provenance};
 use crate::plan::Plan;
 use crate::verdict::{self, NoTraffic, Outcome};
@@ -120,13 +121,14 @@ pub fn exit_code(
         .count();
     // A trial that failed without recording (a panic) is a failure too.
     let unrecorded = (conclusion.num_failed as usize).saturating_sub(failed + errors);
-    if failed + unrecorded > 0 {
-        ExitCode::from(101)
+    let exit = if failed + unrecorded > 0 {
+        Exit::Failed
     } else if errors > 0 {
-        ExitCode::from(3)
+        Exit::Evidence
     } else {
-        ExitCode::SUCCESS
-    }
+        Exit::Pass
+    };
+    exit.into()
 }
 
 /// What the evidence amounted to, printed before the tests and kept in the JUnit file: one

@@ -89,7 +89,7 @@ async fn describe_enis(client: &Client, filters: Vec<Filter>) -> Result<Vec<Eni>
         .send()
         .try_collect()
         .await
-        .map_err(|e| format!("ec2:DescribeNetworkInterfaces: {}", describe(&e)))?;
+        .map_err(|e| describe("ec2:DescribeNetworkInterfaces", &e).with_help())?;
     Ok(items.iter().filter_map(eni).collect())
 }
 
@@ -101,7 +101,7 @@ async fn instances_with(client: &Client, filters: Vec<Filter>) -> Result<Vec<Str
         .send();
     let mut ids = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("ec2:DescribeInstances: {}", describe(&e)))?;
+        let page = page.map_err(|e| describe("ec2:DescribeInstances", &e).with_help())?;
         for r in page.reservations() {
             ids.extend(
                 r.instances()
@@ -202,7 +202,7 @@ pub async fn subnet_networks(
         .filters(filter("subnet-id", [id]))
         .send()
         .await
-        .map_err(|e| format!("ec2:DescribeSubnets: {}", describe(&e)))?;
+        .map_err(|e| describe("ec2:DescribeSubnets", &e).with_help())?;
     let Some(s) = out.subnets().first() else {
         return Ok(None);
     };

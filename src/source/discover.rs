@@ -107,7 +107,7 @@ async fn flow_logs(
             .send()
             .try_collect()
             .await
-            .map_err(|e| format!("ec2:DescribeFlowLogs: {}", describe(&e)))?;
+            .map_err(|e| describe("ec2:DescribeFlowLogs", &e).with_help())?;
         found.extend(logs.iter().filter_map(FlowLog::of));
     }
     Ok(found)

@@ -181,7 +181,7 @@ impl Runner {
             .limit(MAX_ROWS as i32)
             .send()
             .await
-            .map_err(|e| format!("logs:StartQuery: {}", describe(&e)))?;
+            .map_err(|e| describe("logs:StartQuery", &e).to_string())?;
         let id = started
             .query_id()
             .ok_or("logs:StartQuery returned no query id")?
@@ -205,7 +205,7 @@ impl Runner {
                 .query_id(id)
                 .send()
                 .await
-                .map_err(|e| format!("logs:GetQueryResults for query {id}: {}", describe(&e)))?;
+                .map_err(|e| format!("{} (query {id})", describe("logs:GetQueryResults", &e)))?;
             match out.status() {
                 Some(QueryStatus::Complete) => {
                     let rows = out

@@ -1,5 +1,9 @@
 //! The AWS connection: configuration from the standard chain, clients, and errors in words.
 
+pub mod error;
+
+pub use error::AwsError;
+
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -62,8 +66,40 @@ pub async fn config(o: &AwsOptions) -> SdkConfig {
     loader.load().await
 }
 
-pub async fn connect(o: &AwsOptions) -> Aws {
-    Aws::from_config(&config(o).await)
+/// Connects: the configuration from the standard chain, checked for what every call needs. A
+/// missing region or missing credentials are the user's to fix (exit 2), said once here rather
+/// than by every call that would fail.
+pub async fn connect(o: &AwsOptions) -> Result<Aws, AwsError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_credential_types::provider::error::CredentialsError;
+    let config = config(o).await;
+    let fail = |kind, detail: String| AwsError {
+        action: "connect".into(),
+        kind,
+        detail,
+    };
+    if config.region().is_none() {
+        return Err(fail(error::Kind::NoRegion, "no region is set".into()));
+    }
+    match config.credentials_provider() {
+        None => return Err(fail(error::Kind::NoCredentials, "no credentials".into())),
+        Some(provider) => match provider.provide_credentials().await {
+            Ok(_) => {}
+            Err(e @ CredentialsError::CredentialsNotLoaded(_)) => {
+                return Err(fail(
+                    error::Kind::NoCredentials,
+                    format!("no credentials: {e}"),
+                ));
+            }
+            Err(e) => {
+                return Err(fail(
+                    error::Kind::NoCredentials,
+                    format!("the credentials could not be loaded: {e}"),
+                ));
+            }
+        },
+    }
+    Ok(Aws::from_config(&config))
 }
 
 impl Aws {
@@ -75,49 +111,17 @@ impl Aws {
     }
 }
 
-/// An SDK error as one line: the service's code and message where there is one (e.g.
-/// `AccessDeniedException: User is not authorized ...`), else the cause chain (no credentials,
-/// connection refused, timeout). Never includes credentials: the SDK does not put them in errors.
-pub fn describe<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> String
+/// An SDK error of the call `action` as one line with its help: the service's code and
+/// message where there is one (e.g. `AccessDeniedException: User is not authorized ...`), else
+/// the cause chain (no credentials, connection refused, timeout). Never includes credentials:
+/// the SDK does not put them in errors.
+pub fn describe<E, R>(
+    action: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    match e.code() {
-        Some(code) => match e.message() {
-            Some(m) if !m.is_empty() => format!("{code}: {m}"),
-            _ => code.to_string(),
-        },
-        None => {
-            // The cause chain, each message once (the SDK's own rendering ends in a Debug dump).
-            let mut parts: Vec<String> = vec![e.to_string()];
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                let m = c.to_string();
-                if !parts.iter().any(|p| p.contains(&m)) {
-                    parts.push(m);
-                }
-                cause = c.source();
-            }
-            let mut text = parts.join(": ");
-            if text.to_ascii_lowercase().contains("missing")
-                && text.to_ascii_lowercase().contains("region")
-            {
-                text.push_str("\n  help: give the region with --region, AWS_REGION or the profile");
-            } else if text.contains("dispatch failure") || text.contains("timeout") {
-                text.push_str(
-                    "\n  help: AWS could not be reached: check the region (--region or AWS_REGION), \
-                     --endpoint-url if you use one, and the network or proxy",
-                );
-            }
-            if text.contains("no credentials") {
-                text.push_str(
-                    "\n  help: give AWS credentials the standard way: --profile or AWS_PROFILE (after \
-                     `aws sso login` for SSO), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role \
-                     (web identity in CI, an instance or container role)",
-                );
-            }
-            text
-        }
-    }
+    AwsError::of(action, e)
 }
