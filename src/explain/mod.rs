@@ -4,7 +4,9 @@
 
 pub mod config;
 pub mod path;
+pub mod routes;
 pub mod rules;
+pub mod spans;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
