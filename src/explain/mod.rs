@@ -7,6 +7,7 @@ pub mod path;
 pub mod routes;
 pub mod rules;
 pub mod spans;
+pub mod witness;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -44,9 +44,7 @@ impl Span {
         family == self.family && (self.lo..=self.hi).contains(&x)
     }
 
-    /// One address of the span for words: a documentation address (RFC 5737, RFC 3849) when the
-    /// span holds one, else its first host (not a network address ending in 0, when it can).
-    pub fn pick(&self) -> IpAddr {
+    fn nice(&self) -> Option<IpAddr> {
         const NICE_V4: [Ipv4Addr; 3] = [
             Ipv4Addr::new(203, 0, 113, 10),
             Ipv4Addr::new(198, 51, 100, 10),
@@ -57,7 +55,18 @@ impl Span {
             Family::V4 => NICE_V4.iter().map(|a| IpAddr::V4(*a)).collect(),
             Family::V6 => vec![IpAddr::V6(nice_v6)],
         };
-        if let Some(a) = candidates.into_iter().find(|a| self.contains(*a)) {
+        candidates.into_iter().find(|a| self.contains(*a))
+    }
+
+    /// Whether `pick` finds a documentation address in it.
+    pub fn has_nice(&self) -> bool {
+        self.nice().is_some()
+    }
+
+    /// One address of the span for words: a documentation address (RFC 5737, RFC 3849) when the
+    /// span holds one, else its first host (not a network address ending in 0, when it can).
+    pub fn pick(&self) -> IpAddr {
+        if let Some(a) = self.nice() {
             return a;
         }
         let first = if self.hi > self.lo && self.lo.trailing_zeros() >= 8 {
@@ -124,6 +133,10 @@ impl Spans {
             }
         }
         Spans(out)
+    }
+
+    pub fn of_span(s: Span) -> Spans {
+        Spans(vec![s])
     }
 
     pub fn spans(&self) -> &[Span] {
@@ -241,7 +254,7 @@ impl Spans {
     /// `10.0.1.10, 10.0.2.0/24`: at most `max` networks, then how many more.
     pub fn describe(&self, max: usize) -> String {
         let nets = self.networks();
-        let mut parts: Vec<String> = nets.iter().take(max).map(|n| show_net(n)).collect();
+        let mut parts: Vec<String> = nets.iter().take(max).map(show_net).collect();
         if nets.len() > max {
             parts.push(format!("{} more", nets.len() - max));
         }
@@ -317,6 +330,20 @@ pub fn port_atoms(ranges: &[RangeInclusive<u16>], cuts: &[(i32, i32)]) -> Vec<Ra
 /// Bounds computed from u16 ports stay within u16.
 fn narrow(p: u32) -> u16 {
     u16::try_from(p).unwrap_or(u16::MAX)
+}
+
+/// Whether `ranges` hold every port of `whole`.
+pub fn ports_cover(ranges: &[RangeInclusive<u16>], whole: &RangeInclusive<u16>) -> bool {
+    let mut v: Vec<&RangeInclusive<u16>> = ranges.iter().collect();
+    v.sort_by_key(|r| *r.start());
+    let mut next = u32::from(*whole.start());
+    for r in v {
+        if u32::from(*r.start()) > next {
+            break;
+        }
+        next = next.max(u32::from(*r.end()) + 1);
+    }
+    next > u32::from(*whole.end())
 }
 
 /// Port ranges as sorted, merged intervals, in words: `22`, `8000-8100, 9090`.
