@@ -7,6 +7,7 @@ pub mod path;
 pub mod routes;
 pub mod rules;
 pub mod spans;
+pub mod strict;
 pub mod witness;
 
 use std::collections::BTreeSet;
