@@ -386,6 +386,7 @@ fn shop() -> Option<Shop> {
         let (k, v) = line.split_once(' ').expect("key value");
         ids.insert(k.to_string(), v.to_string());
     }
+    let _ = child.wait();
     panic!("moto_shop.py ended before it was ready (is moto in FLOWGATE_TEST_PYTHON's venv?)");
 }
 

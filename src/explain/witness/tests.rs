@@ -754,3 +754,26 @@ fn each_atom_of_a_port_range_is_tried() {
     );
     assert_eq!(w.opening().unwrap().request.dst_port, 8080);
 }
+
+#[test]
+fn a_rule_for_a_small_part_of_a_wide_side_is_found() {
+    // "Some address of `from`": the side is cut at the rule's CIDR, so the one /24 the group
+    // opens is tried, whatever example address the rest of the internet would give.
+    let c = config(
+        vec![db(
+            vec![rule("tcp", Some((22, 22)), "198.51.100.0/24")],
+            open_acl("acl-db"),
+        )],
+        routing(vec![(
+            "subnet-db",
+            vec![local(), route("0.0.0.0/0", igw())],
+        )]),
+    );
+    let w = judge_tcp(&c, INTERNET, "10.0.3.30", 22);
+    let via = w.opening().expect("open to 198.51.100.0/24");
+    assert_eq!(via.request.src.to_string(), "198.51.100.10");
+    assert_eq!(
+        via.opening().unwrap().words(&via.request),
+        "SG sg-db of eni-db ingress rule tcp 22 from 198.51.100.0/24"
+    );
+}
