@@ -4,7 +4,11 @@
 
 pub mod config;
 pub mod path;
+pub mod routes;
 pub mod rules;
+pub mod spans;
+pub mod strict;
+pub mod witness;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

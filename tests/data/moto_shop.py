@@ -1,7 +1,8 @@
 """A local AWS for flowgate's end-to-end tests: moto's server on 127.0.0.1, set up as a small shop.
 
 Starts moto on a free loopback port, creates a VPC with web, app and db subnets, security groups,
-tagged instances and an interface, a VPC flow log with a custom format delivering to the log group
+tagged instances and an interface, route tables (web and db public, app without a way to the
+offices), a VPC flow log with a custom format delivering to the log group
 /vpc/shop, and that log group's records of twenty minutes ago; and a second VPC, "legacy", whose
 flow logs do not count (one records only rejects, one delivers to a log group that does not
 exist). Then it prints `key value` lines (the ids moto chose), `ready`, and serves until its
@@ -82,6 +83,10 @@ def main():
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.1.10/32"}]}])
     ec2.authorize_security_group_ingress(GroupId=sg["db"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 1433, "ToPort": 1433, "UserIdGroupPairs": [{"GroupId": sg["app"]}]}])
+    # The mistake the configuration witness finds with no traffic at all: db's group opens ssh to
+    # the world (and db's subnet routes to the internet gateway, below).
+    ec2.authorize_security_group_ingress(GroupId=sg["db"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     db_acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
     for number, egress, action, cidr, ports in [
         (90, False, "deny", "192.168.0.0/16", (1433, 1433)),
@@ -99,6 +104,21 @@ def main():
         for a in acl["Associations"] if a["SubnetId"] == subnet["db"]
     )
     ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=db_acl)
+
+    # Routes: web and db share a public table (the internet through an internet gateway, the
+    # offices, 192.168.0.0/16, through a virtual private gateway); app keeps the VPC's main table,
+    # which has only the local route: app has no route to the offices.
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+    ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc)
+    public_rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="192.168.0.0/16", GatewayId=vgw)
+    for tier in ["web", "db"]:
+        ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=subnet[tier])
+    main_rtb = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
 
     logs.create_log_group(logGroupName=GROUP)
     # The flow logs were set up long before the cutover (flowgate treats a window that starts
@@ -159,6 +179,7 @@ def main():
         ("endpoint", endpoint), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc),
+        ("app_subnet", subnet["app"]), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
     ]:
         print(key, value)
     print("ready", flush=True)
