@@ -49,6 +49,7 @@ impl From<SourceError> for Error {
         match e {
             SourceError::Usage(m) => Error::Usage(m),
             SourceError::Failed(m) => Error::Evidence(m),
+            SourceError::Aws(e) => Error::Aws(e),
         }
     }
 }

@@ -2288,3 +2288,147 @@ fn a_missing_region_or_missing_credentials_is_a_usage_error_with_its_help() {
         "{err}"
     );
 }
+
+// ---- S3 -------------------------------------------------------------------------------------
+
+/// The examples' half hour: S3 objects are chosen by the window, so runs against S3 name one.
+const EXAMPLE_WINDOW: [&str; 4] = [
+    "--start",
+    "2026-11-20T09:00:00Z",
+    "--end",
+    "2026-11-20T09:30:00Z",
+];
+
+/// What a user compares between two runs: each test's result, and each failure's verdict line
+/// (sample records name their files, which differ between S3 and disk).
+fn verdicts(o: &Output) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let mut headlines: Vec<String> = stdout(o)
+        .lines()
+        .filter(|l| {
+            [
+                "REJECTED:",
+                "RETURN_REJECTED:",
+                "NO_RETURN:",
+                "NO_TRAFFIC:",
+                "ALLOWED:",
+                "INCOMPLETE:",
+                "UNAVAILABLE:",
+            ]
+            .iter()
+            .any(|v| l.starts_with(v))
+        })
+        .map(str::to_string)
+        .collect();
+    headlines.sort();
+    (o.status.code(), results(o), headlines)
+}
+
+fn s3_check(prefix: &str) -> Output {
+    let url = format!("s3://{}/{prefix}", moto().id("bucket"));
+    let mut args = vec!["check", "--no-explain", "--flow-logs", url.as_str()];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    against_moto(&args)
+}
+
+#[test]
+fn s3_gives_the_verdicts_of_the_same_files_on_disk_in_every_layout_text_and_parquet() {
+    let mut args = vec!["check", "--flow-logs", TROUBLED];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let on_disk = run(&args);
+    let expected = verdicts(&on_disk);
+    assert_eq!(expected.0, Some(101), "{}", stderr(&on_disk));
+    assert_eq!(
+        expected.2.len(),
+        5,
+        "every kind of failure: {}",
+        stdout(&on_disk)
+    );
+    for prefix in [
+        "default",
+        "hourly",
+        "hive",
+        "parquet",
+        "parquet-hourly",
+        "parquet-hive",
+    ] {
+        let o = s3_check(prefix);
+        assert_eq!(verdicts(&o), expected, "{prefix}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("6 objects fetched") && !err.contains("evidence missing"),
+            "{prefix}: every object of the window, and nothing missing: {err}"
+        );
+    }
+}
+
+#[test]
+fn s3_objects_outside_the_window_are_listed_but_never_fetched() {
+    // default/ also holds two objects named hours and a day away from the window, which are
+    // not flow logs at all: fetched, they would be gaps and every pass an INCOMPLETE error.
+    let o = s3_check("default");
+    let err = stderr(&o);
+    assert!(
+        err.contains("6 objects fetched") && err.contains("1 skipped outside the window"),
+        "the one on the same day is listed and skipped, the one a day before never listed: {err}"
+    );
+    assert!(!stdout(&o).contains("INCOMPLETE"), "{}", stdout(&o));
+    // `query` lists, fetches nothing, and says what it would read.
+    let url = format!("s3://{}/default", moto().id("bucket"));
+    let mut args = vec!["query", "--flow-logs", url.as_str()];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let q = against_moto(&args);
+    assert_eq!(q.status.code(), Some(0), "{}", stderr(&q));
+    let out = stdout(&q);
+    assert!(out.contains("6 objects ("), "{out}");
+    assert!(
+        out.contains("1 (67 bytes) skipped as outside the window"),
+        "{out}"
+    );
+    assert_eq!(out.matches("_20261120T09").count(), 6, "{out}");
+    assert!(
+        !out.contains("T1405Z") && !out.contains("CloudTrail"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_truncated_object_an_empty_prefix_and_a_missing_bucket_never_pass() {
+    let truncated = s3_check("truncated");
+    let out = stdout(&truncated);
+    assert_eq!(truncated.status.code(), Some(101), "failures stay failures");
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    assert!(
+        stderr(&truncated).contains("truncated/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20/123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20261120T0915Z_78339f91.log.gz"),
+        "names the object: {}",
+        stderr(&truncated)
+    );
+    let empty = s3_check("empty");
+    let err = stderr(&empty);
+    assert!(
+        err.contains("no flow-log object in s3://flowgate-flow-logs/empty/"),
+        "{err}"
+    );
+    assert!(
+        !results(&empty).iter().any(|r| r.ends_with("... ok")),
+        "{}",
+        stdout(&empty)
+    );
+    let mut args = vec![
+        "check",
+        "--no-explain",
+        "--flow-logs",
+        "s3://no-such-bucket-here/x",
+    ];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let missing = against_moto(&args);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("s3:ListBucket: NoSuchBucket"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -135,6 +135,8 @@ impl AwsError {
     /// The one help line that applies.
     pub fn help(&self) -> Option<String> {
         Some(match self.kind {
+            // S3 says AccessDenied for an SSE-KMS object whose key the caller may not use, too.
+            Kind::AccessDenied if self.action == "s3:GetObject" => "the credentials in use may not call s3:GetObject on the flow logs (and for objects encrypted with a KMS key, SSE-KMS, kms:Decrypt on that key): grant them to the role or user (the README's S3 section lists the policy)".into(),
             Kind::AccessDenied => format!(
                 "the credentials in use may not call {}: grant it to the role or user (the README's Permissions section lists every action flowgate calls)",
                 self.action
@@ -226,6 +228,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("may not call s3:GetObject"), "{text}");
+        assert!(
+            text.contains("kms:Decrypt"),
+            "SSE-KMS objects need the key: {text}"
+        );
         assert!(!e.is_usage());
         let region = AwsError {
             kind: Kind::NoRegion,

@@ -33,6 +33,7 @@ impl AwsOptions {
 pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 /// Retries for throttling (including Logs Insights' "too many concurrent queries") and transient
@@ -107,6 +108,12 @@ impl Aws {
         Aws {
             ec2: aws_sdk_ec2::Client::new(c),
             logs: aws_sdk_cloudwatchlogs::Client::new(c),
+            // An endpoint of one's own (an emulator) serves buckets by path, not by host name.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(c)
+                    .force_path_style(c.endpoint_url().is_some())
+                    .build(),
+            ),
         }
     }
 }

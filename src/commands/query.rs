@@ -15,5 +15,9 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode, Error> {
     let aws = super::connect(&args.evidence, &request, &specs, super::Purpose::Print).await?;
     let plan = Arc::new(super::plan(&specs, aws.as_ref(), window).await?);
     let at = crate::source::locate(&request, &plan, aws.as_ref()).await?;
-    super::emit(at.preview(&request, &Question::Checks(plan))?.as_bytes())
+    super::emit(
+        at.preview(&request, &Question::Checks(plan), aws.as_ref())
+            .await?
+            .as_bytes(),
+    )
 }

@@ -587,6 +587,39 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Takes in the evidence of another reading, whose checks are the checks `ids` of this
+    /// one (in that order): its places are numbered after this one's.
+    pub fn absorb(&mut self, other: Evidence, ids: &[usize]) {
+        let offset = self.origins.len() as u32;
+        let shift = |o: &mut Origin| o.file += offset;
+        for (i, mut check) in ids.iter().zip(other.checks) {
+            if let Ok(c) = &mut check {
+                for p in c.pairs.values_mut() {
+                    p.samples.iter_mut().for_each(|s| shift(&mut s.origin));
+                }
+            }
+            self.checks[*i] = check;
+        }
+        let mut gaps = other.gaps;
+        gaps.bad_line_samples
+            .iter_mut()
+            .for_each(|b| shift(&mut b.origin));
+        gaps.bad_files.iter_mut().for_each(|f| f.file += offset);
+        self.gaps.merge(gaps);
+        self.stats.merge(&other.stats);
+        self.flows.merge(other.flows);
+        // Lines before each part are kept per file: pad to this reading's files first.
+        self.chunk_lines.resize(self.origins.len(), Vec::new());
+        self.chunk_lines.extend(other.chunk_lines);
+        self.origins.extend(other.origins);
+        self.provenance.extend(other.provenance);
+        for n in other.notes {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        }
+    }
+
     pub fn origin(&self, o: &Origin) -> String {
         let file = self
             .origins

@@ -271,7 +271,8 @@ pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Res
     result
 }
 
-fn bytes(n: u64) -> String {
+/// A size in words: bytes, KiB, MiB or GiB.
+pub fn bytes(n: u64) -> String {
     match n {
         n if n >= 10 << 30 => format!("{} GiB", n >> 30),
         n if n >= 10 << 20 => format!("{} MiB", n >> 20),

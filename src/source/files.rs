@@ -1,26 +1,40 @@
-//! Flow-log files as S3 delivers them (or as `aws s3 cp --recursive` copies them down): plain or
-//! gzip, with or without a header line, read in parallel across files.
+//! Flow-log files as S3 delivers them, read from S3 itself or from disk (as `aws s3 cp
+//! --recursive` copies them down): plain, gzip or Parquet, with or without a header line, read
+//! in parallel across files. Local files hold what they hold; S3 objects are listed for each
+//! time range the checks ask about (see `s3`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use super::blob::{Blob, Fetcher};
 use super::ledger::{self, Ledger};
 use super::scan::{self, Partial, Scanner, Unit};
 use crate::evidence::{Gaps, Stats};
 use crate::resolve::Ranges;
 
 use super::format::Format;
+use super::s3::{self, Lister, Listing};
 use super::{FlowQuestion, Question, SourceError};
 use crate::evidence::flows::{Fold, Folded};
-use crate::evidence::{Evidence, Provenance};
-use crate::plan::Plan;
+use crate::evidence::{Evidence, Provenance, Unavailable};
+use crate::plan::{Plan, Window};
 
-/// Flow-log files found under the paths the user gave.
+/// Flow-log files found under the paths the user gave, and S3 locations to list.
 pub struct FileSource {
-    files: Vec<PathBuf>,
+    files: Vec<Blob>,
     /// The format of lines before any header: `--log-format`, else the default v2 format.
     format: Format,
+    s3: Option<Remote>,
+}
+
+/// Flow logs in S3: where to list them, how to fetch them, and how long to wait for a window's
+/// objects to be delivered (`--wait`).
+pub struct Remote {
+    pub lister: Lister,
+    pub fetcher: Fetcher,
+    pub wait: Option<Duration>,
 }
 
 impl FileSource {
@@ -63,7 +77,17 @@ impl FileSource {
         // The same file named twice (a directory and a file in it, say) is read once.
         let mut seen = std::collections::HashSet::new();
         files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-        Ok(FileSource { files, format })
+        Ok(FileSource {
+            files: files.into_iter().map(Blob::Local).collect(),
+            format,
+            s3: None,
+        })
+    }
+
+    /// Also reads the flow logs at these S3 locations.
+    pub fn with_s3(mut self, remote: Remote) -> FileSource {
+        self.s3 = Some(remote);
+        self
     }
 
     /// The format of lines before any header.
@@ -71,8 +95,8 @@ impl FileSource {
         &self.format
     }
 
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.files.iter().filter_map(Blob::local).cloned().collect()
     }
 }
 
@@ -91,68 +115,230 @@ pub fn headerless_format(given: Option<Format>) -> Result<Format, SourceError> {
 }
 
 impl FileSource {
-    /// The files that would be read, for `flowgate query`.
-    pub fn preview(&self) -> String {
-        let mut out = format!("# {} would be read:\n", self.describe());
-        for f in &self.files {
-            out.push_str(&format!("{}\n", f.display()));
+    /// The files that would be read, and for S3 the objects a window's listing finds (listed,
+    /// not fetched), for `flowgate query`.
+    pub async fn preview(&self, question: &Question) -> Result<String, SourceError> {
+        let mut out = String::new();
+        if !self.files.is_empty() {
+            out.push_str(&format!(
+                "# {} on disk would be read:\n",
+                plural(self.files.len() as u64)
+            ));
+            for f in &self.files {
+                out.push_str(&format!("{}\n", f.name()));
+            }
         }
-        out
+        let Some(remote) = &self.s3 else {
+            return Ok(out);
+        };
+        for (range, _) in self.ranges(question) {
+            let listing = remote.lister.objects(range).await?;
+            let (skipped, skipped_bytes) = listing.read.skipped();
+            out.push_str(&format!(
+                "# {} .. {}: {} prefixes listed under {}; {} objects ({}) would be read, {skipped} ({}) skipped as outside the window\n",
+                crate::evidence::time(range.0),
+                crate::evidence::time(range.1),
+                listing.read.prefixes,
+                listing.read.locations.join(", "),
+                listing.read.fetched,
+                crate::report::bytes(listing.read.fetched_bytes),
+                crate::report::bytes(skipped_bytes),
+            ));
+            for o in &listing.objects {
+                out.push_str(&format!("s3://{}/{} ({} bytes)\n", o.bucket, o.key, o.size));
+            }
+        }
+        Ok(out)
     }
 
-    /// Reads every file once for the checks of `plan` (over the window as files on disk have
-    /// it, see `Window::on_disk`), or, for a question about flows, folds those it asks about.
+    /// The time ranges to list S3 for, and the checks each serves.
+    fn ranges(&self, question: &Question) -> Vec<((u64, u64), Vec<usize>)> {
+        let now = crate::now();
+        match question {
+            Question::Checks(plan) => plan
+                .by_range(now, s3::DELIVERY_MARGIN)
+                .into_iter()
+                .collect(),
+            Question::Flows { plan, .. } => vec![(plan.span(now, s3::DELIVERY_MARGIN), Vec::new())],
+        }
+    }
+
+    /// Reads every file once for the checks of `plan`, or, for a question about flows, folds
+    /// those it asks about. Files on disk are read over the window as they have it (see
+    /// `Window::on_disk`); with S3 locations, over the ranges the checks ask for, each with the
+    /// objects listed for it.
     pub async fn gather(&self, question: &Question) -> Result<Evidence, SourceError> {
         let plan = question.plan();
         let window = plan.window.on_disk(crate::now());
-        if window.is_bounded() {
+        if window.is_bounded() || self.s3.is_some() {
             let missing = self.format.missing(true);
             if missing.iter().any(|f| *f == "start" || *f == "end") {
                 return Err(SourceError::Usage(
-                    "--start/--end/--since need the `start` and `end` fields, which --log-format lacks".into(),
+                    "--start/--end/--since (and S3, whose objects are chosen by time) need the `start` and `end` fields, which --log-format lacks".into(),
                 ));
             }
         }
-        let files = self.files.clone();
-        let format = self.format.clone();
-        let mut ev = match question {
-            Question::Checks(plan) => {
-                let plan = Plan {
+        let Some(remote) = &self.s3 else {
+            let mut ev = self
+                .read(question, plan.window.on_disk(crate::now()), &[], None, None)
+                .await?;
+            ev.provenance = vec![Provenance::Files {
+                files: self.files.len() as u64,
+            }];
+            return Ok(ev);
+        };
+        let mut all = Evidence {
+            checks: plan
+                .checks
+                .iter()
+                .map(|c| Err(Unavailable(c.unavailable.clone().unwrap_or_default())))
+                .collect(),
+            ..Evidence::default()
+        };
+        if let Question::Flows { ask, .. } = question {
+            all.flows = Folded::new(ask.fold);
+        }
+        if !self.files.is_empty() {
+            all.provenance.push(Provenance::Files {
+                files: self.files.len() as u64,
+            });
+        }
+        for (range, ids) in self.ranges(question) {
+            let listing = self.listing(remote, range).await?;
+            let window = Window {
+                start: Some(range.0),
+                end: Some(range.1),
+                since: None,
+            };
+            let objects: Vec<Blob> = listing.objects.iter().cloned().map(Blob::S3).collect();
+            let mut ev = self
+                .read(
+                    question,
                     window,
-                    ..Plan::clone(plan)
-                };
-                tokio::task::spawn_blocking(move || scan(&files, &format, &plan))
+                    &ids,
+                    Some(&objects),
+                    Some(remote.fetcher.clone()),
+                )
+                .await?;
+            if objects.is_empty() && self.files.is_empty() {
+                ev.gaps.missing.push(format!(
+                    "no flow-log object in {} for {} .. {}: the flow logs are not delivered yet, or deliver elsewhere",
+                    listing.read.locations.join(", "),
+                    crate::evidence::time(range.0),
+                    crate::evidence::time(range.1),
+                ));
             }
-            Question::Flows { ask, .. } => {
-                let ask = ask.clone();
-                tokio::task::spawn_blocking(move || fold(&files, &format, window, &ask))
+            let delivered = crate::now().saturating_sub(s3::DELIVERY_MARGIN);
+            if range.1 > delivered {
+                ev.gaps.missing.push(format!(
+                    "the window's last {} not delivered yet: it ends at {}, and flow logs reach S3 up to {} late (end the window earlier, or --wait)",
+                    humantime::format_duration(Duration::from_secs(range.1 - delivered)),
+                    crate::evidence::time(range.1),
+                    humantime::format_duration(Duration::from_secs(s3::DELIVERY_MARGIN)),
+                ));
+            }
+            ev.provenance = vec![Provenance::S3(listing.read)];
+            all.absorb(ev, &ids);
+        }
+        Ok(all)
+    }
+
+    /// The objects of one range; with `--wait`, listed again until an object named at or after
+    /// the range's end is there (the window is delivered) or the time is up.
+    async fn listing(&self, remote: &Remote, range: (u64, u64)) -> Result<Listing, SourceError> {
+        let deadline = remote.wait.map(|w| std::time::Instant::now() + w);
+        loop {
+            let listing = remote.lister.objects(range).await?;
+            let delivered = listing.newest.is_some_and(|t| t >= range.1);
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            match left {
+                Some(left) if !delivered && !left.is_zero() => {
+                    let why = format!(
+                        "the window's objects are not all in S3 yet (newest: {})",
+                        listing.newest.map_or("none".into(), crate::evidence::time)
+                    );
+                    crate::progress::wait(&why, left.min(RETRY_EVERY), left).await;
+                }
+                _ => return Ok(listing),
             }
         }
+    }
+
+    /// One reading: the local files and `objects`, over `window`, for the checks `ids` of the
+    /// question's plan (all of them when `objects` is `None`: files on disk only).
+    async fn read(
+        &self,
+        question: &Question,
+        window: Window,
+        ids: &[usize],
+        objects: Option<&[Blob]>,
+        fetcher: Option<Fetcher>,
+    ) -> Result<Evidence, SourceError> {
+        let mut files = self.files.clone();
+        files.extend(objects.unwrap_or_default().iter().cloned());
+        let format = self.format.clone();
+        let plan = question.plan();
+        let sub = match (question, objects) {
+            (Question::Flows { .. }, _) => Plan {
+                checks: Vec::new(),
+                window,
+            },
+            (Question::Checks(plan), None) => Plan {
+                window,
+                ..Plan::clone(plan)
+            },
+            (Question::Checks(_), Some(_)) => plan.subset(ids, window),
+        };
+        let ask = match question {
+            Question::Flows { ask, .. } => Some(ask.clone()),
+            Question::Checks(_) => None,
+        };
+        tokio::task::spawn_blocking(move || {
+            let fetcher = fetcher.as_ref();
+            match &ask {
+                Some(ask) => read_files(&Reading::flows(&files, fetcher, &format, &sub, ask)),
+                None => read_files(&Reading::checks(&files, fetcher, &format, &sub)),
+            }
+        })
         .await
-        .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))??;
-        ev.provenance = vec![Provenance::Files {
-            files: self.files.len() as u64,
-        }];
-        Ok(ev)
+        .map_err(|e| SourceError::Failed(format!("reading the flow-log files stopped: {e}")))?
     }
 
     pub fn describe(&self) -> String {
-        let n = self.files.len();
-        format!("{n} flow-log file{}", if n == 1 { "" } else { "s" })
+        let mut parts = Vec::new();
+        if !self.files.is_empty() || self.s3.is_none() {
+            parts.push(plural(self.files.len() as u64));
+        }
+        if let Some(remote) = &self.s3 {
+            let urls: Vec<String> = remote.lister.locations.iter().map(|l| l.url()).collect();
+            parts.push(format!("S3 {}", urls.join(", ")));
+        }
+        parts.join(" and ")
     }
 }
+
+fn plural(n: u64) -> String {
+    format!("{n} flow-log file{}", if n == 1 { "" } else { "s" })
+}
+
+/// How long to wait between listings with `--wait`.
+const RETRY_EVERY: Duration = Duration::from_secs(30);
+
+/// Objects fetched from S3 at once at most (each worker reads one at a time).
+pub const REMOTE_READERS: usize = 8;
 
 /// Plain files larger than this are read in parts, in parallel.
 pub const PART_BYTES: u64 = 8 << 20;
 
 /// The units of work for `files`: each gzip or small file whole, large plain files in parts
 /// (except those in `whole`).
-fn units(files: &[PathBuf], part_bytes: u64, whole: &[u32]) -> Vec<Unit> {
+fn units(files: &[Blob], part_bytes: u64, whole: &[u32]) -> Vec<Unit> {
     let mut units = Vec::new();
-    for (i, path) in files.iter().enumerate() {
+    for (i, blob) in files.iter().enumerate() {
         let i = i as u32;
-        let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        if size > part_bytes && !whole.contains(&i) && scan::is_plain(path) {
+        let local = blob.local();
+        let size = local.map_or(0, |p| std::fs::metadata(p).map_or(0, |m| m.len()));
+        if size > part_bytes && !whole.contains(&i) && local.is_some_and(|p| scan::is_plain(p)) {
             for chunk in 0..size.div_ceil(part_bytes) {
                 let range = (chunk * part_bytes, ((chunk + 1) * part_bytes).min(size));
                 units.push(Unit {
@@ -184,29 +370,59 @@ pub fn scan(files: &[PathBuf], format: &Format, plan: &Plan) -> Result<Evidence,
     )
 }
 
-/// Reads every file once, folding the flows `ask` asks about in the window.
-pub fn fold(
-    files: &[PathBuf],
-    format: &Format,
-    window: crate::plan::Window,
-    ask: &FlowQuestion,
-) -> Result<Evidence, SourceError> {
-    let plan = Plan {
-        checks: Vec::new(),
-        window,
-    };
-    // Whole files only: a late header would have parts read twice, and flows folded twice.
-    scan_inner(
-        files,
-        format,
-        &plan,
-        u64::MAX,
-        Some(ask.touching.clone()),
-        ledger::TABLE,
-        Some((ask.action, ask.fold)),
-    )
+/// What one reading of files is asked.
+struct Reading<'a> {
+    files: &'a [Blob],
+    fetcher: Option<&'a Fetcher>,
+    format: &'a Format,
+    plan: &'a Plan,
+    part_bytes: u64,
+    interesting: Option<Ranges>,
+    table: usize,
+    /// Flows to fold as well (which action, folded how): a question about flows.
+    folding: Option<(crate::evidence::Action, Fold)>,
 }
 
+impl<'a> Reading<'a> {
+    /// Reading `files` for the checks of `plan`, the fast way.
+    fn checks(
+        files: &'a [Blob],
+        fetcher: Option<&'a Fetcher>,
+        format: &'a Format,
+        plan: &'a Plan,
+    ) -> Reading<'a> {
+        Reading {
+            files,
+            fetcher,
+            format,
+            plan,
+            part_bytes: PART_BYTES,
+            interesting: plan.interesting(),
+            table: ledger::TABLE,
+            folding: None,
+        }
+    }
+
+    /// Reading `files` for the flows `ask` asks about (`plan` has no checks, only the window).
+    fn flows(
+        files: &'a [Blob],
+        fetcher: Option<&'a Fetcher>,
+        format: &'a Format,
+        plan: &'a Plan,
+        ask: &FlowQuestion,
+    ) -> Reading<'a> {
+        Reading {
+            // Whole files only: a late header would have parts read twice, and flows folded twice.
+            part_bytes: u64::MAX,
+            interesting: Some(ask.touching.clone()),
+            folding: Some((ask.action, ask.fold)),
+            ..Reading::checks(files, fetcher, format, plan)
+        }
+    }
+}
+
+/// Reads local files with the given part size, prefilter and connection table (tests and the
+/// fuzz targets compare the fast path with the plain one this way).
 pub(crate) fn scan_with(
     files: &[PathBuf],
     format: &Format,
@@ -215,32 +431,31 @@ pub(crate) fn scan_with(
     interesting: Option<Ranges>,
     table: usize,
 ) -> Result<Evidence, SourceError> {
-    scan_inner(files, format, plan, part_bytes, interesting, table, None)
+    let blobs: Vec<Blob> = files.iter().cloned().map(Blob::Local).collect();
+    read_files(&Reading {
+        part_bytes,
+        interesting,
+        table,
+        ..Reading::checks(&blobs, None, format, plan)
+    })
 }
 
-/// Gathers the checks' evidence, and folds the flows `folding` asks about (which action, folded
-/// how).
-fn scan_inner(
-    files: &[PathBuf],
-    format: &Format,
-    plan: &Plan,
-    part_bytes: u64,
-    interesting: Option<Ranges>,
-    table: usize,
-    folding: Option<(crate::evidence::Action, Fold)>,
-) -> Result<Evidence, SourceError> {
+/// Gathers the checks' evidence, and folds the flows asked about.
+fn read_files(r: &Reading<'_>) -> Result<Evidence, SourceError> {
+    let (files, plan) = (r.files, r.plan);
     let scanner = Scanner {
         plan,
         files,
-        default: format,
-        interesting,
-        folding: folding.map(|(a, _)| a),
+        fetcher: r.fetcher,
+        default: r.format,
+        interesting: r.interesting.clone(),
+        folding: r.folding.map(|(a, _)| a),
     };
-    let fold = folding.map_or(Fold::Tuple, |(_, f)| f);
+    let fold = r.folding.map_or(Fold::Tuple, |(_, f)| f);
     let mut whole = Vec::new();
     loop {
-        let units = units(files, part_bytes, &whole);
-        let ledger = Ledger::with_table(table);
+        let units = units(files, r.part_bytes, &whole);
+        let ledger = Ledger::with_table(r.table);
         let (partials, reads) = scan_units(&scanner, &ledger, &units, fold);
         // A header after line 1 of a file read in parts changes the format for the parts after
         // it, which did not see it. Rare (concatenated files): read those files whole instead.
@@ -266,11 +481,16 @@ fn scan_inner(
         let mut stats = Stats::default();
         let mut books = Vec::new();
         let mut folded = Folded::new(fold);
+        let mut fatal = None;
         for p in partials {
+            fatal = fatal.or(p.fatal);
             gaps.merge(p.gaps);
             stats.merge(&p.stats);
             books.push(p.book);
             folded.merge(p.folded);
+        }
+        if let Some(e) = fatal {
+            return Err(SourceError::Aws(e));
         }
         gaps.no_records = stats.records == stats.outside_window;
         let checks = ledger
@@ -281,7 +501,7 @@ fn scan_inner(
             flows: folded,
             gaps,
             stats,
-            origins: files.iter().map(|p| p.display().to_string()).collect(),
+            origins: files.iter().map(Blob::name).collect(),
             chunk_lines,
             ..Evidence::default()
         });
@@ -297,8 +517,11 @@ fn scan_units<'l>(
 ) -> (Vec<Partial<'l>>, Vec<scan::Reading>) {
     let next = AtomicUsize::new(0);
     let reads: Vec<Mutex<Option<scan::Reading>>> = units.iter().map(|_| Mutex::new(None)).collect();
+    // Objects from S3 keep a worker waiting on the network: more of them, still bounded.
+    let remote = scanner.files.iter().any(|b| b.local().is_none());
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
+        .max(if remote { REMOTE_READERS } else { 1 })
         .min(units.len())
         .max(1);
     let partials: Vec<Partial<'l>> = std::thread::scope(|s| {
@@ -372,7 +595,7 @@ mod tests {
 
     fn scan_dir(dir: &Path, window: Window) -> Evidence {
         let source = FileSource::open(&[dir.to_path_buf()], Format::default_v2()).unwrap();
-        scan(source.files(), &source.format, &plan(window)).unwrap()
+        scan(&source.files(), &source.format, &plan(window)).unwrap()
     }
 
     fn request_accepts(ev: &Evidence) -> u64 {

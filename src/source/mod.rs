@@ -7,13 +7,16 @@
 //! one arm of each `match` here; verdicts never see where the evidence came from.
 
 pub mod aggregate;
+pub mod blob;
 pub mod discover;
 pub mod files;
 pub mod format;
 pub mod insights;
 pub mod ledger;
 pub mod lines;
+pub mod parquet;
 pub mod record;
+pub mod s3;
 pub mod scan;
 
 #[cfg(test)]
@@ -40,6 +43,9 @@ pub enum SourceError {
     /// The evidence could not be gathered (exit code 3).
     #[error("{0}")]
     Failed(String),
+    /// AWS refused or failed a call the evidence needs.
+    #[error("{0}")]
+    Aws(#[from] crate::aws::AwsError),
 }
 
 /// What a command asks a source.
@@ -63,7 +69,7 @@ impl Question {
 /// The evidence the command line names, before anything is looked up.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// `--flow-logs`: files or directories.
+    /// `--flow-logs`: files or directories, and `s3://bucket/prefix` locations.
     pub flow_logs: Vec<PathBuf>,
     /// `--log-group`: CloudWatch log groups.
     pub log_groups: Vec<String>,
@@ -112,18 +118,37 @@ impl Request {
             })
     }
 
-    /// Whether reading this evidence needs AWS at all: anything but files does. (Resolving AWS
-    /// selectors, or explaining failures, may need it for files too: the caller decides.)
+    /// Whether reading this evidence needs AWS at all: anything but files on disk does.
+    /// (Resolving AWS selectors, or explaining failures, may need it for files too: the caller
+    /// decides.)
     pub fn needs_aws(&self) -> Result<bool, SourceError> {
-        Ok(self.kind()? != Kind::Files)
+        Ok(self.kind()? != Kind::Files || !self.locations()?.1.is_empty())
+    }
+
+    /// The `--flow-logs` paths on disk, and the S3 locations.
+    pub fn locations(&self) -> Result<(Vec<PathBuf>, Vec<s3::layout::Location>), SourceError> {
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for p in &self.flow_logs {
+            match p.to_str().and_then(s3::layout::Location::parse) {
+                Some(Ok(l)) => remote.push(l),
+                Some(Err(e)) => return Err(SourceError::Usage(format!("--flow-logs {e}"))),
+                None => local.push(p.clone()),
+            }
+        }
+        Ok((local, remote))
     }
 }
 
 /// The evidence to read, resolved: what a [`Source`] is opened on.
 #[derive(Debug, Clone)]
 pub enum Where {
-    /// Flow-log files, and the format of records before any header.
-    Files { paths: Vec<PathBuf>, format: Format },
+    /// Flow-log files on disk and in S3, and the format of records before any header.
+    Files {
+        paths: Vec<PathBuf>,
+        s3: Vec<s3::layout::Location>,
+        format: Format,
+    },
     /// Log groups in CloudWatch Logs, by record format; and the checks no flow log covers.
     CloudWatch {
         sources: Vec<LogSource>,
@@ -142,10 +167,14 @@ pub async fn locate(
 ) -> Result<Where, SourceError> {
     let given = request.format()?;
     match request.kind()? {
-        Kind::Files => Ok(Where::Files {
-            paths: request.flow_logs.clone(),
-            format: files::headerless_format(given)?,
-        }),
+        Kind::Files => {
+            let (paths, s3) = request.locations()?;
+            Ok(Where::Files {
+                paths,
+                s3,
+                format: files::headerless_format(given)?,
+            })
+        }
         Kind::LogGroups => Ok(Where::CloudWatch {
             sources: discover::named(aws.map(|a| &a.ec2), &request.log_groups, given.as_ref())
                 .await?,
@@ -169,13 +198,20 @@ pub async fn locate(
 }
 
 impl Where {
-    /// What answering `question` would read or run, without reading or running anything, and
-    /// without AWS: for `flowgate query`.
-    pub fn preview(&self, request: &Request, question: &Question) -> Result<String, SourceError> {
+    /// What answering `question` would read or run, without reading or running anything (S3
+    /// is listed, not fetched; without AWS, queries are printed as they would run): for
+    /// `flowgate query`.
+    pub async fn preview(
+        &self,
+        request: &Request,
+        question: &Question,
+        aws: Option<&Aws>,
+    ) -> Result<String, SourceError> {
         Ok(match self {
-            Where::Files { paths, format } => {
-                files::FileSource::open(paths, format.clone())?.preview()
-            }
+            Where::Files { .. } => match open(self.clone(), request, aws)? {
+                Source::Files(f) => f.preview(question).await?,
+                Source::Insights(_) => unreachable!("files open as files"),
+            },
             Where::CloudWatch { sources, uncovered } => insights::InsightsSource::new(
                 Arc::new(insights::run::Offline),
                 sources.clone(),
@@ -197,8 +233,23 @@ pub enum Source {
 /// Opens the evidence `at` describes; `aws` is there for every kind but files.
 pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, SourceError> {
     match at {
-        Where::Files { paths, format } => {
-            Ok(Source::Files(files::FileSource::open(&paths, format)?))
+        Where::Files { paths, s3, format } => {
+            let source = files::FileSource::open(&paths, format)?;
+            if s3.is_empty() {
+                return Ok(Source::Files(source));
+            }
+            let aws = aws.ok_or_else(|| SourceError::Failed("S3 needs AWS".into()))?;
+            Ok(Source::Files(source.with_s3(files::Remote {
+                lister: s3::Lister {
+                    client: aws.s3.clone(),
+                    locations: s3,
+                },
+                fetcher: blob::Fetcher {
+                    client: aws.s3.clone(),
+                    handle: tokio::runtime::Handle::current(),
+                },
+                wait: request.wait,
+            })))
         }
         Where::CloudWatch { sources, uncovered } => {
             let aws = aws.ok_or_else(|| SourceError::Failed("CloudWatch needs AWS".into()))?;

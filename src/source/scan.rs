@@ -11,10 +11,13 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
+use super::blob::{Blob, Fetcher, OpenError, open_local};
 use super::format::Format;
 use super::ledger::{Book, Ledger};
 use super::lines::{LineEnd, Lines, MAX_LINE};
+use super::parquet;
 use super::record::{Layout, Record};
+use crate::aws::AwsError;
 use crate::evidence::flows::{Fold, Folded};
 use crate::evidence::{Action, BadFile, Gaps, Origin, Stats};
 use crate::plan::Plan;
@@ -27,6 +30,8 @@ pub struct Partial<'l> {
     pub stats: Stats,
     /// The flows folded for a question about flows (see `Scanner::folding`).
     pub folded: Folded,
+    /// A failure that puts all evidence out of reach (access to S3 denied, say).
+    pub fatal: Option<AwsError>,
 }
 
 impl<'l> Partial<'l> {
@@ -36,6 +41,7 @@ impl<'l> Partial<'l> {
             gaps: Gaps::default(),
             stats: Stats::default(),
             folded: Folded::new(fold),
+            fatal: None,
         }
     }
 }
@@ -57,30 +63,43 @@ pub struct Reading {
 
 const BUFFER: usize = 256 * 1024;
 
-/// Whether a file's first bytes say gzip. `Err` for files flowgate cannot read as text.
-fn sniff(path: &Path, head: &[u8]) -> Result<bool, String> {
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Gzip,
+    Parquet,
+}
+
+/// What a file is, by its own first bytes (its name only decides that a `.gz` that is not gzip
+/// is damaged). `Err` for files flowgate cannot read.
+fn sniff(name: &str, head: &[u8]) -> Result<Kind, String> {
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(true)
-    } else if path.extension().is_some_and(|e| e == "gz") {
+        Ok(Kind::Gzip)
+    } else if name.ends_with(".gz") {
         Err("named .gz but not gzip: empty or damaged".into())
-    } else if head.starts_with(b"PAR1") {
-        Err("Parquet flow logs are not supported: deliver them as text (the default) or convert them".into())
+    } else if parquet::is_parquet(head) {
+        Ok(Kind::Parquet)
     } else {
-        Ok(false)
+        Ok(Kind::Plain)
     }
 }
 
-/// Whether a file is plain text that can be split into parts (gzip cannot be entered midway).
+/// Whether a file is plain text that can be split into parts (gzip and Parquet cannot be
+/// entered midway).
 pub fn is_plain(path: &Path) -> bool {
     let mut head = [0u8; 4];
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .is_ok_and(|n| matches!(sniff(path, &head[..n]), Ok(false)))
+        .is_ok_and(|n| matches!(sniff(name, &head[..n]), Ok(Kind::Plain)))
 }
 
 pub struct Scanner<'a> {
     pub plan: &'a Plan,
-    pub files: &'a [std::path::PathBuf],
+    pub files: &'a [Blob],
+    /// Opens S3 objects; `None` when every file is on disk.
+    pub fetcher: Option<&'a Fetcher>,
     /// The format of lines before any header.
     pub default: &'a Format,
     pub interesting: Option<Ranges>,
@@ -104,7 +123,7 @@ impl Scanner<'_> {
     }
 
     pub fn scan(&self, unit: &Unit, part: &mut Partial<'_>) -> Reading {
-        let path = &self.files[unit.file as usize];
+        let blob = &self.files[unit.file as usize];
         let bad_file = |part: &mut Partial, reason: String| {
             part.gaps.bad_files.push(BadFile {
                 file: unit.file,
@@ -128,13 +147,22 @@ impl Scanner<'_> {
             // at or after the part's start (the line running across it belongs to the part before).
             // The header on line 1 rules there as it does for the part that read it.
             Some((start, _)) if start > 0 => {
+                // Only local plain files are split.
+                let path = blob.local().expect("parts are made of local files only");
                 if let Some(format) = self.header(path) {
                     unusable = missing_fields(&format, needs_time, 1);
                     layout = Layout::new(&format);
                 }
                 open_at(path, start - 1).map_err(|e| format!("cannot read: {e}"))
             }
-            _ => open(path).map(|r| (r, 0)),
+            _ => match self.open(blob) {
+                Ok(r) => Ok((r, 0)),
+                Err(OpenError::Gap(reason)) => Err(reason),
+                Err(OpenError::Fatal(e)) => {
+                    part.fatal.get_or_insert(e);
+                    return read;
+                }
+            },
         };
         let (mut lines, mut at) = match opened {
             Ok(opened) => opened,
@@ -312,16 +340,52 @@ fn missing_fields(format: &Format, needs_time: bool, header_line: u64) -> Option
     })
 }
 
-fn open(path: &Path) -> Result<Lines<Box<dyn Read>>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut reader = BufReader::with_capacity(BUFFER, file);
-    let head = reader.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
-    let reader: Box<dyn Read> = if sniff(path, head)? {
-        Box::new(MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
+impl Scanner<'_> {
+    /// A file's lines, whatever it is: plain, gzip, Parquet (also inside gzip), on disk or in S3.
+    fn open(&self, blob: &Blob) -> Result<Lines<Box<dyn Read>>, OpenError> {
+        let raw: Box<dyn Read + Send> = match blob {
+            Blob::Local(path) => open_local(path).map_err(OpenError::Gap)?,
+            Blob::S3(o) => match self.fetcher {
+                Some(f) => f.open(o)?,
+                None => return Err(OpenError::Gap("no S3 client to fetch it with".into())),
+            },
+        };
+        let gap = |e: std::io::Error| OpenError::Gap(format!("cannot read: {e}"));
+        let mut reader = BufReader::with_capacity(BUFFER, raw);
+        let head = reader.fill_buf().map_err(gap)?;
+        let reader: Box<dyn Read> = match sniff(blob.file_name(), head).map_err(OpenError::Gap)? {
+            Kind::Plain => Box::new(reader),
+            Kind::Parquet => Box::new(parquet_lines(reader, blob)?),
+            Kind::Gzip => {
+                let mut inner = BufReader::with_capacity(BUFFER, MultiGzDecoder::new(reader));
+                let head = inner.fill_buf().map_err(gap)?;
+                if parquet::is_parquet(head) {
+                    Box::new(parquet_lines(inner, blob)?)
+                } else {
+                    Box::new(inner)
+                }
+            }
+        };
+        Ok(Lines::new(reader))
+    }
+}
+
+/// A Parquet file's rows as lines. Parquet keeps its index at the end, so a stream (an S3
+/// body, a gzip stream) is first spooled to an unnamed temporary file: memory stays flat.
+fn parquet_lines(mut from: impl Read, blob: &Blob) -> Result<parquet::Lines, OpenError> {
+    let file = match blob {
+        Blob::Local(path) if !blob.file_name().ends_with(".gz") => {
+            File::open(path).map_err(|e| OpenError::Gap(format!("cannot open: {e}")))?
+        }
+        _ => {
+            let mut spool = tempfile::tempfile()
+                .map_err(|e| OpenError::Gap(format!("cannot spool it to a temporary file: {e}")))?;
+            std::io::copy(&mut from, &mut spool)
+                .map_err(|e| OpenError::Gap(format!("reading stopped: {e}")))?;
+            spool
+        }
     };
-    Ok(Lines::new(reader))
+    parquet::open(file).map_err(OpenError::Gap)
 }
 
 /// Lines from the first one starting after byte `after`, and that line's offset.

@@ -175,8 +175,14 @@ def main():
         events = [{"timestamp": end * 1000 + i, "message": r} for i, r in enumerate(records)]
         logs.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=events)
 
+    # The shipped examples in S3, in every layout AWS documents (see s3_layouts.py).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import s3_layouts  # noqa: E402
+
+    bucket = s3_layouts.fill(endpoint)
+
     for key, value in [
-        ("endpoint", endpoint), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
+        ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc),
         ("app_subnet", subnet["app"]), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),

@@ -1,0 +1,162 @@
+//! S3 failures against mocked S3: what a user sees when access is denied or AWS throttles.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
+use aws_sdk_s3::types::Object as S3Object;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::error::metadata::ErrorMetadata;
+
+use super::layout::Location;
+use super::*;
+use crate::aws::error::Kind;
+use crate::source::blob::Fetcher;
+use crate::source::files::{FileSource, Remote};
+use crate::source::{Question, SourceError};
+
+fn mocked(rules: &[&Rule]) -> Client {
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        )))
+        .retry_config(
+            crate::aws::retry_config()
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(2)),
+        )
+        .build();
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for r in rules {
+        interceptor = interceptor.with_rule(r);
+    }
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    Client::from_conf(conf)
+}
+
+const KEY: &str = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20/123456789012_vpcflowlogs_eu-west-1_fl-1_20261120T0905Z_aa.log.gz";
+
+/// One object in the window, wherever the listing looks.
+fn listed() -> Rule {
+    mock!(Client::list_objects_v2).then_output(|| {
+        ListObjectsV2Output::builder()
+            .contents(S3Object::builder().key(KEY).size(100).build())
+            .build()
+    })
+}
+
+fn source(client: Client) -> FileSource {
+    let location = Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
+        .unwrap()
+        .unwrap();
+    FileSource::open(&[], crate::source::format::Format::default_v2())
+        .unwrap()
+        .with_s3(Remote {
+            lister: Lister {
+                client: client.clone(),
+                locations: vec![location],
+            },
+            fetcher: Fetcher {
+                client,
+                handle: tokio::runtime::Handle::current(),
+            },
+            wait: None,
+        })
+}
+
+fn question() -> Question {
+    let spec = crate::spec::parse(
+        std::path::Path::new("t.yaml"),
+        "app: t\nhosts: {web: {ip: 10.0.1.10}, app: {ip: 10.0.2.20}}\nexpect: [{from: web, to: app, port: 8080}]\n",
+    )
+    .unwrap();
+    let window = crate::plan::Window {
+        start: Some(1_795_165_200),
+        end: Some(1_795_167_000),
+        since: None,
+    };
+    Question::Checks(std::sync::Arc::new(
+        crate::plan::build(&[spec], window).unwrap(),
+    ))
+}
+
+fn aws_error(r: Result<crate::evidence::Evidence, SourceError>) -> crate::aws::AwsError {
+    match r {
+        Err(SourceError::Aws(e)) => e,
+        Err(other) => panic!("not an AWS error: {other}"),
+        Ok(_) => panic!("evidence gathered where AWS refused"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_denied_on_an_object_ends_the_run_with_what_to_grant() {
+    let denied = mock!(Client::get_object).then_error(|| {
+        GetObjectError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("Access Denied")
+                .build(),
+        )
+    });
+    let e = aws_error(
+        source(mocked(&[&listed(), &denied]))
+            .gather(&question())
+            .await,
+    );
+    assert_eq!(
+        (e.action.as_str(), e.kind),
+        ("s3:GetObject", Kind::AccessDenied)
+    );
+    assert!(e.with_help().contains("kms:Decrypt"), "{}", e.with_help());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_refused_or_throttled_beyond_the_retries_ends_the_run() {
+    let denied = mock!(Client::list_objects_v2).then_error(|| {
+        ListObjectsV2Error::generic(ErrorMetadata::builder().code("AccessDenied").build())
+    });
+    let e = aws_error(source(mocked(&[&denied])).gather(&question()).await);
+    assert_eq!(
+        (e.action.as_str(), e.kind),
+        ("s3:ListBucket", Kind::AccessDenied)
+    );
+    let throttled = mock!(Client::get_object)
+        .sequence()
+        .error(|| GetObjectError::generic(ErrorMetadata::builder().code("SlowDown").build()))
+        .times(10)
+        .build();
+    let e = aws_error(
+        source(mocked(&[&listed(), &throttled]))
+            .gather(&question())
+            .await,
+    );
+    assert_eq!(e.kind, Kind::Throttled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_gone_between_listing_and_fetching_is_a_gap_naming_it() {
+    let gone = mock!(Client::get_object)
+        .then_error(|| GetObjectError::generic(ErrorMetadata::builder().code("NoSuchKey").build()));
+    let ev = source(mocked(&[&listed(), &gone]))
+        .gather(&question())
+        .await
+        .unwrap();
+    assert_eq!(ev.gaps.bad_files.len(), 1, "{:?}", ev.gaps);
+    assert_eq!(
+        ev.origins[ev.gaps.bad_files[0].file as usize],
+        format!("s3://logs-bucket/{KEY}")
+    );
+    assert!(
+        ev.gaps.bad_files[0].reason.contains("NoSuchKey"),
+        "{:?}",
+        ev.gaps
+    );
+}
