@@ -2432,3 +2432,91 @@ fn a_truncated_object_an_empty_prefix_and_a_missing_bucket_never_pass() {
         stderr(&missing)
     );
 }
+
+/// The archive host's flow log delivers to a central S3 bucket; the shop's to CloudWatch.
+fn archive_spec(dir: &Path, with_cloudwatch: bool) -> PathBuf {
+    let mut spec = String::from(
+        "app: archive
+hosts:
+  archive: { tag: { Name: shop-archive } }
+  offices: { cidr: 192.168.0.0/16 }
+  web1: { cidr: 10.0.1.10/32 }
+  app: { tag: { Name: shop-app } }
+expect:
+  - { name: the offices reach the archive, from: offices, to: archive, port: 443 }
+  - { name: the offices never reach the archive over ssh, from: offices, to: archive, port: 22, deny: true }
+",
+    );
+    if with_cloudwatch {
+        spec.push_str("  - { name: web reaches app, from: web1, to: app, port: 8080 }\n");
+    }
+    let path = dir.join("archive.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+#[test]
+fn discovery_reads_flow_logs_that_deliver_to_s3_and_only_their_objects() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    // Beside the archive's object, the bucket's folder holds another flow log's, which is not
+    // flow-log text: fetched, it would make every check INCOMPLETE.
+    let spec = archive_spec(dir.path(), false);
+    let o = against_moto(&[
+        "check",
+        "--no-explain",
+        "--since",
+        "2h",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "archive::the offices never reach the archive over ssh ... ok",
+            "archive::the offices reach the archive ... ok",
+        ]
+    );
+    let err = stderr(&o);
+    assert!(err.contains("S3 s3://flowgate-central-logs/"), "{err}");
+    assert!(
+        err.contains("1 objects fetched") && err.contains("1 of other flow logs left"),
+        "{err}"
+    );
+    // `query` says what would be read: the archive's flow log's object only.
+    let q = against_moto(&["query", "--since", "2h", spec.to_str().unwrap()]);
+    assert_eq!(q.status.code(), Some(0), "{}", stderr(&q));
+    let out = stdout(&q);
+    assert_eq!(out.matches(m.id("archive_log")).count(), 1, "{out}");
+    assert!(!out.contains("fl-0ffffffffffffffff"), "{out}");
+}
+
+#[test]
+fn discovery_reads_each_check_from_cloudwatch_or_s3_whichever_covers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = archive_spec(dir.path(), true);
+    let o = against_moto(&[
+        "check",
+        "--no-explain",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "2h",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "archive::the offices never reach the archive over ssh ... ok",
+            "archive::the offices reach the archive ... ok",
+            "archive::web reaches app ... ok",
+        ]
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("CloudWatch Logs Insights on /vpc/shop")
+            && err.contains("S3 s3://flowgate-central-logs/"),
+        "{err}"
+    );
+}

@@ -25,16 +25,29 @@ pub struct S3Read {
     /// Objects fetched (their names could hold records of the window, or say nothing of time).
     pub fetched: u64,
     pub fetched_bytes: u64,
+    /// Objects listed but left as other flow logs' (a discovered location in a shared bucket).
+    pub others: u64,
+    pub others_bytes: u64,
     /// Time ranges the objects were chosen for, in Unix seconds.
     pub ranges: Vec<(u64, u64)>,
 }
 
 impl S3Read {
+    /// Objects (and bytes) listed but skipped as outside the window.
     pub fn skipped(&self) -> (u64, u64) {
         (
-            self.listed.saturating_sub(self.fetched),
-            self.listed_bytes.saturating_sub(self.fetched_bytes),
+            self.listed.saturating_sub(self.fetched + self.others),
+            self.listed_bytes
+                .saturating_sub(self.fetched_bytes + self.others_bytes),
         )
+    }
+
+    /// `, N of other flow logs left`, when a discovered location left some.
+    pub fn others_words(&self) -> String {
+        if self.others == 0 {
+            return String::new();
+        }
+        format!(", {} of other flow logs left", self.others)
     }
 }
 

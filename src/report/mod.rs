@@ -155,11 +155,12 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
             Provenance::S3(read) => {
                 let (skipped, skipped_bytes) = read.skipped();
                 out.push_str(&format!(
-                    "evidence: {source}: {} prefixes listed, {} objects fetched ({}), {skipped} skipped outside the window ({}); {} read, {} records ({} outside the window, {} NODATA); judged: {}\n",
+                    "evidence: {source}: {} prefixes listed, {} objects fetched ({}), {skipped} skipped outside the window ({}){}; {} read, {} records ({} outside the window, {} NODATA); judged: {}\n",
                     read.prefixes,
                     read.fetched,
                     bytes(read.fetched_bytes),
                     bytes(skipped_bytes),
+                    read.others_words(),
                     bytes(s.bytes),
                     s.records,
                     s.outside_window,

@@ -2,9 +2,10 @@
 //! expectations they cover.
 //!
 //! A flow log counts only if it can show both a block and its absence: traffic type ALL (or an
-//! ACCEPT and a REJECT flow log on the same resource), delivering to CloudWatch Logs, with no
-//! delivery error. A REJECT-only flow log would let every deny expectation pass; an ACCEPT-only
-//! one would hide every block.
+//! ACCEPT and a REJECT flow log on the same resource), with no delivery error. A REJECT-only
+//! flow log would let every deny expectation pass; an ACCEPT-only one would hide every block.
+//! Flow logs deliver to CloudWatch Logs or to S3: a check is read from CloudWatch where flow logs
+//! there cover it (they arrive sooner, and Logs Insights totals them server-side), else from S3.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use crate::resolve::Place;
 use crate::source::SourceError;
 use crate::source::format::Format;
 use crate::source::insights::LogSource;
+use crate::source::s3::layout::{Location, Narrow};
 
 /// A flow log's `LogFormat` (`${version} ${srcaddr} ...`). Fields AWS may add later are kept
 /// as columns to skip, as in an S3 header: the format comes from AWS, so the count is right.
@@ -43,7 +45,12 @@ pub fn format_of(log_format: Option<&str>) -> Format {
 pub struct FlowLog {
     pub id: String,
     pub resource: String,
+    /// Where it delivers, in words: the log group, or `s3://bucket/prefix/`.
     pub group: String,
+    /// For a flow log delivering to S3: the bucket and prefix it writes under `AWSLogs/` (the
+    /// layout, Hive-compatible or not, hourly or not, and text or Parquet, are read from the
+    /// bucket itself).
+    pub s3: Option<Location>,
     pub format: Format,
     /// ALL, ACCEPT or REJECT.
     pub traffic: String,
@@ -52,13 +59,24 @@ pub struct FlowLog {
     pub created: Option<u64>,
 }
 
+/// The bucket and prefix of an S3 flow log's destination, `arn:aws:s3:::bucket/optional/prefix`.
+fn s3_destination(arn: &str) -> Option<Location> {
+    let path = arn.strip_prefix("arn:")?.split_once(":::")?.1;
+    Location::parse(&format!("s3://{path}"))?.ok()
+}
+
 impl FlowLog {
     fn of(fl: &Ec2FlowLog) -> Option<FlowLog> {
-        let to_logs = matches!(
-            fl.log_destination_type(),
-            None | Some(LogDestinationType::CloudWatchLogs)
-        );
-        let group = fl.log_group_name().filter(|_| to_logs)?;
+        let (group, s3) = match fl.log_destination_type() {
+            None | Some(LogDestinationType::CloudWatchLogs) => {
+                (fl.log_group_name()?.to_string(), None)
+            }
+            Some(LogDestinationType::S3) => {
+                let location = s3_destination(fl.log_destination()?)?;
+                (location.url(), Some(location))
+            }
+            Some(_) => return None, // Kinesis Data Firehose: not readable here
+        };
         let failed = fl.deliver_logs_status().is_some_and(|s| s != "SUCCESS");
         let broken = match (fl.deliver_logs_error_message(), failed) {
             (Some(m), _) if !m.is_empty() => Some(format!("delivery error: {m}")),
@@ -71,7 +89,8 @@ impl FlowLog {
         Some(FlowLog {
             id: fl.flow_log_id().unwrap_or("?").to_string(),
             resource: fl.resource_id().unwrap_or("?").to_string(),
-            group: group.to_string(),
+            group,
+            s3,
             format: format_of(fl.log_format()),
             traffic: fl.traffic_type().map_or("ALL", |t| t.as_str()).to_string(),
             broken,
@@ -226,10 +245,15 @@ pub async fn named(
     by_format(&used).map_err(SourceError::Failed)
 }
 
-/// The log groups the plan's checks need, found through their hosts' interfaces, subnets and
-/// VPCs; and the checks no flow log covers, with why.
+/// The flow logs the plan's checks need, found through their hosts' interfaces, subnets and
+/// VPCs: log groups by format, S3 locations and the checks they serve; and the checks no flow
+/// log covers, with why.
 pub struct Discovered {
     pub sources: Vec<LogSource>,
+    /// S3 locations, each narrowed to the region and flow logs found.
+    pub s3: Vec<Location>,
+    /// The checks read from S3: no CloudWatch flow log covers them, S3 ones do.
+    pub s3_checks: BTreeSet<usize>,
     pub uncovered: BTreeMap<usize, String>,
 }
 
@@ -252,9 +276,27 @@ fn side_places(side: &Side, by_addr: &BTreeMap<IpAddr, Vec<Place>>) -> Vec<Place
     out
 }
 
+/// The flow logs of `complete` that cover a check whose sides live at `sides`: every place of
+/// one side must have one (one side suffices: the traffic crosses it); `None` when neither does.
+fn covering<'a>(
+    complete: &BTreeMap<&str, Vec<&'a FlowLog>>,
+    sides: &[Vec<Place>; 2],
+) -> Option<Vec<&'a FlowLog>> {
+    let of = |p: &Place| p.ids().find_map(|id| complete.get(id.as_str()));
+    let mut used = Vec::new();
+    let mut any = false;
+    for places in sides {
+        if !places.is_empty() && places.iter().all(|p| of(p).is_some()) {
+            any = true;
+            used.extend(places.iter().filter_map(of).flatten().copied());
+        }
+    }
+    any.then_some(used)
+}
+
 /// Finds the flow logs of the plan's hosts. A check is covered when every place of one of its
-/// sides is: a flow log recording all traffic sits on the interface, its subnet or its VPC (one
-/// side suffices: the traffic crosses it).
+/// sides is: a flow log recording all traffic sits on the interface, its subnet or its VPC.
+/// CloudWatch's flow logs are preferred; S3's serve the checks CloudWatch's do not cover.
 pub async fn discover(client: &Client, plan: &Plan) -> Result<Discovered, String> {
     let singles: BTreeSet<IpAddr> = plan
         .checks
@@ -288,37 +330,60 @@ pub async fn discover(client: &Client, plan: &Plan) -> Result<Discovered, String
     if ids.is_empty() {
         return Err(
             "cannot tell which flow logs to read: no host of the specs is on a network interface flowgate can find \
-             in EC2; name the log groups with --log-group"
+             in EC2; name the log groups with --log-group, or the S3 location with --flow-logs s3://..."
                 .into(),
         );
     }
     let logs = flow_logs(client, "resource-id", &ids).await?;
-    let complete = complete(&logs);
-    let covering = |p: &Place| p.ids().find_map(|id| complete.get(id.as_str()));
+    let (to_s3, to_logs): (Vec<FlowLog>, Vec<FlowLog>) =
+        logs.iter().cloned().partition(|f| f.s3.is_some());
+    let (in_logs, in_s3) = (complete(&to_logs), complete(&to_s3));
     let mut used: Vec<&FlowLog> = Vec::new();
+    let mut used_s3: Vec<&FlowLog> = Vec::new();
+    let mut s3_checks = BTreeSet::new();
     let mut uncovered = BTreeMap::new();
-    for (i, (check, [from, to])) in plan.checks.iter().zip(&sides).enumerate() {
+    for (i, (check, sides)) in plan.checks.iter().zip(&sides).enumerate() {
         if check.unavailable.is_some() {
             continue;
         }
-        let covered = |places: &Vec<Place>| {
-            !places.is_empty() && places.iter().all(|p| covering(p).is_some())
-        };
-        let mut any = false;
-        for places in [from, to] {
-            if covered(places) {
-                any = true;
-                used.extend(places.iter().filter_map(covering).flatten());
-            }
-        }
-        if !any {
-            uncovered.insert(i, uncovered_reason(check, [from, to], &logs));
+        if let Some(found) = covering(&in_logs, sides) {
+            used.extend(found);
+        } else if let Some(found) = covering(&in_s3, sides) {
+            used_s3.extend(found);
+            s3_checks.insert(i);
+        } else {
+            uncovered.insert(i, uncovered_reason(check, [&sides[0], &sides[1]], &logs));
         }
     }
     used.sort_by(|a, b| a.id.cmp(&b.id));
     used.dedup_by(|a, b| a.id == b.id);
     let sources = by_format(&used)?;
-    Ok(Discovered { sources, uncovered })
+    // One location per bucket and prefix, narrowed to the flow logs found, in this region.
+    let region = client
+        .config()
+        .region()
+        .map(|r| r.as_ref().to_string())
+        .unwrap_or_default();
+    let mut s3: BTreeMap<String, Location> = BTreeMap::new();
+    for fl in used_s3 {
+        let Some(location) = &fl.s3 else { continue };
+        let entry = s3.entry(location.url()).or_insert_with(|| Location {
+            narrow: Some(Narrow {
+                region: region.clone(),
+                flow_logs: BTreeSet::new(),
+            }),
+            ..location.clone()
+        });
+        if let Some(n) = &mut entry.narrow {
+            n.flow_logs.insert(fl.id.clone());
+        }
+    }
+    Ok(Discovered {
+        sources,
+        s3: s3.into_values().collect(),
+        s3_checks,
+        uncovered,
+    })
 }
 
 /// Why no flow log covers a check: which places lack one, and the flow logs found that do not
@@ -356,7 +421,7 @@ fn uncovered_reason(
     if !near.is_empty() {
         out.push_str(&format!("; found only {}", near.join(", ")));
     }
-    out.push_str("; create a flow log with traffic type ALL delivering to CloudWatch Logs, or name the log groups with --log-group");
+    out.push_str("; create a flow log with traffic type ALL delivering to CloudWatch Logs or S3, or name the evidence with --log-group or --flow-logs");
     out
 }
 
@@ -377,11 +442,27 @@ mod tests {
             id: id.into(),
             resource: resource.into(),
             group: group.into(),
+            s3: None,
             format: Format::default_v2(),
             traffic: traffic.into(),
             broken: None,
             created: Some(100),
         }
+    }
+
+    #[test]
+    fn s3_destinations_give_their_bucket_and_prefix() {
+        let l = s3_destination("arn:aws:s3:::central-logs/org/vpc").unwrap();
+        assert_eq!(
+            (l.bucket.as_str(), l.prefix.as_str()),
+            ("central-logs", "org/vpc/")
+        );
+        let root = s3_destination("arn:aws-us-gov:s3:::central-logs").unwrap();
+        assert_eq!(
+            (root.bucket.as_str(), root.prefix.as_str()),
+            ("central-logs", "")
+        );
+        assert!(s3_destination("arn:aws:logs:eu-west-1:123456789012:log-group:x").is_none());
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl FileSource {
             let listing = remote.lister.objects(range).await?;
             let (skipped, skipped_bytes) = listing.read.skipped();
             out.push_str(&format!(
-                "# {} .. {}: {} prefixes listed under {}; {} objects ({}) would be read, {skipped} ({}) skipped as outside the window\n",
+                "# {} .. {}: {} prefixes listed under {}; {} objects ({}) would be read, {skipped} ({}) skipped as outside the window{}\n",
                 crate::evidence::time(range.0),
                 crate::evidence::time(range.1),
                 listing.read.prefixes,
@@ -143,6 +143,7 @@ impl FileSource {
                 listing.read.fetched,
                 crate::report::bytes(listing.read.fetched_bytes),
                 crate::report::bytes(skipped_bytes),
+                listing.read.others_words(),
             ));
             for o in &listing.objects {
                 out.push_str(&format!("s3://{}/{} ({} bytes)\n", o.bucket, o.key, o.size));

@@ -64,6 +64,19 @@ impl Question {
             Question::Checks(plan) | Question::Flows { plan, .. } => plan,
         }
     }
+
+    /// The same question about the checks `ids` of its plan only (in that order).
+    pub fn narrowed(&self, ids: &[usize]) -> Question {
+        let plan = self.plan();
+        let plan = Arc::new(plan.subset(ids, plan.window));
+        match self {
+            Question::Checks(_) => Question::Checks(plan),
+            Question::Flows { ask, .. } => Question::Flows {
+                plan,
+                ask: ask.clone(),
+            },
+        }
+    }
 }
 
 /// The evidence the command line names, before anything is looked up.
@@ -154,6 +167,12 @@ pub enum Where {
         sources: Vec<LogSource>,
         uncovered: BTreeMap<usize, String>,
     },
+    /// Discovered flow logs in more than one place (CloudWatch for some checks, S3 for
+    /// others): each part serves the checks listed with it.
+    Split {
+        parts: Vec<(Where, Vec<usize>)>,
+        uncovered: BTreeMap<usize, String>,
+    },
 }
 
 /// Resolves a request into the evidence to read: the files named, the log groups named (their
@@ -189,8 +208,33 @@ pub async fn locate(
             let found = discover::discover(&aws.ec2, plan)
                 .await
                 .map_err(SourceError::Failed)?;
-            Ok(Where::CloudWatch {
-                sources: found.sources,
+            if found.s3.is_empty() {
+                return Ok(Where::CloudWatch {
+                    sources: found.sources,
+                    uncovered: found.uncovered,
+                });
+            }
+            let mut parts = Vec::new();
+            let from_logs: Vec<usize> = (0..plan.checks.len())
+                .filter(|i| !found.uncovered.contains_key(i) && !found.s3_checks.contains(i))
+                .collect();
+            if !from_logs.is_empty() {
+                let cloudwatch = Where::CloudWatch {
+                    sources: found.sources,
+                    uncovered: BTreeMap::new(),
+                };
+                parts.push((cloudwatch, from_logs));
+            }
+            // S3 objects carry a header line (text) or named columns (Parquet): the flow log's
+            // format is read from them.
+            let s3 = Where::Files {
+                paths: Vec::new(),
+                s3: found.s3,
+                format: files::headerless_format(given)?,
+            };
+            parts.push((s3, found.s3_checks.into_iter().collect()));
+            Ok(Where::Split {
+                parts,
                 uncovered: found.uncovered,
             })
         }
@@ -210,7 +254,7 @@ impl Where {
         Ok(match self {
             Where::Files { .. } => match open(self.clone(), request, aws)? {
                 Source::Files(f) => f.preview(question).await?,
-                Source::Insights(_) => unreachable!("files open as files"),
+                _ => unreachable!("files open as files"),
             },
             Where::CloudWatch { sources, uncovered } => insights::InsightsSource::new(
                 Arc::new(insights::run::Offline),
@@ -220,6 +264,21 @@ impl Where {
                 None,
             )
             .preview(question),
+            Where::Split { parts, uncovered } => {
+                let plan = question.plan();
+                let mut out = String::new();
+                for (i, why) in uncovered {
+                    out.push_str(&format!(
+                        "# {}: not judged: {why}\n\n",
+                        plan.checks[*i].trial_name()
+                    ));
+                }
+                for (at, ids) in parts {
+                    let part = Box::pin(at.preview(request, &question.narrowed(ids), aws)).await?;
+                    out.push_str(&part);
+                }
+                out
+            }
         })
     }
 }
@@ -228,6 +287,11 @@ impl Where {
 pub enum Source {
     Files(files::FileSource),
     Insights(insights::InsightsSource),
+    /// Sources that each serve some checks (by plan index); the rest are `uncovered`.
+    Split {
+        parts: Vec<(Source, Vec<usize>)>,
+        uncovered: BTreeMap<usize, String>,
+    },
 }
 
 /// Opens the evidence `at` describes; `aws` is there for every kind but files.
@@ -263,6 +327,13 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
                 },
             }))
         }
+        Where::Split { parts, uncovered } => Ok(Source::Split {
+            parts: parts
+                .into_iter()
+                .map(|(at, ids)| Ok((open(at, request, aws)?, ids)))
+                .collect::<Result<_, SourceError>>()?,
+            uncovered,
+        }),
     }
 }
 
@@ -272,6 +343,41 @@ impl Source {
         match self {
             Source::Files(s) => s.gather(question).await,
             Source::Insights(s) => s.gather(question).await,
+            Source::Split { parts, uncovered } => {
+                let plan = question.plan();
+                let mut all = Evidence {
+                    checks: plan
+                        .checks
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let why = uncovered.get(&i).or(c.unavailable.as_ref());
+                            Err(crate::evidence::Unavailable(
+                                why.cloned().unwrap_or_default(),
+                            ))
+                        })
+                        .collect(),
+                    ..Evidence::default()
+                };
+                if let Question::Flows { ask, .. } = question {
+                    all.flows = crate::evidence::flows::Folded::new(ask.fold);
+                }
+                let asked: Vec<Question> = parts
+                    .iter()
+                    .map(|(_, ids)| question.narrowed(ids))
+                    .collect();
+                let answers = futures_util::future::join_all(
+                    parts
+                        .iter()
+                        .zip(&asked)
+                        .map(|((s, _), q)| Box::pin(s.gather(q))),
+                )
+                .await;
+                for ((_, ids), answer) in parts.iter().zip(answers) {
+                    all.absorb(answer?, ids);
+                }
+                Ok(all)
+            }
         }
     }
 
@@ -280,6 +386,11 @@ impl Source {
         match self {
             Source::Files(s) => s.describe(),
             Source::Insights(s) => s.describe(),
+            Source::Split { parts, .. } => parts
+                .iter()
+                .map(|(s, _)| s.describe())
+                .collect::<Vec<_>>()
+                .join(" and "),
         }
     }
 
@@ -288,18 +399,29 @@ impl Source {
         match self {
             Source::Files(_) => None,
             Source::Insights(s) => Some(&s.settings.uncovered),
+            Source::Split { uncovered, .. } => Some(uncovered),
         }
     }
 
     /// Whether `cancel` stops something: queries that run elsewhere and cost money.
     pub fn stops(&self) -> bool {
-        matches!(self, Source::Insights(_))
+        match self {
+            Source::Files(_) => false,
+            Source::Insights(_) => true,
+            Source::Split { parts, .. } => parts.iter().any(|(s, _)| s.stops()),
+        }
     }
 
     /// Stops what is running (Ctrl-C); what it served ends as unavailable.
     pub async fn cancel(&self) {
-        if let Source::Insights(s) = self {
-            s.engine.runner.cancel().await;
+        match self {
+            Source::Files(_) => {}
+            Source::Insights(s) => s.engine.runner.cancel().await,
+            Source::Split { parts, .. } => {
+                for (s, _) in parts {
+                    Box::pin(s.cancel()).await;
+                }
+            }
         }
     }
 }

@@ -181,10 +181,49 @@ def main():
 
     bucket = s3_layouts.fill(endpoint)
 
+    # A host whose flow log delivers to S3 (a central bucket, text, daily folders): discovery
+    # reads it from there. The bucket's folder also holds another flow log's object, which is not
+    # flow-log text: read, it would make the run incomplete. (moto takes a destination with a
+    # prefix for a bucket name, so this one delivers to the bucket's root.)
+    central = "flowgate-central-logs"
+    s3c = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
+    s3c.create_bucket(Bucket=central, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    archive_vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    archive_subnet = ec2.create_subnet(VpcId=archive_vpc, CidrBlock="10.2.0.0/24")["Subnet"]["SubnetId"]
+    archive = ec2.create_network_interface(
+        SubnetId=archive_subnet, PrivateIpAddress="10.2.0.5",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shop-archive"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    archive_log = ec2.create_flow_logs(
+        ResourceType="NetworkInterface", ResourceIds=[archive], TrafficType="ALL", LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{central}",
+        DestinationOptions={"FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": False},
+    )["FlowLogIds"][0]
+    # Forty minutes ago: S3 delivery is late, and flowgate's default window for it ends earlier.
+    s3_start = int(time.time()) - 2400
+    s3_end = s3_start + 60
+    slot = datetime.datetime.fromtimestamp(s3_end + 300 - s3_end % 300, datetime.timezone.utc)
+    folder = f"AWSLogs/123456789012/vpcflowlogs/eu-west-1/{slot:%Y/%m/%d}/"
+    header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+
+    def s3_rec(src, dst, sport, dport, action):
+        return f"2 123456789012 {archive} {src} {dst} {sport} {dport} 6 3 180 {s3_start} {s3_end} {action} OK"
+
+    body = "\n".join([
+        header,
+        s3_rec("192.168.5.5", "10.2.0.5", 50000, 443, "ACCEPT"),
+        s3_rec("10.2.0.5", "192.168.5.5", 443, 50000, "ACCEPT"),
+        s3_rec("192.168.5.5", "10.2.0.5", 50001, 22, "REJECT"),
+    ]) + "\n"
+    import gzip  # noqa: E402
+    name = f"123456789012_vpcflowlogs_eu-west-1_{{}}_{slot:%Y%m%dT%H%M}Z_0000abcd.log.gz"
+    s3c.put_object(Bucket=central, Key=folder + name.format(archive_log), Body=gzip.compress(body.encode()))
+    s3c.put_object(Bucket=central, Key=folder + name.format("fl-0ffffffffffffffff"), Body=b"not ours\n")
+
     for key, value in [
         ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
-        ("legacy", legacy), ("legacy_vpc", legacy_vpc),
+        ("legacy", legacy), ("legacy_vpc", legacy_vpc), ("archive", archive), ("archive_log", archive_log),
         ("app_subnet", subnet["app"]), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
     ]:
         print(key, value)

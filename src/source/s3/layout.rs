@@ -11,6 +11,8 @@
 //! with `.log.gz` (text) or `.log.parquet`; each holds records of the five minutes before the
 //! name's time, give or take delivery.
 
+use std::collections::BTreeSet;
+
 use time::{Date, OffsetDateTime};
 
 use crate::plan::Window;
@@ -21,6 +23,27 @@ pub struct Location {
     pub bucket: String,
     /// Without a leading `/`; empty, or ending in `/`.
     pub prefix: String,
+    /// Set by discovery, which knows the flow logs that deliver here: only their region is
+    /// listed and only their objects read (a central bucket holds every account's).
+    pub narrow: Option<Narrow>,
+}
+
+/// The flow logs discovery found delivering to a location, and their region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Narrow {
+    pub region: String,
+    /// Flow-log ids (`fl-...`), as object names carry them.
+    pub flow_logs: BTreeSet<String>,
+}
+
+impl Narrow {
+    /// Whether an object key is one of these flow logs' (`..._{region}_{fl-id}_{time}_...`).
+    pub fn keeps(&self, key: &str) -> bool {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        self.flow_logs
+            .iter()
+            .any(|id| name.contains(&format!("_{}_{id}_", self.region)))
+    }
 }
 
 impl Location {
@@ -44,6 +67,7 @@ impl Location {
         Some(Ok(Location {
             bucket: bucket.to_string(),
             prefix,
+            narrow: None,
         }))
     }
 
@@ -244,6 +268,25 @@ mod tests {
         assert_eq!(root.awslogs(), ("AWSLogs/".to_string(), Vec::new()));
         assert!(Location::parse("examples/after-fixes").is_none());
         assert!(Location::parse("s3://Bad_Bucket/x").unwrap().is_err());
+    }
+
+    #[test]
+    fn a_narrowed_location_keeps_only_its_flow_logs_objects() {
+        let n = Narrow {
+            region: "eu-west-1".into(),
+            flow_logs: ["fl-0a1".to_string()].into(),
+        };
+        let day = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20/";
+        assert!(n.keeps(&format!(
+            "{day}123456789012_vpcflowlogs_eu-west-1_fl-0a1_20261120T0905Z_ab12.log.gz"
+        )));
+        // Another flow log in the same folder, and one whose id only starts the same.
+        assert!(!n.keeps(&format!(
+            "{day}123456789012_vpcflowlogs_eu-west-1_fl-0b2_20261120T0905Z_ab12.log.gz"
+        )));
+        assert!(!n.keeps(&format!(
+            "{day}123456789012_vpcflowlogs_eu-west-1_fl-0a1f_20261120T0905Z_ab12.log.gz"
+        )));
     }
 
     #[test]

@@ -106,9 +106,10 @@ impl Lister {
                     .objects;
             }
             for (naming, account) in accounts {
-                let regions: Vec<String> = match fixed.get(2) {
-                    Some(r) => vec![naming.region_of(r)],
-                    None => {
+                let regions: Vec<String> = match (fixed.get(2), &location.narrow) {
+                    (Some(r), _) => vec![naming.region_of(r)],
+                    (None, Some(n)) => vec![n.region.clone()],
+                    (None, None) => {
                         listing.read.prefixes += 1;
                         let service = format!("{base}{}", naming.service_folder(&account));
                         let page = self.list(&location.bucket, &service, true).await?;
@@ -149,6 +150,12 @@ impl Lister {
                 }
                 listing.read.listed += 1;
                 listing.read.listed_bytes += o.size;
+                // Other flow logs' objects in a shared bucket are not evidence of these hosts.
+                if location.narrow.as_ref().is_some_and(|n| !n.keeps(&o.key)) {
+                    listing.read.others += 1;
+                    listing.read.others_bytes += o.size;
+                    continue;
+                }
                 let named = layout::name_time(&o.key);
                 listing.newest = listing.newest.max(named);
                 if named.is_none_or(|t| (wanted.0..=wanted.1).contains(&t)) {
