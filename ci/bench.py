@@ -12,6 +12,8 @@ them) it measures, with the files in the page cache:
 - grep -c -F over the plain file, and zcat | wc -l over the .gz files: the floor for reading.
 
 `ci/bench 50m-plain` adds a 50 M-record set (5.5 GB) for the memory figure at volume.
+`ci/bench s3` reads the 1 M gzip set from S3 (moto on 127.0.0.1, AWS's layout and names) and as
+Parquet, on disk and in S3, against the same files on disk.
 
 It prints records/s, MB/s and peak memory for each, the ratios to flowgate, and checks that
 flowgate and DuckDB both give the verdicts the generator planted (expected.txt).
@@ -269,9 +271,119 @@ print(json.dumps({"rows": rows, "s": time.perf_counter() - t}))
 """
 
 
+# --- S3 through a local emulator, and Parquet against gzip text ------------------------------
+
+S3_RUNNER = r"""
+import gzip, io, json, os, sys, datetime
+import boto3
+import pyarrow as pa, pyarrow.parquet as pq
+from moto.server import ThreadedMotoServer
+
+files, out_parquet = json.loads(sys.argv[1]), sys.argv[2]
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+endpoint = "http://127.0.0.1:%d" % server._server.server_port
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
+s3.create_bucket(Bucket="bench", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+INT32 = {"version", "srcport", "dstport", "tcp_flags", "traffic_path"}
+INT64 = {"protocol", "packets", "bytes", "start", "end"}
+os.makedirs(out_parquet, exist_ok=True)
+for i, f in enumerate(files):
+    text = gzip.open(f).read().decode()
+    lines = text.splitlines()
+    names = [n.replace("-", "_") for n in lines[0].split()]
+    rows = [l.split() for l in lines[1:]]
+    end = max(int(r[names.index("end")]) for r in rows if r[names.index("end")] != "-")
+    slot = datetime.datetime.fromtimestamp(end - end % 300 + 300, datetime.timezone.utc)
+    folder = f"AWSLogs/123456789012/vpcflowlogs/eu-west-1/{slot:%Y/%m/%d}/"
+    name = f"123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_{slot:%Y%m%dT%H%M}Z_{i:08x}"
+    s3.put_object(Bucket="bench", Key=f"text/{folder}{name}.log.gz", Body=open(f, "rb").read())
+    cols = {}
+    for j, n in enumerate(names):
+        v = [None if r[j] == "-" else r[j] for r in rows]
+        t = pa.int32() if n in INT32 else pa.int64() if n in INT64 else pa.string()
+        cols[n] = pa.array([None if x is None else int(x) for x in v] if t != pa.string() else v, t)
+    buf = io.BytesIO()
+    pq.write_table(pa.table(cols), buf, compression="gzip")
+    open(os.path.join(out_parquet, f"{name}.log.parquet"), "wb").write(buf.getvalue())
+    s3.put_object(Bucket="bench", Key=f"parquet/{folder}{name}.log.parquet", Body=buf.getvalue())
+print(endpoint, flush=True)
+sys.stdin.read()
+"""
+
+
+def s3_and_parquet(python, failures):
+    """The 1m-gz set in moto's S3 (text and Parquet, AWS's layout and names) and as Parquet on
+    disk: flowgate's verdicts on each, against the same gzip files read from disk."""
+    d = generate("1m-gz", 1_000_000, True)
+    files = files_of(d)
+    spec = os.path.join(d, "spec.yaml")
+    want = expected(d)
+    parquet_dir = os.path.join(DATA, "1m-parquet")
+    emulator = subprocess.Popen([python, "-c", S3_RUNNER, json.dumps(files), parquet_dir],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    endpoint = emulator.stdout.readline().strip()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIAFLOWGATEBENCHFAKE", AWS_SECRET_ACCESS_KEY="fake",
+               AWS_REGION="eu-west-1", AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL=endpoint)
+    rows = []
+    mib = lambda fs: sum(os.path.getsize(f) for f in fs) / (1 << 20)
+    window = ["--start", START]
+    runs = [
+        ("1m-gz on disk", [os.path.join(d, "logs")], mib(files)),
+        ("1m-gz in S3 (moto)", ["s3://bench/text"], mib(files)),
+        ("1m Parquet on disk", [parquet_dir], None),
+        ("1m Parquet in S3 (moto)", ["s3://bench/parquet"], None),
+    ]
+    base = None
+    try:
+        for label, flow_logs, size in runs:
+            if size is None:
+                size = mib(files_of_dir(parquet_dir))
+            args = [FLOWGATE, "check", spec, *window]
+            for f in flow_logs:
+                args += ["--flow-logs", f]
+            r = measured(args, env=env)
+            got = flowgate_verdicts(r["out"])
+            if got != want:
+                failures.append(f"{label}: flowgate verdicts {got} != expected {want}")
+            evidence = next((l for l in r["err"].splitlines() if l.startswith("evidence:")), "")
+            fetched = ""
+            if "objects fetched" in evidence:
+                # "N prefixes listed, M objects fetched (..), K skipped outside the window"
+                part = evidence.split(": ", 2)[2]
+                fetched = part.split(";")[0]
+            base = base or r["s"]
+            rows.append((label, r["s"], 1_000_000 / r["s"], size / r["s"], r["mib"], r["s"] / base, fetched))
+    finally:
+        emulator.stdin.close()
+        emulator.wait()
+    return rows
+
+
+def files_of_dir(d):
+    return sorted(os.path.join(d, f) for f in os.listdir(d))
+
+
 def main():
     python = os.environ.get("BENCH_PYTHON", sys.executable)
     sizes = sys.argv[1:] or DEFAULT
+    if sizes == ["s3"]:
+        failures = []
+        rows = s3_and_parquet(python, failures)
+        print()
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+        print()
+        print("| data | seconds | records/s | input MB/s | peak MiB | time vs disk gzip | S3 requests |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+        for label, secs, rps, mbps, peak, ratio, fetched in rows:
+            print(f"| {label} | {secs:.2f} | {rps / 1e6:.2f} M | {mbps:.0f} | {peak:.0f} | {ratio:.2f}x | {fetched} |")
+        if failures:
+            print("CORRECTNESS CHECK FAILED:")
+            for f in failures:
+                print("  " + f)
+            sys.exit(1)
+        print("correctness: every row gave the planted verdicts")
+        return
     rows = []
     failures = []
     for name, records, gz in SETS:

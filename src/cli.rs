@@ -134,10 +134,17 @@ pub struct CheckArgs {
 /// What evidence to read, and over what time: shared by every command that reads evidence.
 #[derive(Debug, Args)]
 pub struct EvidenceArgs {
-    /// Flow-log files or directories (recursive; plain or .gz, as S3 delivers them). Repeat for
-    /// more. Without it, the evidence comes from CloudWatch Logs Insights
+    /// Flow-log files or directories (recursive; plain, gzip or Parquet, as S3 delivers them),
+    /// or s3://BUCKET[/PREFIX] to read S3 itself. Repeat for more. Without it (and without
+    /// --log-group), the flow logs of the specs' hosts are found through EC2, in CloudWatch Logs
+    /// or S3
     #[arg(long = "flow-logs", value_name = "PATH", help_heading = "Evidence")]
     pub flow_logs: Vec<PathBuf>,
+
+    /// Files under the --flow-logs directories not to read: a glob matched against the path
+    /// below the directory and against the file name (repeatable; e.g. '*.json', 'archive/**')
+    #[arg(long, value_name = "GLOB", help_heading = "Evidence")]
+    pub exclude: Vec<String>,
 
     /// Record format of records without a header line, as in the flow log's definition
     /// ("${version} ${srcaddr} ..."); default: the version 2 format, or, against CloudWatch, the

@@ -398,6 +398,92 @@ fn a_bad_line_turns_passes_into_incomplete_errors_and_exit_3() {
     );
 }
 
+/// A shared log bucket copied down as the README suggests: other services' logs beside
+/// vpcflowlogs/, a README and a manifest. The verdicts are those of the flow logs alone, and the
+/// summary names what was left out.
+#[test]
+fn a_copied_log_bucket_is_read_for_its_flow_logs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let troubled = Path::new(ROOT).join(TROUBLED);
+    for entry in walk(&troubled) {
+        let to = dir.path().join(entry.strip_prefix(&troubled).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
+    }
+    let gz = |text: &str| {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let account = dir.path().join("AWSLogs/123456789012");
+    for (rel, body) in [
+        (
+            "CloudTrail/eu-west-1/2026/11/20/trail.json.gz",
+            gz("{\"Records\": []}\n"),
+        ),
+        (
+            "elasticloadbalancing/eu-west-1/2026/11/20/elb.log.gz",
+            gz("http 2026-11-20T09:05:00Z app/shop 203.0.113.9:5000 10.0.1.10:80 0.001 200\n"),
+        ),
+    ] {
+        let p = account.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("README.md"),
+        "# Our log archive\n\nAsk the platform team.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("manifest.json"), "{\"files\": 6}\n").unwrap();
+    let expected = verdicts(&run(&["check", "--flow-logs", TROUBLED, SPEC]));
+    let o = run(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+    assert_eq!(verdicts(&o), expected, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("skipped other services' logs under AWSLogs/")
+            && err.contains("123456789012/CloudTrail")
+            && err.contains("123456789012/elasticloadbalancing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped 2 file(s) in which no line looks like a flow-log record or header")
+            && err.contains("README.md")
+            && err.contains("manifest.json"),
+        "{err}"
+    );
+    assert!(!err.contains("evidence missing"), "{err}");
+    // --exclude leaves out what a user names, and says so.
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        dir.path().to_str().unwrap(),
+        "--exclude",
+        "*.md",
+        SPEC,
+    ]);
+    assert_eq!(verdicts(&o), expected, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--exclude left out 1 file(s)"),
+        "{}",
+        stderr(&o)
+    );
+    // A folder of nothing but other logs is a usage error that says what it found.
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        account.join("CloudTrail").to_str().unwrap(),
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no flow-log files to read"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_truncated_gzip_file_never_yields_a_pass() {
     let whole = std::fs::read(walk(&Path::new(ROOT).join(FIXED))[0].clone()).unwrap();
@@ -431,8 +517,14 @@ fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
         ),
         (
             "fake.log.gz",
-            b"this is not gzip\n".to_vec(),
+            b"\x00\x01 this is not gzip\n".to_vec(),
             "fake.log.gz: named .gz but not gzip".into(),
+        ),
+        (
+            // Detected by content: a .gz holding text is read as text, and its lines judged.
+            "unpacked.log.gz",
+            b"this is not gzip\n".to_vec(),
+            "unpacked.log.gz:1: 4 fields where the format has 14".into(),
         ),
         (
             "mismatch.log",
@@ -442,6 +534,17 @@ fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
             )
             .into_bytes(),
             "mismatch.log:2: 14 fields where the format has 15".into(),
+        ),
+        (
+            // A slip in a hand-made header names the word and the field it is closest to.
+            "typo.log",
+            format!(
+                "{}\n{}",
+                header.replace("log-status", "logstatus"),
+                rec("40000", "8080", "6", "1795165200", "1795165260")
+            )
+            .into_bytes(),
+            "typo.log:2: the header at line 1 names `logstatus`, which is not a flow-log field (the closest is `log-status`)".into(),
         ),
         (
             "port.log",
@@ -814,23 +917,32 @@ fn files_without_a_header_are_read_in_the_log_format_given() {
         "{}",
         stdout(&o)
     );
-    // Read as the default format instead, the same lines are bad lines, named in the failure.
+    // Read as the default format instead, not one line is a record: one diagnosis for the run,
+    // with what to do, and exit 3 (not a column of NO_TRAFFIC failures).
     let o = run(&["check", "--flow-logs", logs, SPEC, "--", "monitoring"]);
-    assert_eq!(o.status.code(), Some(101), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let err = stderr(&o);
     assert!(
-        stdout(&o).contains("evidence missing (2 bad lines, no usable record):"),
-        "{}",
-        stdout(&o)
+        err.contains("no record to judge: not one of the 2 lines read is a record flowgate can read (the first: ")
+            && err.contains("cw-export.log:1: 8 fields where the format has 14"),
+        "{err}"
     );
     assert!(
-        stderr(&o).contains("cw-export.log:1: 8 fields where the format has 14"),
-        "{}",
-        stderr(&o)
+        err.contains("help: the records have no header line: add it"),
+        "{err}"
     );
+    assert_eq!(
+        err.matches("no record to judge").count(),
+        1,
+        "said once: {err}"
+    );
+    assert!(!stdout(&o).contains("NO_TRAFFIC"), "{}", stdout(&o));
 }
 
 #[test]
 fn a_window_with_no_records_never_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
     let o = run(&[
         "check",
         "--flow-logs",
@@ -840,26 +952,22 @@ fn a_window_with_no_records_never_passes() {
         "2026-11-19T00:00:00Z",
         "--end",
         "2026-11-19T12:00:00+01:00",
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(101));
-    let out = stdout(&o);
+    // One diagnosis, with the files' own time span against the window, and exit 3: the logs for
+    // the window are not there, which is not a failure of the application.
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let err = stderr(&o);
     assert!(
-        out.contains("test result: FAILED. 0 passed; 11 failed"),
-        "{out}"
+        err.contains("no record to judge: all 967 records lie outside the window 2026-11-19T00:00:00Z .. 2026-11-19T11:00:00Z; the records span 2026-11-20T14:00:00Z .. 2026-11-20T14:30:00Z"),
+        "{err}"
     );
-    // Reach checks saw nothing; deny checks cannot pass on nothing: the logs may not be there.
-    assert_eq!(out.matches("\nNO_TRAFFIC: ").count(), 8, "{out}");
-    assert_eq!(
-        out.matches("\nINCOMPLETE: would pass, but evidence is missing (no usable record)")
-            .count(),
-        3,
-        "{out}"
-    );
-    assert!(
-        stderr(&o).contains("967 outside the window"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!stdout(&o).contains("NO_TRAFFIC"), "{}", stdout(&o));
+    // The pipeline's report has every case as an error with the reason, never a pass.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<error").count(), 11, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
     // The same with --no-traffic skip: nothing is skipped into green.
     let o = run(&[
         "check",
@@ -872,7 +980,8 @@ fn a_window_with_no_records_never_passes() {
         "skip",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
-    assert!(stdout(&o).contains("0 passed; 11 failed"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("no record to judge"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("... ok"), "{}", stdout(&o));
 }
 
 #[test]

@@ -59,6 +59,7 @@ pub fn request(args: &EvidenceArgs, wait: Option<std::time::Duration>) -> Reques
         flow_logs: args.flow_logs.clone(),
         log_groups: args.log_groups.clone(),
         log_format: args.log_format.clone(),
+        exclude: args.exclude.clone(),
         rows: match args.insights_rows {
             RowsArg::Aggregated => Rows::Aggregated,
             RowsArg::Raw => Rows::Raw,

@@ -552,6 +552,8 @@ pub struct Stats {
     pub records: u64,
     pub outside_window: u64,
     pub nodata: u64,
+    /// The earliest start and latest end of the records read: what the evidence spans.
+    pub span: Option<(u64, u64)>,
 }
 
 impl Stats {
@@ -560,6 +562,17 @@ impl Stats {
         self.records += o.records;
         self.outside_window += o.outside_window;
         self.nodata += o.nodata;
+        if let Some((start, end)) = o.span {
+            self.saw(start, end);
+        }
+    }
+
+    /// Takes in a record's times.
+    pub fn saw(&mut self, start: u64, end: u64) {
+        self.span = Some(match self.span {
+            Some((s, e)) => (s.min(start), e.max(end)),
+            None => (start, end),
+        });
     }
 }
 

@@ -16,6 +16,7 @@ use crate::resolve::Ranges;
 
 use super::format::Format;
 use super::s3::{self, Lister, Listing};
+use super::walk::{self, Exclude};
 use super::{FlowQuestion, Question, SourceError};
 use crate::evidence::flows::{Fold, Folded};
 use crate::evidence::{Evidence, Provenance, Unavailable};
@@ -27,6 +28,8 @@ pub struct FileSource {
     /// The format of lines before any header: `--log-format`, else the default v2 format.
     format: Format,
     s3: Option<Remote>,
+    /// What the walk left out, for the run summary.
+    notes: Vec<String>,
 }
 
 /// Flow logs in S3: where to list them, how to fetch them, and how long to wait for a window's
@@ -38,49 +41,21 @@ pub struct Remote {
 }
 
 impl FileSource {
-    /// Lists the files under `paths` (directories recursively, hidden entries skipped, sorted).
-    /// A path that does not exist, or a directory with no files, is a usage error: judging
-    /// nothing would turn every check into NO_TRAFFIC for a typo.
-    pub fn open(paths: &[PathBuf], format: Format) -> Result<FileSource, SourceError> {
-        let mut files = Vec::new();
-        for path in paths {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| SourceError::Usage(format!("--flow-logs {}: {e}", path.display())))?;
-            if !meta.is_dir() {
-                files.push(path.clone());
-                continue;
-            }
-            let before = files.len();
-            for entry in walkdir::WalkDir::new(path)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| {
-                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-                })
-            {
-                let entry = entry.map_err(|e| {
-                    SourceError::Usage(format!("--flow-logs {}: {e}", path.display()))
-                })?;
-                if entry.file_type().is_file() {
-                    files.push(entry.into_path());
-                }
-            }
-            if files.len() == before {
-                return Err(SourceError::Usage(format!(
-                    "--flow-logs {}: the directory holds no files\n  help: point it at the flow-log \
-                     files (e.g. the AWSLogs/ folder copied from S3)",
-                    path.display()
-                )));
-            }
-        }
-        // The same file named twice (a directory and a file in it, say) is read once.
-        let mut seen = std::collections::HashSet::new();
-        files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    /// Lists the files under `paths` (see `walk`). A path that does not exist, or a directory
+    /// with no flow-log files, is a usage error: judging nothing would turn every check into
+    /// NO_TRAFFIC for a typo.
+    pub fn open(
+        paths: &[PathBuf],
+        format: Format,
+        exclude: &Exclude,
+    ) -> Result<FileSource, SourceError> {
+        let found = walk::walk(paths, exclude)?;
+        let notes = found.notes();
         Ok(FileSource {
-            files: files.into_iter().map(Blob::Local).collect(),
+            files: found.files.into_iter().map(Blob::Local).collect(),
             format,
             s3: None,
+            notes,
         })
     }
 
@@ -169,6 +144,19 @@ impl FileSource {
     /// `Window::on_disk`); with S3 locations, over the ranges the checks ask for, each with the
     /// objects listed for it.
     pub async fn gather(&self, question: &Question) -> Result<Evidence, SourceError> {
+        let mut ev = self.gather_all(question).await?;
+        if let Some(why) = nothing_to_judge(&ev, &question.plan().window.on_disk(crate::now())) {
+            return Err(SourceError::Failed(why));
+        }
+        for n in &self.notes {
+            if !ev.notes.contains(n) {
+                ev.notes.push(n.clone());
+            }
+        }
+        Ok(ev)
+    }
+
+    async fn gather_all(&self, question: &Question) -> Result<Evidence, SourceError> {
         let plan = question.plan();
         let window = plan.window.on_disk(crate::now());
         if window.is_bounded() || self.s3.is_some() {
@@ -316,6 +304,56 @@ impl FileSource {
         }
         parts.join(" and ")
     }
+}
+
+/// One diagnosis for a run in which not one record can be judged, instead of the same gap in
+/// every test: what the files held, and what to do.
+fn nothing_to_judge(ev: &Evidence, window: &Window) -> Option<String> {
+    let s = &ev.stats;
+    if s.records > s.outside_window {
+        return None;
+    }
+    let g = &ev.gaps;
+    let time = crate::evidence::time;
+    if let (Some((first, last)), true) = (s.span, s.records > 0) {
+        let bound = |t: Option<u64>| t.map_or("open".to_string(), time);
+        return Some(format!(
+            "no record to judge: all {} records lie outside the window {} .. {}; the records span {} .. {}
+  help: give --start/--end (or --since) inside the records' span, or the flow-log files of the window",
+            s.records,
+            bound(window.start),
+            bound(window.end),
+            time(first),
+            time(last),
+        ));
+    }
+    if let Some(b) = g.bad_line_samples.first() {
+        let mut why = format!(
+            "no record to judge: not one of the {} lines read is a record flowgate can read (the first: {}: {})",
+            g.bad_lines,
+            ev.origin(&b.origin),
+            b.reason
+        );
+        if b.reason.contains("fields where the format has") {
+            why.push_str(
+                "
+  help: the records have no header line: add it (as S3 writes it: `version account-id interface-id ...`), or give their format: --log-format '${version} ${account-id} ${interface-id} ...'",
+            );
+        }
+        return Some(why);
+    }
+    if let Some(f) = g.bad_files.first() {
+        return Some(format!(
+            "no record to judge: no flow-log file could be read ({} unreadable; the first: {}: {})",
+            g.bad_files.len(),
+            ev.origins.get(f.file as usize).map_or("?", String::as_str),
+            f.reason
+        ));
+    }
+    if let Some(m) = g.missing.first() {
+        return Some(format!("no record to judge: {m}"));
+    }
+    Some("no record to judge: the flow-log files hold no records (they are empty)".into())
 }
 
 fn plural(n: u64) -> String {
@@ -595,7 +633,12 @@ mod tests {
     }
 
     fn scan_dir(dir: &Path, window: Window) -> Evidence {
-        let source = FileSource::open(&[dir.to_path_buf()], Format::default_v2()).unwrap();
+        let source = FileSource::open(
+            &[dir.to_path_buf()],
+            Format::default_v2(),
+            &Exclude::default(),
+        )
+        .unwrap();
         scan(&source.files(), &source.format, &plan(window)).unwrap()
     }
 
@@ -814,6 +857,16 @@ mod tests {
     }
 
     #[test]
+    fn a_gz_file_that_holds_plain_text_is_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = rec("10.0.1.10", "10.0.2.20", 40000, 8080, 100, "ACCEPT") + "\n";
+        write(dir.path(), "unpacked.log.gz", line.as_bytes());
+        let ev = scan_dir(dir.path(), Window::default());
+        assert!(ev.gaps.bad_files.is_empty(), "{:?}", ev.gaps.bad_files);
+        assert_eq!(request_accepts(&ev), 1);
+    }
+
+    #[test]
     fn no_record_in_the_window_is_a_gap() {
         let dir = tempfile::tempdir().unwrap();
         write(
@@ -854,8 +907,12 @@ mod tests {
     fn a_file_named_twice_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
         let f = write(dir.path(), "f.log", b"x\n");
-        let source =
-            FileSource::open(&[dir.path().to_path_buf(), f], Format::default_v2()).unwrap();
+        let source = FileSource::open(
+            &[dir.path().to_path_buf(), f],
+            Format::default_v2(),
+            &Exclude::default(),
+        )
+        .unwrap();
         assert_eq!(source.files().len(), 1);
     }
 
@@ -868,9 +925,21 @@ mod tests {
             Ok(_) => panic!("accepted"),
         };
         let v2 = Format::default_v2;
-        assert!(usage(FileSource::open(&[dir.path().join("nope")], v2())).contains("nope"));
         assert!(
-            usage(FileSource::open(&[dir.path().to_path_buf()], v2())).contains("holds no files")
+            usage(FileSource::open(
+                &[dir.path().join("nope")],
+                v2(),
+                &Exclude::default()
+            ))
+            .contains("nope")
+        );
+        assert!(
+            usage(FileSource::open(
+                &[dir.path().to_path_buf()],
+                v2(),
+                &Exclude::default()
+            ))
+            .contains("holds no files")
         );
         let request = |format: &str| crate::source::Request {
             log_format: Some(format.into()),

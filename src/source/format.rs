@@ -130,6 +130,26 @@ impl Format {
         Format { columns, names }
     }
 
+    /// A name in a header that AWS does not document but is a slip away from one that it does
+    /// (`logstatus`, `dstadr`), with that field: a typo in a hand-made header, not a field AWS
+    /// added since (those are kept as columns to skip).
+    pub fn typo(&self) -> Option<(&str, &'static str)> {
+        let squash = |s: &str| s.replace(['-', '_'], "");
+        self.names.iter().find_map(|name| {
+            if lookup(name).is_some() {
+                return None;
+            }
+            NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .find(|known| {
+                    squash(known) == squash(name)
+                        || (name.len() >= 5 && strsim::levenshtein(known, name) <= 2)
+                })
+                .map(|known| (name.as_str(), known))
+        })
+    }
+
     /// Whether a line is a header (`version account-id ...`) rather than a record: every word is
     /// a lower-case name with no digits (records always carry digits: addresses, ports, ids), and
     /// at least one is a field AWS documents.
@@ -193,6 +213,16 @@ mod tests {
         );
         let h = Format::from_header("srcaddr some-future-field dstaddr");
         assert_eq!(h.columns, [Field::SrcAddr, Field::Other, Field::DstAddr]);
+    }
+
+    #[test]
+    fn a_slip_in_a_header_is_told_from_a_field_aws_added_since() {
+        let f = Format::from_header("version srcaddr dstaddr logstatus");
+        assert_eq!(f.typo(), Some(("logstatus", "log-status")));
+        let f = Format::from_header("version srcaddr dstadr");
+        assert_eq!(f.typo(), Some(("dstadr", "dstaddr")));
+        let f = Format::from_header("version srcaddr dstaddr some-new-field");
+        assert_eq!(f.typo(), None);
     }
 
     #[test]

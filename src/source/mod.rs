@@ -18,6 +18,7 @@ pub mod parquet;
 pub mod record;
 pub mod s3;
 pub mod scan;
+pub mod walk;
 
 #[cfg(test)]
 mod properties;
@@ -88,6 +89,8 @@ pub struct Request {
     pub log_groups: Vec<String>,
     /// `--log-format`: the record format of records without a header.
     pub log_format: Option<String>,
+    /// `--exclude`: globs of files on disk not to read.
+    pub exclude: Vec<String>,
     pub rows: Rows,
     /// `--wait`.
     pub wait: Option<Duration>,
@@ -298,7 +301,13 @@ pub enum Source {
 pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, SourceError> {
     match at {
         Where::Files { paths, s3, format } => {
-            let source = files::FileSource::open(&paths, format)?;
+            if paths.is_empty() && !request.exclude.is_empty() {
+                return Err(SourceError::Usage(
+                    "--exclude leaves out files on disk, and no --flow-logs path names any".into(),
+                ));
+            }
+            let exclude = walk::Exclude::new(&request.exclude)?;
+            let source = files::FileSource::open(&paths, format, &exclude)?;
             if s3.is_empty() {
                 return Ok(Source::Files(source));
             }

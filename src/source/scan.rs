@@ -74,9 +74,14 @@ enum Kind {
 /// What a file is, by its own first bytes (its name only decides that a `.gz` that is not gzip
 /// is damaged). `Err` for files flowgate cannot read.
 fn sniff(name: &str, head: &[u8]) -> Result<Kind, String> {
+    // A `.gz` that holds plain text (a copy unpacked and renamed back) is read as text.
+    let text = !head.is_empty()
+        && head
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Kind::Gzip)
-    } else if name.ends_with(".gz") {
+    } else if name.ends_with(".gz") && !text {
         Err("named .gz but not gzip: empty or damaged".into())
     } else if parquet::is_parquet(head) {
         Ok(Kind::Parquet)
@@ -150,7 +155,7 @@ impl Scanner<'_> {
                 // Only local plain files are split.
                 let path = blob.local().expect("parts are made of local files only");
                 if let Some(format) = self.header(path) {
-                    unusable = missing_fields(&format, needs_time, 1);
+                    unusable = unusable_header(&format, needs_time, 1);
                     layout = Layout::new(&format);
                 }
                 open_at(path, start - 1).map_err(|e| format!("cannot read: {e}"))
@@ -222,7 +227,7 @@ impl Scanner<'_> {
                 && Format::is_header(text)
             {
                 let format = Format::from_header(text);
-                unusable = missing_fields(&format, needs_time, read.lines);
+                unusable = unusable_header(&format, needs_time, read.lines);
                 layout = Layout::new(&format);
                 read.late_header |= !(first_line_of_file && read.lines == 1);
                 continue;
@@ -260,6 +265,7 @@ impl Scanner<'_> {
                     }
                     (true, (Some(start), Some(end))) => {
                         part.stats.records += 1;
+                        part.stats.saw(start, end);
                         if !self.plan.window.overlaps(start, end) {
                             part.stats.outside_window += 1;
                         }
@@ -286,6 +292,7 @@ impl Scanner<'_> {
                     );
                     continue;
                 };
+                part.stats.saw(start, end);
                 if !self.plan.window.overlaps(start, end) {
                     part.stats.outside_window += 1;
                     if let Record::Flow(flow) = record
@@ -320,6 +327,16 @@ impl Scanner<'_> {
         }
         read
     }
+}
+
+/// Why the records after a header cannot be judged: a misspelt field, or missing ones.
+fn unusable_header(format: &Format, needs_time: bool, header_line: u64) -> Option<String> {
+    if let Some((name, known)) = format.typo() {
+        return Some(format!(
+            "the header at line {header_line} names `{name}`, which is not a flow-log field (the closest is `{known}`): fix the header, so the columns after it are not misread"
+        ));
+    }
+    missing_fields(format, needs_time, header_line)
 }
 
 fn missing_fields(format: &Format, needs_time: bool, header_line: u64) -> Option<String> {

@@ -462,7 +462,7 @@ async fn from_files(plan: &Arc<Plan>, recs: &[Rec], flags: bool) -> Evidence {
         text.push('\n');
     }
     std::fs::write(&path, text).unwrap();
-    FileSource::open(&[path], Format::default_v2())
+    FileSource::open(&[path], Format::default_v2(), &Default::default())
         .unwrap()
         .gather(&Question::Checks(Arc::clone(plan)))
         .await
