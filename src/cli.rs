@@ -146,8 +146,8 @@ pub struct EvidenceArgs {
     #[arg(long, value_name = "GLOB", help_heading = "Evidence")]
     pub exclude: Vec<String>,
 
-    /// Record format of records without a header line, as in the flow log's definition
-    /// ("${version} ${srcaddr} ..."); default: the version 2 format, or, against CloudWatch, the
+    /// Record format of records without a header line, as in the flow log's definition, in
+    /// single quotes ('${version} ${srcaddr} ...'); default: the version 2 format, or, against CloudWatch, the
     /// format of the flow log that delivers to the log group
     #[arg(long, value_name = "FIELDS", help_heading = "Evidence")]
     pub log_format: Option<String>,
@@ -178,13 +178,18 @@ pub struct EvidenceArgs {
 
     /// What Logs Insights returns: `aggregated` (totals per address pair computed by `stats`,
     /// then per connection only for pairs the totals do not settle), or `raw` records (for low
-    /// volumes, or emulators without `stats`)
-    #[arg(long, value_enum, default_value_t = RowsArg::Aggregated, value_name = "ROWS", help_heading = "CloudWatch Logs")]
-    pub insights_rows: RowsArg,
+    /// volumes, or emulators without `stats`) [default: aggregated]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "ROWS",
+        help_heading = "CloudWatch Logs"
+    )]
+    pub insights_rows: Option<RowsArg>,
 
-    /// Logs Insights queries running at once
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
-    pub max_queries: usize,
+    /// Logs Insights queries running at once [default: 4]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
+    pub max_queries: Option<usize>,
 
     #[command(flatten)]
     pub aws: AwsArgs,

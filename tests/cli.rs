@@ -627,6 +627,17 @@ fn a_run_that_stops_before_judging_still_writes_its_reports() {
     );
     assert!(xml.contains("the run stopped before judging"), "{xml}");
     assert!(xml.contains("Connection refused"), "the reason: {xml}");
+    // Without --flow-logs the run says up front that it reads AWS, and out of reach, that
+    // --flow-logs reads files instead.
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("evidence: no --flow-logs or --log-group given: reading the flow logs of the specs' hosts from AWS"),
+        "{err}"
+    );
+    assert!(
+        err.contains("to read flow-log files instead, give --flow-logs PATH"),
+        "{err}"
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("## flowgate: 11 errors, 0 passed"), "{md}");
 }
@@ -1104,7 +1115,7 @@ fn aws_selectors_say_they_need_an_aws_source() {
 
 #[test]
 fn usage_errors_exit_2_with_what_to_do() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "check",
@@ -1138,6 +1149,37 @@ fn usage_errors_exit_2_with_what_to_do() {
                 "srcaddr dstadr",
             ],
             "--log-format: unknown field `dstadr`",
+        ),
+        (
+            // What bash leaves of "${version} ${account-id} ${interface-id} ... ${log-status}".
+            &[
+                "check",
+                "--flow-logs",
+                FIXED,
+                SPEC,
+                "--log-format",
+                " id id          status",
+            ],
+            "help: put the format in single quotes: --log-format '${version}",
+        ),
+        (
+            &[
+                "check",
+                "--flow-logs",
+                FIXED,
+                SPEC,
+                "--insights-rows",
+                "raw",
+            ],
+            "--insights-rows tunes Logs Insights queries, and --flow-logs reads files: drop --insights-rows",
+        ),
+        (
+            &["check", "--flow-logs", FIXED, SPEC, "--max-queries", "2"],
+            "drop --max-queries",
+        ),
+        (
+            &["check", "--flow-logs", FIXED, SPEC, "--wait", "5m"],
+            "files on disk hold what they hold: drop --wait",
         ),
     ];
     for (args, needle) in cases {

@@ -148,7 +148,7 @@ impl AwsError {
             ),
             Kind::NoCredentials => "give AWS credentials the standard way: --profile or AWS_PROFILE (after `aws sso login` for SSO), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role (web identity in CI, an instance or container role); --flow-logs reads files without AWS".into(),
             Kind::NoRegion => "give the region with --region, AWS_REGION or the profile; --flow-logs reads files without AWS".into(),
-            Kind::Unreachable => "AWS could not be reached: check the region (--region or AWS_REGION), --endpoint-url if you use one, and the network or proxy".into(),
+            Kind::Unreachable => "AWS could not be reached: check the region (--region or AWS_REGION), --endpoint-url if you use one, and the network or proxy; to read flow-log files instead, give --flow-logs PATH".into(),
             Kind::NotFound | Kind::Service => return None,
         })
     }

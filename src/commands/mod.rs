@@ -60,12 +60,19 @@ pub fn request(args: &EvidenceArgs, wait: Option<std::time::Duration>) -> Reques
         log_groups: args.log_groups.clone(),
         log_format: args.log_format.clone(),
         exclude: args.exclude.clone(),
-        rows: match args.insights_rows {
+        rows: match args.insights_rows.unwrap_or(RowsArg::Aggregated) {
             RowsArg::Aggregated => Rows::Aggregated,
             RowsArg::Raw => Rows::Raw,
         },
         wait,
-        max_queries: args.max_queries,
+        max_queries: args.max_queries.unwrap_or(4),
+        cloudwatch_options: [
+            args.insights_rows.map(|_| "--insights-rows"),
+            args.max_queries.map(|_| "--max-queries"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     }
 }
 
@@ -105,6 +112,12 @@ pub async fn connect(
                 || (request.kind()? == source::Kind::LogGroups && has_aws_selectors(specs))
         }
     };
+    if purpose == Purpose::Read && request.kind()? == source::Kind::Discovered {
+        // Said before any AWS call: a user who meant to read files sees at once what happens.
+        eprintln!(
+            "evidence: no --flow-logs or --log-group given: reading the flow logs of the specs' hosts from AWS (found through EC2, in CloudWatch Logs or S3); --flow-logs PATH reads files instead"
+        );
+    }
     Ok(if for_evidence || opts.given() {
         Some(aws::connect(&opts).await?)
     } else {

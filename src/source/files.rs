@@ -950,6 +950,8 @@ mod tests {
             other => panic!("{:?}", other.map(|_| ())),
         };
         assert!(format("srcaddr dstadr").contains("unknown field `dstadr`"));
+        // `"${version} ${account-id} ${interface-id} ... ${log-status}"` after the shell.
+        assert!(format("  id id      status").contains("put the format in single quotes"));
         match headerless_format(request("srcaddr dstaddr").format().unwrap()) {
             Err(SourceError::Usage(m)) => assert!(m.contains("lacks srcport"), "{m}"),
             other => panic!("{:?}", other.map(|_| ())),

@@ -96,6 +96,8 @@ pub struct Request {
     pub wait: Option<Duration>,
     /// `--max-queries`.
     pub max_queries: usize,
+    /// The options given that only Logs Insights uses (`--insights-rows`, `--max-queries`).
+    pub cloudwatch_options: Vec<&'static str>,
 }
 
 /// Where evidence comes from, in the only three ways a command line can say it.
@@ -122,16 +124,20 @@ impl Request {
 
     /// The record format `--log-format` gives, if any.
     pub fn format(&self) -> Result<Option<Format>, SourceError> {
-        self.log_format
-            .as_deref()
-            .map(Format::parse)
-            .transpose()
-            .map_err(|e| {
-                SourceError::Usage(format!(
-                    "--log-format: {e}\n  help: list the fields as in the flow log's definition, e.g. \
-                     '${{version}} ${{interface-id}} ${{srcaddr}} ...'"
-                ))
-            })
+        let Some(text) = self.log_format.as_deref() else {
+            return Ok(None);
+        };
+        if shell_expanded(text) {
+            return Err(SourceError::Usage(format!(
+                "--log-format `{text}`: the shell has expanded the `${{...}}` fields (`${{interface-id}}` becomes `id`, `${{srcaddr}}` nothing)\n  help: put the format in single quotes: --log-format '${{version}} ${{interface-id}} ${{srcaddr}} ...'"
+            )));
+        }
+        Format::parse(text).map(Some).map_err(|e| {
+            SourceError::Usage(format!(
+                "--log-format: {e}\n  help: list the fields as in the flow log's definition, in single quotes, e.g. \
+                 '${{version}} ${{interface-id}} ${{srcaddr}} ...'"
+            ))
+        })
     }
 
     /// Whether reading this evidence needs AWS at all: anything but files on disk does.
@@ -154,6 +160,15 @@ impl Request {
         }
         Ok((local, remote))
     }
+}
+
+/// Whether a `--log-format` went through a shell's double quotes: `${interface-id}` is "`id` if
+/// `interface` is unset", so every hyphenated field leaves its last word and the others nothing.
+fn shell_expanded(text: &str) -> bool {
+    !text.contains('$')
+        && text
+            .split_ascii_whitespace()
+            .any(|w| matches!(w, "id" | "status" | "flags" | "direction"))
 }
 
 /// The evidence to read, resolved: what a [`Source`] is opened on.
@@ -191,6 +206,18 @@ pub async fn locate(
     match request.kind()? {
         Kind::Files => {
             let (paths, s3) = request.locations()?;
+            // An option that would do nothing is refused, not silently ignored.
+            if let Some(option) = request.cloudwatch_options.first() {
+                return Err(SourceError::Usage(format!(
+                    "{option} tunes Logs Insights queries, and --flow-logs reads files: drop {option}"
+                )));
+            }
+            if request.wait.is_some() && s3.is_empty() {
+                return Err(SourceError::Usage(
+                    "--wait waits for flow logs to be delivered (to CloudWatch Logs or S3); files on disk hold what they hold: drop --wait"
+                        .into(),
+                ));
+            }
             Ok(Where::Files {
                 paths,
                 s3,
