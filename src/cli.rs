@@ -314,7 +314,8 @@ pub struct HarnessArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Number of threads judging tests in parallel
+    /// Accepted for libtest compatibility: the tests only judge evidence gathered before they
+    /// run, so they run on one thread and print in spec order
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub test_threads: Option<usize>,
 
@@ -346,7 +347,9 @@ impl HarnessArgs {
             list: self.list,
             format: self.format,
             quiet: self.quiet,
-            test_threads: self.test_threads,
+            // The evidence is gathered before any test runs, and a test only judges it: one
+            // thread costs nothing, and prints the tests in spec order, as the README shows them.
+            test_threads: Some(1),
             ignored: self.ignored,
             include_ignored: self.include_ignored,
             color: self.color,

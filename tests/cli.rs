@@ -123,6 +123,36 @@ fn after_the_fixes_the_whole_gate_passes() {
     );
 }
 
+/// Whatever the thread count, the tests print in the order of the spec, as the README shows.
+#[test]
+fn tests_print_in_spec_order_whatever_the_thread_count() {
+    let listed = stdout(&run(&["check", "--list", SPEC]));
+    let order: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect();
+    assert_eq!(order.len(), 11, "{listed}");
+    for threads in ["1", "4", "16"] {
+        for _ in 0..3 {
+            let o = run(&[
+                "check",
+                "--flow-logs",
+                TROUBLED,
+                "--test-threads",
+                threads,
+                SPEC,
+            ]);
+            let ran: Vec<String> = stdout(&o)
+                .lines()
+                .filter_map(|l| l.strip_prefix("test "))
+                .filter_map(|l| l.split_once(" ... ").map(|(name, _)| name))
+                .map(|n| n.trim_end().to_string())
+                .collect();
+            assert_eq!(ran, order, "--test-threads {threads}: {}", stdout(&o));
+        }
+    }
+}
+
 #[test]
 fn list_prints_the_test_names_without_reading_evidence() {
     let o = run(&["check", SPEC, "--list"]);
