@@ -13,7 +13,12 @@ const FIXED: &str = "examples/after-fixes";
 /// The binary with a fake AWS environment: nothing it does may reach AWS or the instance
 /// metadata address, even by accident.
 fn flowgate() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    Command::from_std(flowgate_process())
+}
+
+/// The same command as a process to start and signal while it runs.
+fn flowgate_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate"));
     cmd.current_dir(ROOT)
         .env("AWS_ACCESS_KEY_ID", "AKIAFLOWGATETESTFAKE")
         .env("AWS_SECRET_ACCESS_KEY", "flowgate-test-fake-secret")
@@ -1323,27 +1328,71 @@ fn the_guarantees_name_tests_that_exist() {
         .find("## What flowgate guarantees")
         .expect("the section");
     let section = &readme[start..start + readme[start..].find("\n## Testing").unwrap()];
-    let mut sources = String::new();
-    for dir in ["src", "tests"] {
-        for path in walk(&Path::new(ROOT).join(dir)) {
-            if path.extension().is_some_and(|e| e == "rs") {
-                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| **")).collect();
+    assert!(rows.len() >= 8, "{section}");
+    let mut named = 0;
+    for row in rows {
+        // The last cell: groups split by `;`, each `file`: names, or names in tests/cli.rs.
+        let backed = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        for group in backed.split(';') {
+            let ticks: Vec<&str> = group.split('`').skip(1).step_by(2).collect();
+            if group.contains("fuzz target") {
+                for t in &ticks {
+                    let target = Path::new(ROOT).join(format!("fuzz/fuzz_targets/{t}.rs"));
+                    assert!(target.exists(), "the README names fuzz target `{t}`: {row}");
+                }
+                continue;
+            }
+            // A path applies to the names after it, up to the next path or `;`.
+            let mut file = "tests/cli.rs";
+            let mut cited: Vec<(&str, Vec<&str>)> = Vec::new();
+            for t in &ticks {
+                if t.contains('/') {
+                    file = t;
+                    cited.push((file, Vec::new()));
+                } else if t.len() > 10 && t.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    match cited.last_mut() {
+                        Some((f, names)) if *f == file => names.push(t),
+                        _ => cited.push((file, vec![t])),
+                    }
+                }
+            }
+            for (file, names) in cited {
+                let text = std::fs::read_to_string(Path::new(ROOT).join(file))
+                    .unwrap_or_else(|e| panic!("the README cites {file}: {e}"));
+                if names.is_empty() {
+                    assert!(
+                        text.contains("#[test]") || text.contains("#[tokio::test"),
+                        "{file} holds no test: {row}"
+                    );
+                }
+                for name in names {
+                    named += 1;
+                    assert!(
+                        is_test(&text, name),
+                        "the README cites `{name}` in {file}, which has no #[test] of that name"
+                    );
+                }
             }
         }
     }
-    let names: Vec<&str> = section
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|n| n.len() > 20 && n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-        .collect();
-    assert!(names.len() >= 15, "{names:?}");
-    for name in names {
-        assert!(
-            sources.contains(&format!("fn {name}(")),
-            "the README names `{name}`, which is not a test"
-        );
-    }
+    assert!(named >= 15, "{named} tests named");
+}
+
+/// Whether `text` has a test function `name`: `fn name(` with `#[test]` (or `#[tokio::test]`)
+/// among the attributes and doc comments right above it.
+fn is_test(text: &str, name: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    lines.iter().enumerate().any(|(i, line)| {
+        let t = line.trim_start();
+        (t.starts_with(&format!("fn {name}(")) || t.starts_with(&format!("async fn {name}(")))
+            && lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim_start())
+                .take_while(|l| l.starts_with("#[") || l.starts_with("///"))
+                .any(|l| l.starts_with("#[test]") || l.starts_with("#[tokio::test"))
+    })
 }
 
 /// The README's triage and baseline examples are what those commands print.
@@ -1758,7 +1807,6 @@ fn credentials_never_appear_in_output_or_reports() {
             .env("AWS_ACCESS_KEY_ID", KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .env("AWS_SESSION_TOKEN", TOKEN)
-            .env("RUST_LOG", "trace")
             .env("RUST_BACKTRACE", "1")
             .env("GITHUB_STEP_SUMMARY", &summary);
         if args[0] == "check" {
@@ -2700,4 +2748,111 @@ fn discovery_reads_each_check_from_cloudwatch_or_s3_whichever_covers_it() {
             && err.contains("S3 s3://flowgate-central-logs/"),
         "{err}"
     );
+}
+
+/// Sends Ctrl-C (SIGINT) to a running flowgate.
+fn interrupt(child: &std::process::Child) {
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+#[test]
+fn ctrl_c_stops_the_queries_and_leaves_the_checks_unavailable_a_second_one_quits() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("waiting.yaml");
+    std::fs::write(
+        &spec,
+        "app: waiting\nhosts:\n  web1: { cidr: 10.0.1.10/32 }\n  app: { cidr: 10.0.2.20/32 }\nexpect:\n  - { name: web reaches app on a port nobody uses, from: web1, to: app, port: 9999 }\n",
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let spawn = |endpoint: &str| {
+        flowgate_process()
+            .args(["check", "--insights-rows", "raw", "--log-group", "/vpc/shop"])
+            .args(["--log-format", "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}"])
+            .args(["--since", "1h", "--wait", "5m", "--junit"])
+            .arg(&junit)
+            .arg(&spec)
+            .args(["--endpoint-url", endpoint])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Waiting for records that will not come: Ctrl-C ends the wait at once, stops the queries,
+    // and the check is an error, never judged on what was there.
+    let child = spawn(m.endpoint());
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let interrupted = std::time::Instant::now();
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}{}", stdout(&o));
+    assert!(
+        err.contains("stopping the running queries (Ctrl-C again to quit at once)"),
+        "{err}"
+    );
+    assert!(
+        interrupted.elapsed() < std::time::Duration::from_secs(10),
+        "the wait ended only after {:?}",
+        interrupted.elapsed()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<error type="UNAVAILABLE""#), "{xml}");
+    assert!(!xml.contains("<failure"), "never judged on a part: {xml}");
+    // An AWS that never answers: stopping hangs too, and a second Ctrl-C quits at once (130).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let mut child = spawn(&endpoint);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    interrupt(&child);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(child.try_wait().unwrap().is_none(), "still stopping");
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+}
+
+/// Output on a terminal is coloured, and NO_COLOR turns it off (pipes: see
+/// `colour_only_on_a_terminal_and_never_with_no_color`). `script` (util-linux, on every Debian
+/// machine) gives the run a pseudo-terminal.
+#[test]
+fn colour_on_a_pseudo_terminal_unless_no_color_says_otherwise() {
+    let on_a_terminal = |no_color: bool| {
+        let env = if no_color {
+            "env NO_COLOR=1"
+        } else {
+            "env -u NO_COLOR"
+        };
+        let cmd = format!(
+            "{env} {} check --flow-logs {TROUBLED} {SPEC}",
+            env!("CARGO_BIN_EXE_flowgate")
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(ROOT)
+            .output()
+            .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let coloured = on_a_terminal(false);
+    assert!(
+        coloured.contains("... \u{1b}[32mok\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("... \u{1b}[31mFAILED\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    let plain = on_a_terminal(true);
+    assert!(plain.contains("... ok"), "{plain:?}");
+    assert!(!plain.contains('\u{1b}'), "NO_COLOR: {plain:?}");
 }

@@ -609,6 +609,36 @@ mod tests {
         assert_eq!(verdicts(pair)[&ConnVerdict::Rejected], 143);
     }
 
+    /// Memory stays flat whatever the input: a reader never holds more connections than its
+    /// table; the rest waits on disk in sorted runs.
+    #[test]
+    fn connection_state_in_memory_never_exceeds_the_table() {
+        let plan = plan();
+        let flows = traffic(3000);
+        let ledger = Ledger::with_table(64);
+        let mut book = ledger.book();
+        let mut most = 0;
+        for (flow, origin, text) in &flows {
+            for (i, check) in plan.checks.iter().enumerate() {
+                for role in check.roles_of(flow) {
+                    book.observe(i, role, flow, *origin, || text.clone());
+                }
+            }
+            most = most.max(book.conns.len());
+        }
+        assert!(most < 64, "held {most} connections with a table of 64");
+        assert!(
+            book.runs.len() >= 3000 / 64,
+            "spilled {} runs",
+            book.runs.len()
+        );
+        let evidence = ledger.close(plan.checks.len(), vec![book]).unwrap();
+        assert!(
+            evidence == collect(&plan, &flows),
+            "the runs changed the evidence"
+        );
+    }
+
     #[test]
     fn a_connection_split_across_readers_is_judged_whole() {
         let plan = plan();

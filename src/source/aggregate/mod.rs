@@ -643,10 +643,20 @@ pub async fn gather_checks<E: Engine>(engine: &E, settings: &Settings, plan: &Pl
                             .join(", ")
                     )
                 };
-                crate::progress::wait(&why, pause, left).await;
+                // Ctrl-C cancels the engine: the pause ends then, not at its end.
+                tokio::select! {
+                    () = crate::progress::wait(&why, pause, left) => {}
+                    () = until_cancelled(engine) => {}
+                }
             }
             _ => return ev,
         }
+    }
+}
+
+async fn until_cancelled<E: Engine>(engine: &E) {
+    while !engine.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
