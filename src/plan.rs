@@ -293,6 +293,75 @@ mod tests {
         }
     }
 
+    /// SKIPDATA counts only on a check's interfaces when both hosts are fixed interfaces: the
+    /// interfaces a check holds are exactly its hosts', and any host given by address leaves
+    /// them open (then every SKIPDATA counts). Widening them would let lost records pass.
+    #[test]
+    fn a_check_holds_exactly_its_hosts_interfaces_when_both_are_fixed() {
+        use crate::evidence::{Gaps, IfaceId};
+        use crate::resolve::{AddrSet, Host};
+        let spec = crate::spec::parse(
+            std::path::Path::new("t.yaml"),
+            "app: a\nhosts:\n  web: {eni: eni-0aaaaaaaaaaaaaaa1}\n  db: {eni: eni-0bbbbbbbbbbbbbbb2}\n  office: {cidr: 192.168.0.0/16}\nexpect:\n  - {from: web, to: db, port: 1433}\n  - {from: office, to: db, port: 1433}\n",
+        )
+        .unwrap();
+        let iface = |s: &str| IfaceId::new(s).unwrap();
+        let host = |ip: &str, eni: Option<&str>| {
+            Ok(Host {
+                addrs: AddrSet::networks(vec![ip.parse().unwrap()], Vec::new()),
+                interfaces: eni.map(|e| vec![iface(e)]),
+                places: Vec::new(),
+            })
+        };
+        let hosts: crate::resolve::Hosts = [
+            (
+                "web".to_string(),
+                host("10.0.1.10/32", Some("eni-0aaaaaaaaaaaaaaa1")),
+            ),
+            (
+                "db".to_string(),
+                host("10.0.3.30/32", Some("eni-0bbbbbbbbbbbbbbb2")),
+            ),
+            ("office".to_string(), host("192.168.0.0/16", None)),
+        ]
+        .into();
+        let plan = assemble(&[spec], &[hosts], Window::default());
+        let fixed = plan.checks[0]
+            .interfaces
+            .as_ref()
+            .expect("both hosts are interfaces");
+        assert_eq!(
+            fixed,
+            &[
+                iface("eni-0aaaaaaaaaaaaaaa1"),
+                iface("eni-0bbbbbbbbbbbbbbb2")
+            ]
+            .into()
+        );
+        assert_eq!(
+            plan.checks[1].interfaces, None,
+            "an office has no fixed interface"
+        );
+        let mut gaps = Gaps::default();
+        gaps.skipdata.insert(iface("eni-0ccccccccccccccc3"), 3);
+        assert!(
+            gaps.bearing_on(plan.checks[0].interfaces.as_ref())
+                .skipdata
+                .is_empty()
+        );
+        assert_eq!(
+            gaps.bearing_on(plan.checks[1].interfaces.as_ref())
+                .skipdata_records(),
+            3
+        );
+        gaps.skipdata.insert(iface("eni-0bbbbbbbbbbbbbbb2"), 1);
+        assert_eq!(
+            gaps.bearing_on(plan.checks[0].interfaces.as_ref())
+                .skipdata_records(),
+            1
+        );
+    }
+
     #[test]
     fn icmp_means_ping_on_either_address_family() {
         let spec = crate::spec::parse(

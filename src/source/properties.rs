@@ -143,17 +143,68 @@ proptest! {
     }
 
     #[test]
-    fn a_changed_field_is_never_read_as_the_original(names in format_names(), flow in flow(), junk in "[^ ]{0,3}[a-z:/-][^ ]{0,3}") {
-        // Replacing a numeric or address field with text that is not one must not parse to
-        // the same record: a broken value is a bad line, never a silently different flow.
+    fn a_changed_field_is_never_read_as_the_original(
+        names in format_names(),
+        flow in flow(),
+        junk in "[^ ]{0,3}[a-z:/-][^ ]{0,3}",
+        pick in any::<proptest::sample::Index>(),
+    ) {
+        // Replacing any field a flow is read from with text that is not a value of it must
+        // not parse to the same record: a broken value is a bad line (or a record that differs),
+        // never the original flow read silently.
+        let has = |n: &str| names.contains(&n);
+        let read: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| match **n {
+                "srcaddr" => !has("pkt-srcaddr"),
+                "dstaddr" => !has("pkt-dstaddr"),
+                "srcport" | "dstport" | "protocol" | "action" | "interface-id" | "tcp-flags"
+                | "start" | "end" | "pkt-srcaddr" | "pkt-dstaddr" => true,
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let at = read[pick.index(read.len())];
         let line = render(&flow, &names);
         let layout = Layout::new(&Format::from_header(&names.join(" ")));
         let mut fields: Vec<String> = line.split(' ').map(str::to_string).collect();
-        let at = names.iter().position(|n| *n == "dstport").expect("required");
-        fields[at] = junk.clone();
+        let original = std::mem::replace(&mut fields[at], junk.clone());
         let broken = fields.join(" ");
         if let Ok(Record::Flow(parsed)) = layout.parse(&broken) {
-            prop_assert!(junk.parse::<u16>().is_ok(), "`{junk}` read as port {}", parsed.dstport);
+            prop_assert!(
+                parsed != seen_through(&flow, &names) || junk == original,
+                "`{junk}` in {} read as the original `{original}`: {broken}",
+                names[at]
+            );
+        }
+    }
+
+    #[test]
+    fn packet_addresses_win_over_the_interfaces_addresses(
+        names in format_names(),
+        flow in flow(),
+        (outer_src, outer_dst) in (ip(), ip()),
+    ) {
+        // Through a NAT gateway or a transit interface, srcaddr/dstaddr are the interface's
+        // own addresses; pkt-srcaddr/pkt-dstaddr are the packet's, which the hosts are.
+        let line: Vec<String> = names
+            .iter()
+            .zip(render(&flow, &names).split(' '))
+            .map(|(n, v)| match *n {
+                "srcaddr" if names.contains(&"pkt-srcaddr") => outer_src.to_string(),
+                "dstaddr" if names.contains(&"pkt-dstaddr") => outer_dst.to_string(),
+                _ => v.to_string(),
+            })
+            .collect();
+        let line = line.join(" ");
+        let layout = Layout::new(&Format::from_header(&names.join(" ")));
+        match layout.parse(&line) {
+            Ok(Record::Flow(parsed)) => {
+                prop_assert_eq!(parsed.src, flow.src, "{}", line);
+                prop_assert_eq!(parsed.dst, flow.dst, "{}", line);
+            }
+            other => prop_assert!(false, "{line}: {other:?}"),
         }
     }
 }
@@ -360,12 +411,25 @@ proptest! {
     #[test]
     fn the_order_of_records_never_changes_a_verdict(
         conns in proptest::collection::vec(conn(ADDRESSES), 1..30),
+        seed in any::<u64>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let mut lines = Vec::new();
         conns.iter().for_each(|c| lines_of(c, &mut lines));
         let before = verdicts(dir.path(), "a.log", &lines);
-        lines.reverse();
-        prop_assert_eq!(before, verdicts(dir.path(), "b.log", &lines));
+        let mut reversed = lines.clone();
+        reversed.reverse();
+        prop_assert_eq!(&before, &verdicts(dir.path(), "b.log", &reversed));
+        // Shuffled, and interleaved as two readers would deliver them.
+        let mut rng = seed;
+        let mut shuffled = lines.clone();
+        for i in (1..shuffled.len()).rev() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (rng >> 33) as usize % (i + 1));
+        }
+        prop_assert_eq!(&before, &verdicts(dir.path(), "c.log", &shuffled));
+        let (odd, even): (Vec<_>, Vec<_>) = lines.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 1);
+        let interleaved: Vec<String> = even.into_iter().chain(odd).map(|(_, l)| l).collect();
+        prop_assert_eq!(&before, &verdicts(dir.path(), "d.log", &interleaved));
     }
 }
