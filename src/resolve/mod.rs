@@ -153,6 +153,16 @@ impl Ranges {
         }
     }
 
+    /// The ranges, IPv4 then IPv6, as numbers of the same width (IPv4 as the low 32 bits of a
+    /// 128-bit number, apart from IPv6 by the flag).
+    pub fn spans(&self) -> impl Iterator<Item = (bool, u128, u128)> + '_ {
+        let v4 = self
+            .v4
+            .iter()
+            .map(|&(a, b)| (false, u128::from(a), u128::from(b)));
+        v4.chain(self.v6.iter().map(|&(a, b)| (true, a, b)))
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),

@@ -20,6 +20,7 @@ use super::walk::{self, Exclude};
 use super::{FlowQuestion, Question, SourceError};
 use crate::evidence::flows::{Fold, Folded};
 use crate::evidence::{Evidence, Provenance, Unavailable};
+use crate::plan::index::Index;
 use crate::plan::{Plan, Window};
 
 /// Flow-log files found under the paths the user gave, and S3 locations to list.
@@ -482,8 +483,10 @@ pub(crate) fn scan_with(
 /// Gathers the checks' evidence, and folds the flows asked about.
 fn read_files(r: &Reading<'_>) -> Result<Evidence, SourceError> {
     let (files, plan) = (r.files, r.plan);
+    let index = Index::of(&plan.checks);
     let scanner = Scanner {
         plan,
+        index: &index,
         files,
         fetcher: r.fetcher,
         default: r.format,

@@ -21,6 +21,7 @@ use crate::aws::AwsError;
 use crate::evidence::flows::{Fold, Folded};
 use crate::evidence::{Action, BadFile, Gaps, Origin, Stats};
 use crate::plan::Plan;
+use crate::plan::index::Index;
 use crate::resolve::Ranges;
 
 /// What one reader gathered.
@@ -32,6 +33,8 @@ pub struct Partial<'l> {
     pub folded: Folded,
     /// A failure that puts all evidence out of reach (access to S3 denied, say).
     pub fatal: Option<AwsError>,
+    /// The checks the record at hand may concern (reused from record to record).
+    pub candidates: Vec<u32>,
 }
 
 impl<'l> Partial<'l> {
@@ -42,6 +45,7 @@ impl<'l> Partial<'l> {
             stats: Stats::default(),
             folded: Folded::new(fold),
             fatal: None,
+            candidates: Vec::new(),
         }
     }
 }
@@ -102,6 +106,8 @@ pub fn is_plain(path: &Path) -> bool {
 
 pub struct Scanner<'a> {
     pub plan: &'a Plan,
+    /// The plan's checks by address: a record asks only those it may concern.
+    pub index: &'a Index,
     pub files: &'a [Blob],
     /// Opens S3 objects; `None` when every file is on disk.
     pub fetcher: Option<&'a Fetcher>,
@@ -298,8 +304,11 @@ impl Scanner<'_> {
                     if let Record::Flow(flow) = record
                         && self.plan.window.in_context(end)
                     {
-                        for (i, check) in self.plan.checks.iter().enumerate() {
-                            for role in check.roles_of(&flow) {
+                        self.index
+                            .candidates(flow.src, flow.dst, &mut part.candidates);
+                        for &i in &part.candidates {
+                            let i = i as usize;
+                            for role in self.plan.checks[i].roles_of(&flow) {
                                 part.book.observe_context(i, role, &flow);
                             }
                         }
@@ -316,8 +325,11 @@ impl Scanner<'_> {
                     if self.folding == Some(flow.action) {
                         part.folded.add(&flow);
                     }
-                    for (i, check) in self.plan.checks.iter().enumerate() {
-                        for role in check.roles_of(&flow) {
+                    self.index
+                        .candidates(flow.src, flow.dst, &mut part.candidates);
+                    for &i in &part.candidates {
+                        let i = i as usize;
+                        for role in self.plan.checks[i].roles_of(&flow) {
                             part.book
                                 .observe(i, role, &flow, origin(), || text.to_string());
                         }

@@ -1,6 +1,8 @@
 //! What evidence to ask for: every expectation of every spec, flattened into checks with
 //! resolved address sets, and the time window they are judged over.
 
+pub mod index;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
