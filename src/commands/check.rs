@@ -187,12 +187,21 @@ async fn gather(args: &CheckArgs, specs: &[Spec], window: Window) -> Result<Gath
 /// The run summary of a preflight: what was read instead of traffic.
 fn preflight_summary(config: Option<&Result<Config, String>>) -> String {
     match config {
-        Some(Ok(c)) => format!(
-            "evidence: the configuration alone (--evidence config; no flow logs read): {} network interfaces, {} route tables in {} VPCs, read from EC2 now\n",
-            c.interfaces.len(),
-            c.routing.tables.len(),
-            c.routing.vpc_cidrs.len()
-        ),
+        Some(Ok(c)) => {
+            let n = |k: usize, one: &str, many: &str| {
+                format!("{k} {}", if k == 1 { one } else { many })
+            };
+            format!(
+                "evidence: the configuration alone (--evidence config; no flow logs read): {}, {} in {}, read from EC2 now\n",
+                n(
+                    c.interfaces.len(),
+                    "network interface",
+                    "network interfaces"
+                ),
+                n(c.routing.tables.len(), "route table", "route tables"),
+                n(c.routing.vpc_cidrs.len(), "VPC", "VPCs")
+            )
+        }
         Some(Err(e)) => format!(
             "evidence: the configuration alone (--evidence config), but EC2 could not be read: {e}\n"
         ),
