@@ -2730,7 +2730,7 @@ fn a_preflight_judges_every_check_by_the_configuration_alone() {
             m.id("app_sg"),
             m.id("app")
         ),
-        format!("ingress rule tcp 22 from 0.0.0.0/0",),
+        "ingress rule tcp 22 from 0.0.0.0/0".to_string(),
     ] {
         assert!(
             out.contains(&says),
