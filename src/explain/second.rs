@@ -326,3 +326,296 @@ pub fn preflight(check: &Check, expectation: &str, config: Result<&Witness, &str
         details,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use ipnet::IpNet;
+
+    use super::*;
+    use crate::evidence::{Gaps, PairEvidence};
+    use crate::explain::config::{Config, Interface, Routing};
+    use crate::explain::path::End;
+    use crate::explain::routes::{Destination, Route, RouteTable, Target};
+    use crate::explain::rules::{
+        Acl, AclEntry, Peer, PortRange, RuleProtocol, SecurityGroup, SgRule,
+    };
+    use crate::explain::witness::{self, Purpose, Query};
+    use crate::plan::Plan;
+    use crate::verdict::PairVerdict;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn all(peer: &str) -> SgRule {
+        SgRule {
+            protocol: RuleProtocol::All,
+            ports: None,
+            peer: Peer::Net(net(peer)),
+        }
+    }
+
+    fn tcp_from(port: i32, peer: &str) -> SgRule {
+        SgRule {
+            protocol: RuleProtocol::Number(6),
+            ports: Some(PortRange {
+                from: port,
+                to: port,
+            }),
+            peer: Peer::Net(net(peer)),
+        }
+    }
+
+    fn open_acl() -> Acl {
+        let entry = |egress| AclEntry {
+            number: 100,
+            egress,
+            allow: true,
+            protocol: RuleProtocol::All,
+            ports: None,
+            net: net("0.0.0.0/0"),
+        };
+        Acl {
+            id: "acl-open".into(),
+            entries: vec![entry(false), entry(true)],
+        }
+    }
+
+    fn iface(eni: &str, subnet: &str, addr: &str, ingress: Vec<SgRule>) -> Interface {
+        Interface {
+            end: End {
+                eni: Some(eni.into()),
+                subnet: Some(subnet.into()),
+                groups: vec![SecurityGroup {
+                    id: format!("sg-{eni}"),
+                    ingress,
+                    egress: vec![all("0.0.0.0/0")],
+                }],
+                acl: Some(open_acl()),
+            },
+            nets: vec![net(addr)],
+            vpc: Some("vpc-1".into()),
+        }
+    }
+
+    /// db's subnet routes to the internet and the offices; app's (the main table) has only the
+    /// local route. db opens ssh to the world; app takes 8080 from the offices.
+    fn config() -> Config {
+        let route = |dest: &str, target: Target| Route {
+            destination: Destination::Net(net(dest)),
+            target,
+            blackhole: false,
+            propagated: false,
+        };
+        let table = |id: &str, main: bool, subnets: Vec<String>, routes: Vec<Route>| RouteTable {
+            id: id.into(),
+            vpc: Some("vpc-1".into()),
+            main,
+            subnets,
+            routes,
+        };
+        Config {
+            interfaces: vec![
+                iface(
+                    "eni-db",
+                    "subnet-db",
+                    "10.0.3.30/32",
+                    vec![tcp_from(22, "0.0.0.0/0")],
+                ),
+                iface(
+                    "eni-app",
+                    "subnet-app",
+                    "10.0.2.20/32",
+                    vec![tcp_from(8080, "192.168.0.0/16")],
+                ),
+            ],
+            routing: Routing {
+                tables: vec![
+                    table(
+                        "rtb-main",
+                        true,
+                        vec![],
+                        vec![route("10.0.0.0/16", Target::Local)],
+                    ),
+                    table(
+                        "rtb-public",
+                        false,
+                        vec!["subnet-db".into()],
+                        vec![
+                            route("10.0.0.0/16", Target::Local),
+                            route("0.0.0.0/0", Target::InternetGateway("igw-1".into())),
+                            route(
+                                "192.168.0.0/16",
+                                Target::VirtualPrivateGateway("vgw-1".into()),
+                            ),
+                        ],
+                    ),
+                ],
+                vpc_cidrs: BTreeMap::from([("vpc-1".to_string(), vec![net("10.0.0.0/16")])]),
+                unread: None,
+            },
+            ..Config::default()
+        }
+    }
+
+    fn plan() -> Plan {
+        let spec = crate::spec::parse(
+            Path::new("t.yaml"),
+            "app: t\nhosts:\n  db: { ip: 10.0.3.30 }\n  app: { ip: 10.0.2.20 }\n  offices: { cidr: 192.168.0.0/16 }\n  internet: { cidr: 0.0.0.0/0, except: [10.0.0.0/8, 192.168.0.0/16] }\nexpect:\n  - { name: no ssh, from: internet, to: db, port: 22, deny: true }\n  - { name: no sql, from: internet, to: db, port: 1433, deny: true }\n  - { name: offices reach app, from: offices, to: app, port: 8080 }\n  - { name: internet reaches db ssh, from: internet, to: db, port: 22 }\n",
+        )
+        .unwrap();
+        crate::plan::build(&[spec], crate::plan::Window::default()).unwrap()
+    }
+
+    fn witness(c: &Check) -> Witness {
+        witness::judge(
+            &config(),
+            &Query {
+                from: &c.from.addrs,
+                to: &c.to.addrs,
+                protocol: c.protocol,
+                ports: &c.ports,
+                purpose: if c.is_deny() {
+                    Purpose::Deny
+                } else {
+                    Purpose::Reach
+                },
+            },
+        )
+    }
+
+    fn said(c: &Check, outcome: Outcome, pairs: Vec<PairVerdict<'_>>, w: &Witness) -> Said {
+        let gaps = Gaps::default();
+        let j = Judgement {
+            outcome,
+            pairs,
+            gaps: &gaps,
+        };
+        with_evidence(
+            c,
+            &j,
+            "evidence says".into(),
+            "evidence says\nmore\n".into(),
+            Seen::Read(w),
+        )
+    }
+
+    #[test]
+    fn a_deny_check_without_traffic_fails_open_when_a_rule_opens_it() {
+        let plan = plan();
+        let (ssh, sql) = (&plan.checks[0], &plan.checks[1]);
+        let w = witness(ssh);
+        let s = said(ssh, Outcome::Pass, vec![], &w);
+        assert_eq!(s.outcome, Outcome::Fail(Failure::Open));
+        assert_eq!(
+            s.message,
+            "OPEN: the configuration lets internet reach db on tcp/22: tcp 203.0.113.10 → 10.0.3.30:22 is allowed by SG sg-eni-db of eni-db ingress rule tcp 22 from 0.0.0.0/0"
+        );
+        assert!(
+            s.details.starts_with(&format!("{}\nmore\n", s.message)),
+            "{}",
+            s.details
+        );
+        // Traffic that got through stays ALLOWED; a closed port stays a pass.
+        let s = said(ssh, Outcome::Fail(Failure::Allowed), vec![], &w);
+        assert_eq!(
+            (s.outcome, s.message.as_str()),
+            (Outcome::Fail(Failure::Allowed), "evidence says")
+        );
+        let s = said(sql, Outcome::Pass, vec![], &witness(sql));
+        assert_eq!(s.outcome, Outcome::Pass);
+        // Without the configuration the evidence alone decides.
+        let gaps = Gaps::default();
+        let j = Judgement {
+            outcome: Outcome::Pass,
+            pairs: vec![],
+            gaps: &gaps,
+        };
+        let off = with_evidence(ssh, &j, "m".into(), "m\n".into(), Seen::Off);
+        assert_eq!(off.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn no_traffic_and_passes_say_what_the_configuration_makes_of_the_path() {
+        let plan = plan();
+        let ssh = &plan.checks[3];
+        let w = witness(ssh);
+        let s = said(ssh, Outcome::Fail(Failure::NoTraffic), vec![], &w);
+        assert_eq!(s.outcome, Outcome::Fail(Failure::NoTraffic));
+        assert_eq!(
+            s.message,
+            "evidence says; the configuration allows it (ready, nothing sent yet)"
+        );
+        // The offices cannot reach app in the configuration: the reply has no route back.
+        let offices = &plan.checks[2];
+        let w = witness(offices);
+        let s = said(offices, Outcome::Pass, vec![], &w);
+        assert!(
+            s.message.starts_with("evidence says; but the configuration now refuses it (changed inside the window?): the reply: route table rtb-main (the VPC's main table, used by subnet-app) has no route to 192.168.0.1"),
+            "{}",
+            s.message
+        );
+    }
+
+    #[test]
+    fn no_return_names_the_missing_return_route() {
+        let plan = plan();
+        let offices = &plan.checks[2];
+        let w = witness(offices);
+        let ev = PairEvidence::default();
+        let pair = PairVerdict {
+            client: "192.168.20.15".parse().unwrap(),
+            server: "10.0.2.20".parse().unwrap(),
+            connections: BTreeMap::from([(ConnVerdict::NoReturn, 3)]),
+            unjudged: 0,
+            headline: Some(ConnVerdict::NoReturn),
+            broken: true,
+            evidence: &ev,
+            samples: vec![],
+            sampled: BTreeMap::new(),
+        };
+        let s = said(offices, Outcome::Fail(Failure::NoReturn), vec![pair], &w);
+        assert_eq!(s.outcome, Outcome::Fail(Failure::NoReturn));
+        assert!(
+            s.message.starts_with("evidence says; the reply has no way back: the reply: route table rtb-main (the VPC's main table, used by subnet-app) has no route to 192.168."),
+            "{}",
+            s.message
+        );
+    }
+
+    #[test]
+    fn a_preflight_passes_what_the_configuration_allows_and_never_what_it_cannot_judge() {
+        let plan = plan();
+        let (ssh_deny, offices, ssh) = (&plan.checks[0], &plan.checks[2], &plan.checks[3]);
+        let p = preflight(ssh, "e", Ok(&witness(ssh)));
+        assert_eq!(p.outcome, Outcome::Pass, "{}", p.message);
+        let p = preflight(ssh_deny, "e", Ok(&witness(ssh_deny)));
+        assert_eq!(p.outcome, Outcome::Fail(Failure::Open));
+        let p = preflight(offices, "e", Ok(&witness(offices)));
+        assert_eq!(p.outcome, Outcome::Fail(Failure::PredictedRefused));
+        assert!(p.message.contains("route table rtb-main"), "{}", p.message);
+        let p = preflight(offices, "e", Err("AccessDenied"));
+        assert!(
+            matches!(p.outcome, Outcome::Error(Missing::Unavailable(_))),
+            "{p:?}"
+        );
+        let nothing = witness::judge(
+            &Config::default(),
+            &Query {
+                from: &offices.from.addrs,
+                to: &offices.to.addrs,
+                protocol: offices.protocol,
+                ports: &offices.ports,
+                purpose: Purpose::Reach,
+            },
+        );
+        let p = preflight(offices, "e", Ok(&nothing));
+        assert!(
+            matches!(p.outcome, Outcome::Error(Missing::Unavailable(_))),
+            "{p:?}"
+        );
+    }
+}

@@ -314,6 +314,8 @@ fn strict_hosts_are_booleans_and_their_test_names_cannot_clash() {
         problems(
             "app: t\nhosts:\n  db:\n    ip: 10.0.3.30\n    strict: true\nexpect:\n  - { name: nothing else reaches db, from: db, to: db, port: 1 }\n"
         ),
-        ["5:13 strict host `db` adds the test `nothing else reaches db`, which an expectation already names (line 7)"]
+        [
+            "5:13 strict host `db` adds the test `nothing else reaches db`, which an expectation already names (line 7)"
+        ]
     );
 }
