@@ -228,7 +228,7 @@ pub fn with_evidence(
             Summary::Partly { refused, .. } => {
                 let _ = write!(
                     message,
-                    "; but the configuration now refuses {} of {} pairs: {}",
+                    "; but the configuration refuses {} of {} pairs of interfaces: {}",
                     refused.len(),
                     w.pairs.len(),
                     refused_at(&partly_refusals(refused))
