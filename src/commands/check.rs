@@ -295,6 +295,7 @@ fn judge_all(
                     Traffic::Read {
                         rows,
                         gaps: &ev.gaps,
+                        evidence: ev,
                     },
                     format!("{n} undeclared connection{}", if n == 1 { "" } else { "s" }),
                 )

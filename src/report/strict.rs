@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::evidence::Gaps;
+use crate::evidence::{Evidence, Gaps};
 use crate::explain::rules::protocol_name;
 use crate::explain::second::Said;
 use crate::explain::spans::Spans;
@@ -13,7 +13,7 @@ use crate::resolve::AddrSet;
 use crate::verdict::strict::Row;
 use crate::verdict::{Failure, Missing, Outcome};
 
-use super::text::{gap_summary, time};
+use super::text::{gap_lines, gap_summary, time};
 
 /// Rows and findings listed in full; the rest are counted.
 const SHOWN: usize = 20;
@@ -26,6 +26,7 @@ pub enum Traffic<'a> {
     Read {
         rows: Vec<Row>,
         gaps: &'a Gaps,
+        evidence: &'a Evidence,
     },
 }
 
@@ -133,7 +134,11 @@ pub fn case(s: &Strict, checks: &[Check], traffic: &Traffic<'_>, rules: &Rules<'
                 s.host
             )));
         }
-        Traffic::Read { rows, gaps } => {
+        Traffic::Read {
+            rows,
+            gaps,
+            evidence,
+        } => {
             if rows.is_empty() {
                 body.push_str("traffic: every accepted connection to it is one the spec expects\n");
             } else {
@@ -168,6 +173,7 @@ pub fn case(s: &Strict, checks: &[Check], traffic: &Traffic<'_>, rules: &Rules<'
                     "evidence missing ({}): connections may be in the missing part",
                     gap_summary(gaps)
                 );
+                body.push_str(&gap_lines(gaps, evidence, "  "));
                 missing = missing.or(Some(Missing::Incomplete));
             }
         }
