@@ -66,10 +66,17 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         }
         _ => None,
     };
-    let summary = match &g.evidence {
+    let mut summary = match &g.evidence {
         Some(evidence) => report::summary(&g.described, &g.plan, evidence),
         None => preflight_summary(config.as_ref()),
     };
+    if let Some(Ok(flows)) = &g.strict_flows {
+        // A second question to the source: what it read and cost is part of the run's.
+        summary.push_str(&format!(
+            "evidence: for the strict hosts, the accepted flows touching them, asked separately: {}\n",
+            report::what_was_read(flows)
+        ));
+    }
     eprint!("{summary}");
     let computed = Arc::new(judge_all(&g, config.as_ref(), no_traffic));
     let cases = report::cases(&g.plan, &g.strict);
