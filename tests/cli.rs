@@ -2681,6 +2681,35 @@ fn a_strict_host_lists_the_undeclared_client_and_the_rule_wider_than_needed() {
     );
     assert!(out.contains("narrower: tcp 22 from 10.0.1.10/32"), "{out}");
     assert!(!out.contains("UNDECLARED"), "{out}");
+
+    // Against CloudWatch, from the log group's records: app reaches db, which a spec that
+    // expects nothing of db does not cover.
+    let spec = dir.path().join("cw.yaml");
+    std::fs::write(
+        &spec,
+        "app: cw\nhosts:\n  app: { ip: 10.0.2.20 }\n  db: { ip: 10.0.3.30, strict: true }\nexpect:\n  - { from: app, to: app, port: 1, deny: true }\n",
+    )
+    .unwrap();
+    let o = against_moto(&[
+        "check",
+        "--log-group",
+        "/vpc/shop",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        spec.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("UNDECLARED: 10.0.2.20 -> 10.0.3.30 tcp/1433 got through (1 connection)"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("evidence: for the strict hosts, the accepted flows touching them, asked separately: CloudWatch Logs /vpc/shop"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Before the cutover, with no flow logs at all: every check judged by the configuration alone.
