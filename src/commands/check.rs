@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use crate::cli::{CheckArgs, EvidenceKind, NoTrafficArg};
 use crate::error::Error;
-use crate::evidence::flows::Fold;
-use crate::evidence::{Action, Evidence};
+use crate::evidence::Evidence;
 use crate::explain;
 use crate::explain::config::{Config, Interface};
 use crate::explain::second::{self, Seen};
@@ -19,8 +18,7 @@ use crate::explain::witness::{self, Purpose, Query, Witness};
 use crate::plan::{self, Plan, Strict, Window};
 use crate::report::strict::{Rules, Traffic};
 use crate::report::{self, Case, CaseResult};
-use crate::resolve::Ranges;
-use crate::source::{FlowQuestion, Question};
+use crate::source::Question;
 use crate::spec::Spec;
 use crate::verdict::{self, NoTraffic, Outcome};
 
@@ -158,28 +156,14 @@ async fn gather(args: &CheckArgs, specs: &[Spec], window: Window) -> Result<Gath
     }
     let source = super::open(&request, &plan, aws.as_ref()).await?;
     let evidence = super::gather(&source, &Question::Checks(Arc::clone(&plan))).await?;
-    let strict_flows = if strict.is_empty() {
-        None
-    } else {
-        // The same question triage and observe ask: accepted flows touching the hosts, by
-        // 5-tuple (both ports, to tell the server's end from the client's).
-        let touching = strict
-            .iter()
-            .fold(Ranges::of(&[], &[]), |u, s| u.union(s.side.addrs.ranges()));
-        let question = Question::Flows {
-            plan: Arc::clone(&plan),
-            ask: FlowQuestion {
-                action: Action::Accept,
-                touching,
-                fold: Fold::Tuple,
-            },
-        };
-        Some(super::gather(&source, &question).await.map_err(|e| {
+    let strict_flows = match super::strict_question(&plan, &strict) {
+        None => None,
+        Some(question) => Some(super::gather(&source, &question).await.map_err(|e| {
             e.render()
                 .trim_start_matches("error: ")
                 .trim_end()
                 .to_string()
-        }))
+        })),
     };
     Ok(Gathered {
         plan,
