@@ -233,13 +233,10 @@ pub fn case(s: &Strict, checks: &[Check], traffic: &Traffic<'_>, rules: &Rules<'
                 }
             ),
         ),
-        (None, Some(m @ Missing::Unavailable(_))) => {
-            let Missing::Unavailable(why) = &m else {
-                unreachable!()
-            };
-            let message = format!("UNAVAILABLE: {why}");
-            (Outcome::Error(m.clone()), message)
-        }
+        (None, Some(Missing::Unavailable(why))) => (
+            Outcome::Error(Missing::Unavailable(why.clone())),
+            format!("UNAVAILABLE: {why}"),
+        ),
         (None, None) => (
             Outcome::Pass,
             format!(
@@ -269,4 +266,79 @@ pub fn expected<'c>(s: &Strict, checks: &'c [Check]) -> Vec<&'c Check> {
         .map(|&i| &checks[i])
         .filter(|c| !c.is_deny() && overlaps(&c.to.addrs, &s.side.addrs))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::plan::Window;
+
+    fn setup() -> (crate::plan::Plan, Strict) {
+        let spec = crate::spec::parse(
+            Path::new("t.yaml"),
+            "app: t\nhosts:\n  app: { ip: 10.0.2.20 }\n  db: { ip: 10.0.3.30, strict: true }\n  all: { cidr: 10.0.0.0/16 }\nexpect:\n  - { from: app, to: db, port: 1433 }\n  - { from: app, to: all, port: 22 }\n  - { from: app, to: db, port: 3389, deny: true }\n",
+        )
+        .unwrap();
+        let hosts = vec![crate::resolve::resolve_local(&spec).unwrap()];
+        let plan = crate::plan::assemble(std::slice::from_ref(&spec), &hosts, Window::default());
+        let strict = crate::plan::strict(&[spec], &hosts, &plan).remove(0);
+        (plan, strict)
+    }
+
+    #[test]
+    fn the_reach_checks_towards_the_host_are_what_may_reach_it() {
+        let (plan, s) = setup();
+        let names: Vec<String> = expected(&s, &plan.checks)
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        // A wider host that holds db counts; a deny never does.
+        assert_eq!(names, ["app -> db tcp/1433", "app -> all tcp/22"]);
+        assert_eq!(s.trial_name(), "t::nothing else reaches db");
+    }
+
+    #[test]
+    fn a_strict_host_never_passes_on_what_was_not_read() {
+        let (plan, s) = setup();
+        let ev = Evidence::default();
+        let clean = Gaps::default();
+        let read = |gaps| Traffic::Read {
+            rows: Vec::new(),
+            gaps,
+            evidence: &ev,
+        };
+        let ok = case(&s, &plan.checks, &read(&clean), &Rules::Read(Vec::new()));
+        assert_eq!(ok.outcome, Outcome::Pass, "{}", ok.details);
+        let mut gaps = Gaps::default();
+        gaps.bad_lines = 1;
+        let short = case(&s, &plan.checks, &read(&gaps), &Rules::Off);
+        assert_eq!(short.outcome, Outcome::Error(Missing::Incomplete));
+        assert_eq!(
+            short.message,
+            "INCOMPLETE: would pass, but evidence is missing (1 bad line)"
+        );
+        // A preflight without the security groups has judged nothing.
+        let blind = case(
+            &s,
+            &plan.checks,
+            &Traffic::NotRead,
+            &Rules::Unread("AccessDenied"),
+        );
+        assert!(
+            matches!(blind.outcome, Outcome::Error(Missing::Unavailable(_))),
+            "{blind:?}"
+        );
+        let lost = case(
+            &s,
+            &plan.checks,
+            &Traffic::Unavailable("Timeout"),
+            &Rules::Off,
+        );
+        assert!(
+            matches!(lost.outcome, Outcome::Error(Missing::Unavailable(_))),
+            "{lost:?}"
+        );
+    }
 }
