@@ -311,8 +311,10 @@ mod tests {
         };
         let ok = case(&s, &plan.checks, &read(&clean), &Rules::Read(Vec::new()));
         assert_eq!(ok.outcome, Outcome::Pass, "{}", ok.details);
-        let mut gaps = Gaps::default();
-        gaps.bad_lines = 1;
+        let gaps = Gaps {
+            bad_lines: 1,
+            ..Gaps::default()
+        };
         let short = case(&s, &plan.checks, &read(&gaps), &Rules::Off);
         assert_eq!(short.outcome, Outcome::Error(Missing::Incomplete));
         assert_eq!(
