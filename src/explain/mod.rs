@@ -1,6 +1,7 @@
 //! Why a flow is refused: the security groups and network ACLs on its path, evaluated for it.
-//! Flow logs never say which rule refused a packet; the EC2 configuration does. Explanations add
-//! to a failure's details and never change a verdict.
+//! Flow logs never say which rule refused a packet; the EC2 configuration does. The explanations
+//! of broken pairs add to a failure's details and never change a verdict; the configuration as a
+//! witness of whole checks (`witness`, `second`) is what can (a deny check it opens fails `OPEN`).
 
 pub mod config;
 pub mod path;
