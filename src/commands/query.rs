@@ -21,7 +21,9 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode, Error> {
     let mut text = at
         .preview(&request, &Question::Checks(Arc::clone(&plan)), aws.as_ref())
         .await?;
-    if let Some(question) = super::strict_question(&plan, &strict) {
+    // Files and S3 objects would be listed again as they are: only queries differ.
+    let queries = request.kind()? != crate::source::Kind::Files;
+    if let (true, Some(question)) = (queries, super::strict_question(&plan, &strict)) {
         let names: Vec<String> = strict.iter().map(plan::Strict::trial_name).collect();
         text.push_str(&format!(
             "\n# and for the strict hosts ({}): the accepted flows touching them\n",
