@@ -83,6 +83,7 @@ Examples:
   flowgate check --flow-logs AWSLogs/ --since 2h --junit junit.xml specs/
   flowgate check --region eu-west-1 --wait 15m --junit junit.xml specs/shop.yaml
   flowgate check --log-group /vpc/flow-logs --since 30m specs/
+  flowgate check --evidence config --region eu-west-1 specs/shop.yaml   # preflight, no flow logs
   flowgate check --flow-logs logs/ specs/shop.yaml --list
   flowgate check --flow-logs logs/ specs/shop.yaml -- 'shop::users'
 
@@ -109,10 +110,17 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", help_heading = "CloudWatch Logs")]
     pub wait: Option<humantime::Duration>,
 
-    /// Do not read the security groups and network ACLs to explain failures (done whenever EC2
-    /// is reachable: against CloudWatch, or with --region, --profile or --endpoint-url)
+    /// Do not read the security groups, network ACLs and route tables (read whenever EC2 is
+    /// reachable: against CloudWatch, or with --region, --profile or --endpoint-url) to explain
+    /// failures and as a second witness of every check
     #[arg(long, help_heading = "AWS")]
     pub no_explain: bool,
+
+    /// What the checks are judged by: `flow-logs` (the traffic, with the configuration as a
+    /// second witness when EC2 is reachable), or `config`: a preflight by the security groups,
+    /// network ACLs and route tables alone, before any traffic (needs EC2; reads no flow logs)
+    #[arg(long = "evidence", value_enum, default_value_t = EvidenceKind::FlowLogs, value_name = "WHAT", help_heading = "Evidence")]
+    pub judge_by: EvidenceKind,
 
     /// What a reach expectation with no traffic at all becomes
     #[arg(long, value_enum, default_value_t = NoTrafficArg::Fail, value_name = "WHAT", help_heading = "Evidence")]
@@ -193,6 +201,12 @@ pub struct EvidenceArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvidenceKind {
+    FlowLogs,
+    Config,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

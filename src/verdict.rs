@@ -264,6 +264,14 @@ pub enum Failure {
     NoTraffic,
     /// A deny check saw traffic get through.
     Allowed,
+    /// A deny check's path is open in the configuration (whatever the traffic).
+    Open,
+    /// The configuration alone (a preflight) refuses a reach check's path.
+    PredictedRefused,
+    /// A strict host took connections no reach expectation covers.
+    Undeclared,
+    /// A strict host's security groups allow more than its expectations need.
+    RulesTooWide,
 }
 
 impl Failure {
@@ -274,6 +282,10 @@ impl Failure {
             Failure::NoReturn => "NO_RETURN",
             Failure::NoTraffic => "NO_TRAFFIC",
             Failure::Allowed => "ALLOWED",
+            Failure::Open => "OPEN",
+            Failure::PredictedRefused => "PREDICTED_REFUSED",
+            Failure::Undeclared => "UNDECLARED",
+            Failure::RulesTooWide => "RULES_TOO_WIDE",
         }
     }
 
@@ -394,6 +406,8 @@ pub fn judge<'e>(
         gaps,
     }
 }
+
+pub mod strict;
 
 #[cfg(test)]
 mod tests;

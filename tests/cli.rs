@@ -78,6 +78,7 @@ fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
             "shop::internet cannot reach db ... ok",
             "shop::internet cannot reach the file share ... FAILED",
             "shop::monitoring pings app ... FAILED",
+            "shop::nothing else reaches db ... ok",
             "shop::users reach web ... ok",
             "shop::web cannot reach db directly ... ok",
             "shop::web reaches app ... FAILED",
@@ -117,7 +118,7 @@ fn after_the_fixes_the_whole_gate_passes() {
     let o = run(&["check", "--flow-logs", FIXED, SPEC]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("test result: ok. 11 passed; 0 failed"),
+        stdout(&o).contains("test result: ok. 12 passed; 0 failed"),
         "{}",
         stdout(&o)
     );
@@ -136,7 +137,7 @@ fn tests_print_in_spec_order_whatever_the_thread_count() {
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
         .collect();
-    assert_eq!(order.len(), 11, "{listed}");
+    assert_eq!(order.len(), 12, "{listed}");
     for threads in ["1", "4", "16"] {
         for _ in 0..3 {
             let o = run(&[
@@ -198,7 +199,7 @@ fn junit_has_a_case_per_expectation_with_typed_failures() {
     assert_eq!(o.status.code(), Some(101));
     for needle in [
         r#"<testsuite id="0" name="shop""#,
-        r#"tests="11" errors="0" failures="5""#,
+        r#"tests="12" errors="0" failures="5""#,
         r#"<testcase name="app reaches db" time="#,
         r#"classname="shop" file="specs/shop.yaml"><failure type="REJECTED" message="REJECTED: 10.0.2.2"#,
         r#"<failure type="RETURN_REJECTED""#,
@@ -291,10 +292,11 @@ fn filtered_runs_report_only_the_cases_that_ran() {
         [
             "shop::app reaches db ... FAILED",
             "shop::app reaches the file share ... ok",
+            "shop::nothing else reaches db ... ok",
             "shop::web reaches app ... FAILED",
         ]
     );
-    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
 
     let o = run(&[
         "check",
@@ -413,7 +415,7 @@ fn a_bad_line_turns_passes_into_incomplete_errors_and_exit_3() {
     let (o, xml) = junit_of(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     assert!(
-        stdout(&o).contains("test result: FAILED. 0 passed; 11 failed"),
+        stdout(&o).contains("test result: FAILED. 0 passed; 12 failed"),
         "{}",
         stdout(&o)
     );
@@ -424,7 +426,7 @@ fn a_bad_line_turns_passes_into_incomplete_errors_and_exit_3() {
     );
     assert_eq!(
         xml.matches(r#"<error type="INCOMPLETE""#).count(),
-        11,
+        12,
         "{xml}"
     );
     assert!(
@@ -627,11 +629,11 @@ fn broken_evidence_of_every_kind_fails_closed_and_says_what_is_missing() {
         );
         assert_eq!(
             xml.matches(r#"<error type="INCOMPLETE""#).count(),
-            11,
+            12,
             "{name}: {xml}"
         );
         assert!(
-            xml.matches(says.as_str()).count() >= 11,
+            xml.matches(says.as_str()).count() >= 12,
             "{name}: each case names it"
         );
     }
@@ -657,7 +659,7 @@ fn a_run_that_stops_before_judging_still_writes_its_reports() {
     assert_valid_junit(&xml);
     assert_eq!(
         xml.matches(r#"<error type="UNAVAILABLE""#).count(),
-        11,
+        12,
         "{xml}"
     );
     assert!(xml.contains("the run stopped before judging"), "{xml}");
@@ -674,7 +676,7 @@ fn a_run_that_stops_before_judging_still_writes_its_reports() {
         "{err}"
     );
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.starts_with("## flowgate: 11 errors, 0 passed"), "{md}");
+    assert!(md.starts_with("## flowgate: 12 errors, 0 passed"), "{md}");
 }
 
 /// Nothing a spec says reaches a query string but parsed addresses, networks and ports: specs
@@ -1012,7 +1014,7 @@ fn a_window_with_no_records_never_passes() {
     assert!(!stdout(&o).contains("NO_TRAFFIC"), "{}", stdout(&o));
     // The pipeline's report has every case as an error with the reason, never a pass.
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<error").count(), 11, "{xml}");
+    assert_eq!(xml.matches("<error").count(), 12, "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
     // The same with --no-traffic skip: nothing is skipped into green.
     let o = run(&[
@@ -1791,9 +1793,10 @@ fn credentials_never_appear_in_output_or_reports() {
             3,
         ),
         (&["query", "--since", "1h", spec], 0),
+        // The emulator's db, strict in the spec, has a group open to ssh: RULES_TOO_WIDE.
         (
             &["check", "--flow-logs", FIXED, "--region", "eu-west-1", SPEC],
-            0,
+            101,
         ),
     ];
     for (i, (args, code)) in runs.iter().enumerate() {
@@ -2855,4 +2858,373 @@ fn colour_on_a_pseudo_terminal_unless_no_color_says_otherwise() {
     let plain = on_a_terminal(true);
     assert!(plain.contains("... ok"), "{plain:?}");
     assert!(!plain.contains('\u{1b}'), "NO_COLOR: {plain:?}");
+}
+
+// ---- the configuration as a second witness, preflights and strict hosts -----------------------
+
+/// The emulator's shop by address, db strict: web and app reach what they need, app must reach
+/// the offices (its subnet has no route there), and the internet must not reach db on ssh (db's
+/// group opens it to the world) or on 1433 (closed to all but app's group).
+fn witnessed_spec(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("witnessed.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "app: shop
+hosts:
+  web: {{ ips: [10.0.1.10, 10.0.1.11] }}
+  web1: {{ ip: 10.0.1.10 }}
+  app: {{ ip: 10.0.2.20 }}
+  db: {{ ip: 10.0.3.30, strict: true }}
+  offices: {{ cidr: 192.168.0.0/16 }}
+  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16, 192.168.0.0/16] }}
+expect:
+  - {{ name: web1 reaches app, from: web1, to: app, port: 8080 }}
+  - {{ name: app reaches db, from: app, to: db, port: 1433 }}
+  - {{ name: app reaches the offices, from: app, to: offices, port: 1521 }}
+  - {{ name: the internet cannot ssh to db, from: internet, to: db, port: 22, deny: true }}
+  - {{ name: the internet cannot reach db, from: internet, to: db, port: 1433, deny: true }}
+{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Flow logs of the emulator's interfaces: web1 reaches app, app reaches db (both ends log
+/// each connection), and `more` lines.
+fn witnessed_logs(dir: &Path, more: &[(&str, &str, &str, u16, u16, u8)]) -> PathBuf {
+    let m = moto();
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags\n",
+    );
+    let mut conn = |a: &str, b: &str, src: &str, dst: &str, sport: u16, dport: u16, t: u64| {
+        for eni in [m.id(a), m.id(b)] {
+            text.push_str(&format!(
+                "2 123456789012 {eni} {src} {dst} {sport} {dport} 6 3 180 {t} {} ACCEPT OK 2\n",
+                t + 60
+            ));
+            text.push_str(&format!(
+                "2 123456789012 {eni} {dst} {src} {dport} {sport} 6 3 180 {t} {} ACCEPT OK 18\n",
+                t + 60
+            ));
+        }
+    };
+    conn(
+        "web1",
+        "app",
+        "10.0.1.10",
+        "10.0.2.20",
+        40001,
+        8080,
+        1795165200,
+    );
+    conn(
+        "app",
+        "db",
+        "10.0.2.20",
+        "10.0.3.30",
+        50001,
+        1433,
+        1795165200,
+    );
+    for &(a, b, src, sport, dport, n) in more {
+        for k in 0..u16::from(n) {
+            conn(
+                a,
+                b,
+                src,
+                "10.0.3.30",
+                sport + k,
+                dport,
+                1795165260 + 60 * u64::from(k),
+            );
+        }
+    }
+    std::fs::write(logs.join("f.log"), text).unwrap();
+    logs
+}
+
+fn failure_type<'x>(xml: &'x str, case: &str) -> Option<&'x str> {
+    let at = xml.find(&format!("<testcase name=\"{case}\""))?;
+    let rest = &xml[at..xml[at..].find("</testcase>").map_or(xml.len(), |e| at + e)];
+    let t = rest.find("<failure type=\"")? + "<failure type=\"".len();
+    rest[t..].split('"').next()
+}
+
+/// Evidence cannot prove a door shut: with no traffic at all on ssh, the deny check fails OPEN
+/// because db's group opens it to the world, and says which rule; 1433, closed to the internet,
+/// passes. Without the configuration (--no-explain) the same evidence passes both.
+#[test]
+fn a_deny_check_fails_open_on_the_configuration_alone_and_a_closed_port_passes() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = witnessed_spec(dir.path(), "");
+    let logs = witnessed_logs(dir.path(), &[]);
+    let junit = dir.path().join("junit.xml");
+    let args = [
+        "check",
+        "--flow-logs",
+        logs.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ];
+    let o = against_moto(&args);
+    assert_eq!(o.status.code(), Some(101), "{}{}", stdout(&o), stderr(&o));
+    let r = results(&o);
+    assert!(
+        r.contains(&"shop::the internet cannot ssh to db ... FAILED".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.contains(&"shop::the internet cannot reach db ... ok".to_string()),
+        "{r:?}"
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "OPEN: the configuration lets internet reach db on tcp/22: tcp 203.0.113.10 → 10.0.3.30:22 is allowed by SG {} of {} ingress rule tcp 22 from 0.0.0.0/0",
+            m.id("db_sg"),
+            m.id("db")
+        )),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(
+        failure_type(&xml, "the internet cannot ssh to db"),
+        Some("OPEN"),
+        "{xml}"
+    );
+    assert_eq!(
+        failure_type(&xml, "the internet cannot reach db"),
+        None,
+        "{xml}"
+    );
+    // No traffic to the offices: the configuration says why there can be none.
+    assert!(
+        out.contains(&format!(
+            "NO_TRAFFIC: no flow from app to offices on tcp/1521 in the evidence; the configuration refuses it: route table {} (the VPC's main table, used by {}) has no route to 192.168.0.1",
+            m.id("main_rtb"),
+            m.id("app_subnet")
+        )),
+        "{out}"
+    );
+    assert_valid_junit(&xml);
+    let quiet = against_moto(&[&args[..], &["--no-explain"]].concat());
+    let r = results(&quiet);
+    assert!(
+        r.contains(&"shop::the internet cannot ssh to db ... ok".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        !stdout(&quiet).contains("configuration"),
+        "{}",
+        stdout(&quiet)
+    );
+}
+
+/// A strict host fails on a client no expectation names, listing it as triage does, and names
+/// the security group rule wider than the expectations need; the expected client is not listed.
+#[test]
+fn a_strict_host_lists_the_undeclared_client_and_the_rule_wider_than_needed() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = witnessed_spec(dir.path(), "");
+    // web1 logs in to db over ssh, twice: nobody said it may.
+    let logs = witnessed_logs(dir.path(), &[("web1", "db", "10.0.1.10", 40100, 22, 2)]);
+    let junit = dir.path().join("junit.xml");
+    let o = against_moto(&[
+        "check",
+        "--flow-logs",
+        logs.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        results(&o).contains(&"shop::nothing else reaches db ... FAILED".to_string()),
+        "{:?}",
+        results(&o)
+    );
+    let out = stdout(&o);
+    let case = out
+        .split("---- shop::nothing else reaches db ----")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    let case = case.split("\n\n").next().unwrap();
+    for says in [
+        "UNDECLARED: 10.0.1.10 -> 10.0.3.30 tcp/22 got through (2 connections); no reach expectation covers it".to_string(),
+        "allowed to reach it: shop::app reaches db".to_string(),
+        "  peer       server     port  protocol  connections  seen".to_string(),
+        "  10.0.1.10  10.0.3.30  22    tcp       2            2026-11-20T09:01:00Z .. 2026-11-20T09:03:00Z".to_string(),
+        format!(
+            "  SG {} ({}) ingress rule tcp 22 from 0.0.0.0/0: no expectation of the spec needs it; remove it",
+            m.id("db_sg"),
+            m.id("db")
+        ),
+    ] {
+        assert!(case.contains(&says), "the strict case should say `{says}`:\n{case}");
+    }
+    assert!(
+        !case.contains("10.0.2.20  10.0.3.30"),
+        "app is expected: {case}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(
+        failure_type(&xml, "nothing else reaches db"),
+        Some("UNDECLARED"),
+        "{xml}"
+    );
+    assert_valid_junit(&xml);
+
+    // Once the spec expects web1 on ssh, the traffic is declared; the rule is still wider than
+    // web1 needs, and the narrower rule is named.
+    let spec = witnessed_spec(
+        dir.path(),
+        "  - { name: web1 administers db, from: web1, to: db, port: 22 }\n",
+    );
+    let o = against_moto(&[
+        "check",
+        "--flow-logs",
+        logs.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "RULES_TOO_WIDE: SG {} ({}) ingress rule tcp 22 from 0.0.0.0/0 allows more than the spec needs: a wider source",
+            m.id("db_sg"),
+            m.id("db")
+        )),
+        "{out}"
+    );
+    assert!(out.contains("narrower: tcp 22 from 10.0.1.10/32"), "{out}");
+    assert!(!out.contains("UNDECLARED"), "{out}");
+
+    // Against CloudWatch, from the log group's records: app reaches db, which a spec that
+    // expects nothing of db does not cover.
+    let spec = dir.path().join("cw.yaml");
+    std::fs::write(
+        &spec,
+        "app: cw\nhosts:\n  app: { ip: 10.0.2.20 }\n  db: { ip: 10.0.3.30, strict: true }\nexpect:\n  - { from: app, to: app, port: 1, deny: true }\n",
+    )
+    .unwrap();
+    let o = against_moto(&[
+        "check",
+        "--log-group",
+        "/vpc/shop",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        spec.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("UNDECLARED: 10.0.2.20 -> 10.0.3.30 tcp/1433 got through (1 connection)"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("evidence: for the strict hosts, the accepted flows touching them, asked separately: CloudWatch Logs /vpc/shop"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Before the cutover, with no flow logs at all: every check judged by the configuration alone.
+/// The app subnet's missing route to the offices and web2's missing rule are PREDICTED_REFUSED,
+/// the open ssh port OPEN; the rest pass. EC2 out of reach is exit 3, never a pass.
+#[test]
+fn a_preflight_judges_every_check_by_the_configuration_alone() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = witnessed_spec(
+        dir.path(),
+        "  - { name: web reaches app, from: web, to: app, port: 8080 }\n",
+    );
+    let junit = dir.path().join("junit.xml");
+    let o = against_moto(&[
+        "check",
+        "--evidence",
+        "config",
+        "--junit",
+        junit.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        results(&o),
+        [
+            "shop::app reaches db ... ok",
+            "shop::app reaches the offices ... FAILED",
+            "shop::nothing else reaches db ... FAILED",
+            "shop::the internet cannot reach db ... ok",
+            "shop::the internet cannot ssh to db ... FAILED",
+            "shop::web reaches app ... FAILED",
+            "shop::web1 reaches app ... ok",
+        ]
+    );
+    assert!(
+        stderr(&o)
+            .contains("evidence: the configuration alone (--evidence config; no flow logs read)"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    for says in [
+        format!(
+            "PREDICTED_REFUSED: route table {} (the VPC's main table, used by {}) has no route to 192.168.0.1: the packet is dropped",
+            m.id("main_rtb"),
+            m.id("app_subnet")
+        ),
+        format!(
+            "PREDICTED_REFUSED: 1 of 2 pairs refused: SG {} of {} has no ingress rule for tcp 8080 from 10.0.1.11",
+            m.id("app_sg"),
+            m.id("app")
+        ),
+        "ingress rule tcp 22 from 0.0.0.0/0".to_string(),
+    ] {
+        assert!(
+            out.contains(&says),
+            "the preflight should say `{says}`:\n{out}"
+        );
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for (case, t) in [
+        ("app reaches the offices", Some("PREDICTED_REFUSED")),
+        ("web reaches app", Some("PREDICTED_REFUSED")),
+        ("the internet cannot ssh to db", Some("OPEN")),
+        ("nothing else reaches db", Some("RULES_TOO_WIDE")),
+        ("app reaches db", None),
+    ] {
+        assert_eq!(failure_type(&xml, case), t, "{case}: {xml}");
+    }
+    assert_valid_junit(&xml);
+
+    // EC2 out of reach: nothing can be predicted, and nothing passes.
+    let unreadable = run(&["check", "--evidence", "config", spec.to_str().unwrap()]);
+    assert_eq!(
+        unreadable.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&unreadable),
+        stderr(&unreadable)
+    );
+    assert!(
+        !stdout(&unreadable).contains("... ok"),
+        "{}",
+        stdout(&unreadable)
+    );
+    // Traffic options have no place in a preflight.
+    let mixed = run(&["check", "--evidence", "config", "--flow-logs", FIXED, SPEC]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(
+        stderr(&mixed).contains("--flow-logs does not apply"),
+        "{}",
+        stderr(&mixed)
+    );
 }

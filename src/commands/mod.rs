@@ -10,6 +10,7 @@ pub mod triage;
 pub mod validate;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::aws::{self, Aws};
 use crate::cli::{EvidenceArgs, RowsArg};
@@ -159,6 +160,26 @@ pub fn unresolved(specs: &[Spec]) -> Vec<resolve::Hosts> {
                 .collect()
         })
         .collect()
+}
+
+/// The question a run asks for its strict hosts, if it has any: the same one triage and observe
+/// ask, accepted flows touching the hosts, by 5-tuple (both ports tell the server's end from the
+/// client's).
+pub fn strict_question(plan: &Arc<Plan>, strict: &[plan::Strict]) -> Option<source::Question> {
+    if strict.is_empty() {
+        return None;
+    }
+    let touching = strict.iter().fold(resolve::Ranges::of(&[], &[]), |u, s| {
+        u.union(s.side.addrs.ranges())
+    });
+    Some(source::Question::Flows {
+        plan: Arc::clone(plan),
+        ask: source::FlowQuestion {
+            action: crate::evidence::Action::Accept,
+            touching,
+            fold: crate::evidence::flows::Fold::Tuple,
+        },
+    })
 }
 
 /// Locates and opens the evidence the request names, for this plan.

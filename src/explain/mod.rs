@@ -1,18 +1,18 @@
 //! Why a flow is refused: the security groups and network ACLs on its path, evaluated for it.
-//! Flow logs never say which rule refused a packet; the EC2 configuration does. Explanations add
-//! to a failure's details and never change a verdict.
+//! Flow logs never say which rule refused a packet; the EC2 configuration does. The explanations
+//! of broken pairs add to a failure's details and never change a verdict; the configuration as a
+//! witness of whole checks (`witness`, `second`) is what can (a deny check it opens fails `OPEN`).
 
 pub mod config;
 pub mod path;
 pub mod routes;
 pub mod rules;
+pub mod second;
 pub mod spans;
 pub mod strict;
 pub mod witness;
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 use crate::evidence::Evidence;
 use crate::plan::{Check, Plan};
@@ -80,10 +80,34 @@ fn first_port(check: &Check) -> u16 {
     }
 }
 
+/// What to read from EC2 for a run: both sides of every check and every strict host (for the
+/// configuration's witness and the strict findings), and the ends of the broken pairs to explain.
+pub fn wanted(
+    plan: &Plan,
+    strict: &[crate::plan::Strict],
+    evidence: Option<&Evidence>,
+    no_traffic: NoTraffic,
+) -> config::Wanted {
+    let mut w = config::Wanted::default();
+    for c in plan.checks.iter().filter(|c| c.unavailable.is_none()) {
+        w.add_side(&c.from.addrs, &c.from.places);
+        w.add_side(&c.to.addrs, &c.to.places);
+    }
+    for s in strict.iter().filter(|s| s.unavailable.is_none()) {
+        w.add_side(&s.side.addrs, &s.side.places);
+    }
+    if let Some(ev) = evidence {
+        for c in cases(plan, ev, no_traffic) {
+            w.ips.extend([c.request.src, c.request.dst]);
+        }
+    }
+    w
+}
+
 /// The explanation to add to each check's details, by check index; `None` where nothing failed
 /// or nothing could be said. Reading EC2 fails soft: the failures say the rules could not be read.
-pub async fn explain(
-    ec2: &aws_sdk_ec2::Client,
+pub fn explain(
+    config: &Result<config::Config, String>,
     plan: &Plan,
     evidence: &Evidence,
     no_traffic: NoTraffic,
@@ -93,11 +117,7 @@ pub async fn explain(
     if cases.is_empty() {
         return out;
     }
-    let ips: BTreeSet<IpAddr> = cases
-        .iter()
-        .flat_map(|c| [c.request.src, c.request.dst])
-        .collect();
-    let config = match config::fetch(ec2, &ips).await {
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             for c in &cases {

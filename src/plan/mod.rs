@@ -276,6 +276,72 @@ pub fn assemble(specs: &[Spec], hosts: &[Hosts], window: Window) -> Plan {
     Plan { checks, window }
 }
 
+/// A strict host of a spec: one test, that nothing reaches it beyond the spec's reach
+/// expectations (and that its security groups allow no more than those need).
+#[derive(Debug, Clone)]
+pub struct Strict {
+    pub app: String,
+    /// The host's name in the spec.
+    pub host: String,
+    /// The test's name (see `Spec::strict_test_name`).
+    pub name: String,
+    pub spec_path: PathBuf,
+    pub at: Pos,
+    pub side: Side,
+    /// The plan's checks of the same spec, by index: what may reach the host.
+    pub spec_checks: Vec<usize>,
+    /// Why it cannot be judged (the host could not be resolved).
+    pub unavailable: Option<String>,
+}
+
+impl Strict {
+    pub fn trial_name(&self) -> String {
+        format!("{}::{}", self.app, self.name)
+    }
+}
+
+/// The strict hosts of every spec, with the checks of `plan` (assembled from the same specs and
+/// hosts) that belong to each one's spec.
+pub fn strict(specs: &[Spec], hosts: &[Hosts], plan: &Plan) -> Vec<Strict> {
+    let mut out = Vec::new();
+    for (spec, hosts) in specs.iter().zip(hosts) {
+        let spec_checks: Vec<usize> = (0..plan.checks.len())
+            .filter(|&i| plan.checks[i].app == spec.app)
+            .collect();
+        for h in spec.hosts.values().filter(|h| h.strict) {
+            let resolved = hosts.get(&h.name);
+            let (addrs, places, unavailable) = match resolved {
+                Some(Ok(r)) => (r.addrs.clone(), r.places.clone(), None),
+                Some(Err(e)) => (
+                    AddrSet::networks(Vec::new(), Vec::new()),
+                    Vec::new(),
+                    Some(e.clone()),
+                ),
+                None => (
+                    AddrSet::networks(Vec::new(), Vec::new()),
+                    Vec::new(),
+                    Some("not resolved".to_string()),
+                ),
+            };
+            out.push(Strict {
+                app: spec.app.clone(),
+                host: h.name.clone(),
+                name: Spec::strict_test_name(&h.name),
+                spec_path: spec.path.clone(),
+                at: h.at,
+                side: Side {
+                    label: h.name.clone(),
+                    addrs,
+                    places,
+                },
+                spec_checks: spec_checks.clone(),
+                unavailable,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

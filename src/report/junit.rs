@@ -4,8 +4,7 @@ use std::path::Path;
 
 use junit_report::{Report, TestCase, TestCaseBuilder, TestSuiteBuilder};
 
-use super::CaseResult;
-use crate::plan::Plan;
+use super::{Case, CaseResult};
 use crate::verdict::Outcome;
 
 /// Makes text safe for XML 1.0 and CDATA: drops ANSI escape sequences and control characters
@@ -59,29 +58,31 @@ fn case(name: &str, app: &str, spec: &str, r: &CaseResult) -> TestCase {
     b.build()
 }
 
-/// Builds the report: one testsuite per app, in plan order, with the cases that ran.
-pub fn report(plan: &Plan, results: &[Option<CaseResult>], summary: &str) -> Report {
-    let mut report = Report::new();
-    let mut current: Option<(String, TestSuiteBuilder)> = None;
-    for (check, result) in plan.checks.iter().zip(results) {
-        if current.as_ref().is_none_or(|(app, _)| *app != check.app) {
-            if let Some((_, suite)) = current.take() {
-                report.add_testsuite(suite.build());
+/// Builds the report: one testsuite per app, in the order apps first appear, with the cases
+/// that ran (a strict host's test joins its app's suite).
+pub fn report(cases: &[Case], results: &[Option<CaseResult>], summary: &str) -> Report {
+    let mut suites: Vec<(String, TestSuiteBuilder)> = Vec::new();
+    for (case, result) in cases.iter().zip(results) {
+        let at = match suites.iter().position(|(app, _)| *app == case.app) {
+            Some(at) => at,
+            None => {
+                let mut suite = TestSuiteBuilder::new(&case.app);
+                suite.set_system_out(&clean(summary));
+                suites.push((case.app.clone(), suite));
+                suites.len() - 1
             }
-            let mut suite = TestSuiteBuilder::new(&check.app);
-            suite.set_system_out(&clean(summary));
-            current = Some((check.app.clone(), suite));
-        }
-        if let (Some(r), Some((_, suite))) = (result, current.as_mut()) {
-            suite.add_testcase(case(
-                &check.name,
-                &check.app,
-                &check.spec_path.display().to_string(),
+        };
+        if let Some(r) = result {
+            suites[at].1.add_testcase(self::case(
+                &case.name,
+                &case.app,
+                &case.spec_path.display().to_string(),
                 r,
             ));
         }
     }
-    if let Some((_, suite)) = current {
+    let mut report = Report::new();
+    for (_, suite) in suites {
         report.add_testsuite(suite.build());
     }
     report

@@ -3,8 +3,7 @@
 
 use std::fmt::Write;
 
-use super::CaseResult;
-use crate::plan::Plan;
+use super::{Case, CaseResult};
 use crate::verdict::Outcome;
 
 /// A table cell: one line, with the characters that would end a cell or start markup escaped.
@@ -41,7 +40,7 @@ fn rank(outcome: &Outcome) -> u8 {
 
 /// The summary: a headline with the counts, the evidence and cost lines of the run summary, and
 /// the table of the expectations that ran.
-pub fn summary(plan: &Plan, results: &[Option<CaseResult>], run_summary: &str) -> String {
+pub fn summary(cases: &[Case], results: &[Option<CaseResult>], run_summary: &str) -> String {
     let mut ran: Vec<(usize, &CaseResult)> = results
         .iter()
         .enumerate()
@@ -70,7 +69,7 @@ pub fn summary(plan: &Plan, results: &[Option<CaseResult>], run_summary: &str) -
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
-            cell(&plan.checks[i].trial_name()),
+            cell(&cases[i].trial_name()),
             verdict(&r.outcome),
             cell(&r.evidence),
             cell(&r.message)

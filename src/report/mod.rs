@@ -3,6 +3,7 @@
 
 pub mod junit;
 pub mod markdown;
+pub mod strict;
 pub mod text;
 
 use std::process::ExitCode;
@@ -13,7 +14,8 @@ use libtest_mimic::{Completion, Failed, Trial};
 
 use crate::error::Exit;
 use crate::evidence::{Evidence, Provenance};
-use crate::plan::Plan;
+use crate::explain::second::Seen;
+use crate::plan::{Check, Plan, Strict};
 use crate::verdict::{self, NoTraffic, Outcome};
 
 /// The result of one case, as libtest-mimic's `Conclusion` does not keep them.
@@ -49,56 +51,91 @@ impl Recorder {
     }
 }
 
-/// Trials with names only, for `--list`: listing needs no evidence.
-pub fn listing(plan: &Plan) -> Vec<Trial> {
+/// The name of one case of the run: an expectation's check, or a strict host's test.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub app: String,
+    pub name: String,
+    pub spec_path: std::path::PathBuf,
+}
+
+impl Case {
+    pub fn trial_name(&self) -> String {
+        format!("{}::{}", self.app, self.name)
+    }
+}
+
+/// Every case of a run: the plan's checks in order, then the strict hosts' tests.
+pub fn cases(plan: &Plan, strict: &[Strict]) -> Vec<Case> {
     plan.checks
+        .iter()
+        .map(|c| Case {
+            app: c.app.clone(),
+            name: c.name.clone(),
+            spec_path: c.spec_path.clone(),
+        })
+        .chain(strict.iter().map(|s| Case {
+            app: s.app.clone(),
+            name: s.name.clone(),
+            spec_path: s.spec_path.clone(),
+        }))
+        .collect()
+}
+
+/// Trials with names only, for `--list`: listing needs no evidence.
+pub fn listing(cases: &[Case]) -> Vec<Trial> {
+    cases
         .iter()
         .map(|c| Trial::test(c.trial_name(), || Ok(())))
         .collect()
 }
 
-/// One trial per check; each judges its evidence and records the result.
-pub fn trials(
-    plan: &Arc<Plan>,
-    evidence: &Arc<Evidence>,
+/// One check judged by the evidence, with the explanation of a failure and the configuration's
+/// word (see `explain::second`).
+pub fn judge_check(
+    check: &Check,
+    evidence: &Evidence,
+    i: usize,
     no_traffic: NoTraffic,
-    recorder: &Recorder,
-    explained: &Arc<Vec<Option<String>>>,
-) -> Vec<Trial> {
-    (0..plan.checks.len())
-        .map(|i| {
-            let (plan, evidence, recorder, explained) = (
-                Arc::clone(plan),
-                Arc::clone(evidence),
-                recorder.clone(),
-                Arc::clone(explained),
-            );
-            Trial::ignorable_test(plan.checks[i].trial_name(), move || {
-                let started = Instant::now();
-                let check = &plan.checks[i];
-                let gaps = evidence.gaps.bearing_on(check.interfaces.as_ref());
-                let j = verdict::judge(check, &evidence.checks[i], &gaps, no_traffic);
-                let message = text::message(check, &j);
-                let mut details = text::details(check, &j, &evidence);
-                if let Some(why) = explained.get(i).and_then(Option::as_ref) {
-                    details.push_str(why);
-                }
-                let counted = text::evidence_counts(&j);
-                let outcome = j.outcome.clone();
-                recorder.record(
-                    i,
-                    CaseResult {
-                        outcome: outcome.clone(),
-                        message: message.clone(),
-                        details: details.clone(),
-                        evidence: counted,
-                        duration: started.elapsed(),
-                    },
-                );
-                match outcome {
+    explained: Option<&str>,
+    seen: Seen<'_>,
+) -> CaseResult {
+    let started = Instant::now();
+    let gaps = evidence.gaps.bearing_on(check.interfaces.as_ref());
+    let j = verdict::judge(check, &evidence.checks[i], &gaps, no_traffic);
+    let message = text::message(check, &j);
+    let mut details = text::details(check, &j, evidence);
+    if let Some(why) = explained {
+        details.push_str(why);
+    }
+    let counted = text::evidence_counts(&j);
+    let said = crate::explain::second::with_evidence(check, &j, message, details, seen);
+    CaseResult {
+        outcome: said.outcome,
+        message: said.message,
+        details: said.details,
+        evidence: counted,
+        duration: started.elapsed(),
+    }
+}
+
+/// One trial per case, each reporting the result judged for it; a case filtered out of the run
+/// records nothing.
+pub fn trials(cases: &[Case], results: &Arc<Vec<CaseResult>>, recorder: &Recorder) -> Vec<Trial> {
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let (results, recorder) = (Arc::clone(results), recorder.clone());
+            Trial::ignorable_test(case.trial_name(), move || {
+                let result = results[i].clone();
+                recorder.record(i, result.clone());
+                match result.outcome {
                     Outcome::Pass => Ok(Completion::Completed),
-                    Outcome::Skip => Ok(Completion::ignored_with(message)),
-                    Outcome::Fail(_) | Outcome::Error(_) => Err(Failed::from(details.trim_end())),
+                    Outcome::Skip => Ok(Completion::ignored_with(result.message)),
+                    Outcome::Fail(_) | Outcome::Error(_) => {
+                        Err(Failed::from(result.details.trim_end()))
+                    }
                 }
             })
         })

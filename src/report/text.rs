@@ -40,6 +40,17 @@ fn expectation(check: &Check) -> String {
     )
 }
 
+/// The expectation and where the spec says it: `web (...) to reach app (...) on tcp/8080
+/// (specs/shop.yaml:26:5)`.
+pub fn expected_line(check: &Check) -> String {
+    format!(
+        "{} ({}:{})",
+        expectation(check),
+        check.spec_path.display(),
+        check.at
+    )
+}
+
 fn connections(p: &PairVerdict<'_>) -> String {
     // Settled from Logs Insights' pair totals: the counts are distinct client ports.
     let about = if p.evidence.estimated { "about " } else { "" };

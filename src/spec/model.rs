@@ -28,6 +28,15 @@ pub struct Host {
     pub name: String,
     pub at: Pos,
     pub selector: HostSelector,
+    /// `strict: true`: nothing may reach it beyond the spec's reach expectations to it.
+    pub strict: bool,
+}
+
+impl Spec {
+    /// The name of the test a strict host adds.
+    pub fn strict_test_name(host: &str) -> String {
+        format!("nothing else reaches {host}")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,7 @@ pub struct RawHost {
     pub eni: Option<Value>,
     pub security_group: Option<Value>,
     pub subnet: Option<Value>,
+    pub strict: Option<Value>,
 }
 
 pub const HOST_KEYS: &[&str] = &[
@@ -47,6 +48,7 @@ pub const HOST_KEYS: &[&str] = &[
     "eni",
     "security_group",
     "subnet",
+    "strict",
 ];
 
 #[derive(Debug, Deserialize)]

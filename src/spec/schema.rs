@@ -63,6 +63,9 @@ struct Host {
     /// AWS: the interfaces in a subnet.
     #[schemars(regex(pattern = r"^subnet-[0-9a-f]+$"))]
     subnet: Option<String>,
+    /// `true`: nothing may reach this host beyond the spec's reach expectations to it; adds the
+    /// test `<app>::nothing else reaches <host>`.
+    strict: Option<bool>,
 }
 
 /// An IPv4 or IPv6 address.

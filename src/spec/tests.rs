@@ -297,3 +297,25 @@ fn a_duplicate_key_does_not_hide_the_other_problems() {
         ]
     );
 }
+
+#[test]
+fn strict_hosts_are_booleans_and_their_test_names_cannot_clash() {
+    let spec = ok(
+        "app: t\nhosts:\n  db: { ip: 10.0.3.30, strict: true }\n  app: { ip: 10.0.2.20, strict: false }\nexpect:\n  - { from: app, to: db, port: 1433 }\n",
+    );
+    assert!(spec.hosts["db"].strict && !spec.hosts["app"].strict);
+    assert_eq!(
+        problems(
+            "app: t\nhosts:\n  db: { ip: 10.0.3.30, strict: yes }\nexpect:\n  - { from: db, to: db, port: 1 }\n"
+        ),
+        ["3:32 strict must be true or false, not `yes`"]
+    );
+    assert_eq!(
+        problems(
+            "app: t\nhosts:\n  db:\n    ip: 10.0.3.30\n    strict: true\nexpect:\n  - { name: nothing else reaches db, from: db, to: db, port: 1 }\n"
+        ),
+        [
+            "5:13 strict host `db` adds the test `nothing else reaches db`, which an expectation already names (line 7)"
+        ]
+    );
+}

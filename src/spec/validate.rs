@@ -209,6 +209,20 @@ impl<'a> Validator<'a> {
             names.insert(exp.name.clone(), self.positions.value(&name_path));
             expectations.push(exp);
         }
+        // A strict host's test sits next to the expectations' tests: the names must not clash.
+        for host in hosts.values().filter(|h| h.strict) {
+            let name = Spec::strict_test_name(&host.name);
+            if let Some(first) = names.get(&name) {
+                self.at_value(
+                    &path(&["hosts".into(), host.name.as_str().into(), "strict".into()]),
+                    format!(
+                        "strict host `{}` adds the test `{name}`, which an expectation already names (line {})",
+                        host.name, first.line
+                    ),
+                    Some("rename that expectation".into()),
+                );
+            }
+        }
         let app = app?;
         if !self.problems.is_empty() {
             return None;
@@ -437,6 +451,18 @@ impl<'a> Validator<'a> {
                 Some("an empty host would make every deny against it pass; fix `except`".into()),
             );
         }
+        let strict = match &raw.strict {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                self.at_value(
+                    &child(&hp, "strict"),
+                    format!("strict must be true or false, not {}", describe(v)),
+                    Some("write `strict: true` (YAML reads `yes` and `no` as text)".into()),
+                );
+                false
+            }
+        };
         if self.problems.len() != before {
             return None;
         }
@@ -449,6 +475,7 @@ impl<'a> Validator<'a> {
             name: name.to_string(),
             at,
             selector,
+            strict,
         })
     }
 
