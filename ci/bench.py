@@ -12,7 +12,8 @@ them) it measures, with the files in the page cache:
 - grep -c -F over the plain file, and zcat | wc -l over the .gz files: the floor for reading.
 
 `ci/bench 50m-plain` adds a 50 M-record set (5.5 GB) for the memory figure at volume.
-`ci/bench s3` reads the 1 M gzip set from S3 (moto on 127.0.0.1, AWS's layout and names) and as
+`ci/bench wave` judges the 1 M plain set for 11, 200 and 2000 expectations (distinct pairs, and
+from 0.0.0.0/0), beside grep. `ci/bench s3` reads the 1 M gzip set from S3 (moto on 127.0.0.1, AWS's layout and names) and as
 Parquet, on disk and in S3, against the same files on disk.
 
 It prints records/s, MB/s and peak memory for each, the ratios to flowgate, and checks that
@@ -323,6 +324,8 @@ def s3_and_parquet(python, failures):
     emulator = subprocess.Popen([python, "-c", S3_RUNNER, json.dumps(files), parquet_dir],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     endpoint = emulator.stdout.readline().strip()
+    if not endpoint.startswith("http://127.0.0.1:"):
+        sys.exit("ci/bench s3: the local S3 did not start")
     env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIAFLOWGATEBENCHFAKE", AWS_SECRET_ACCESS_KEY="fake",
                AWS_REGION="eu-west-1", AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL=endpoint)
     rows = []
@@ -360,6 +363,63 @@ def s3_and_parquet(python, failures):
     return rows
 
 
+def wave_spec(path, addresses, n, wide, seed=7):
+    """A spec of `n` expectations between distinct random pairs of `addresses` (or, `wide`,
+    from 0.0.0.0/0 to distinct hosts), as a migration wave gates them together."""
+    import random
+    rnd = random.Random(seed)
+    lines = ["app: wave", "hosts:"]
+    expects = ["expect:"]
+    if wide:
+        lines.append("  world: { cidr: 0.0.0.0/0 }")
+    for i in range(n):
+        a, b = rnd.sample(addresses, 2)
+        lines.append(f"  s{i}: {{ ip: {b} }}")
+        if wide:
+            expects.append(f"  - {{ name: e{i}, from: world, to: s{i}, port: 443, deny: true }}")
+        else:
+            lines.append(f"  c{i}: {{ ip: {a} }}")
+            expects.append(f"  - {{ name: e{i}, from: c{i}, to: s{i}, port: {rnd.choice([80, 443, 8080, 5432])} }}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines + expects) + "\n")
+
+
+def wave(failures):
+    """The same 1 M plain records judged for 11 (the generator's spec), 200 and 2000
+    expectations, between distinct pairs and from 0.0.0.0/0."""
+    d = generate("1m-plain", 1_000_000, False)
+    files = files_of(d)
+    warm(files)
+    addresses = set()
+    with open(files[0]) as f:
+        for i, line in enumerate(f):
+            if i == 0:
+                continue
+            parts = line.split()
+            addresses.update(parts[3:5])
+            if i > 50_000:
+                break
+    addresses = sorted(a for a in addresses if a != "-")
+    specs = [("11 (the generator's spec)", os.path.join(d, "spec.yaml"))]
+    for n in (200, 2000):
+        for wide in (False, True):
+            path = os.path.join(d, f"wave-{n}-{'wide' if wide else 'pairs'}.yaml")
+            wave_spec(path, addresses, n, wide)
+            specs.append((f"{n} {'from 0.0.0.0/0' if wide else 'distinct pairs'}", path))
+    rows = []
+    base = None
+    for label, spec in specs:
+        runs = [measured([FLOWGATE, "check", "--flow-logs", os.path.join(d, "logs"), spec, "--start", START]) for _ in range(3)]
+        runs.sort(key=lambda r: r["s"])
+        r = runs[1]  # the median of three
+        if r["code"] not in (0, 101):
+            failures.append(f"wave {label}: exit {r['code']}: {r['err'][-300:]}")
+        base = base or r["s"]
+        rows.append((label, r["s"], 1_000_000 / r["s"], r["mib"], r["s"] / base))
+    grep = measured(["grep", "-c", "-F", " ACCEPT ", *files])
+    return rows, grep
+
+
 def files_of_dir(d):
     return sorted(os.path.join(d, f) for f in os.listdir(d))
 
@@ -367,6 +427,23 @@ def files_of_dir(d):
 def main():
     python = os.environ.get("BENCH_PYTHON", sys.executable)
     sizes = sys.argv[1:] or DEFAULT
+    if sizes == ["wave"]:
+        failures = []
+        rows, grep = wave(failures)
+        print()
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+        print()
+        print("| expectations (1m-plain) | seconds (median of 3) | records/s | peak MiB | time vs 11 |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for label, secs, rps, peak, ratio in rows:
+            print(f"| {label} | {secs:.2f} | {rps / 1e6:.2f} M | {peak:.0f} | {ratio:.2f}x |")
+        print(f"| grep -c -F on the same file | {grep['s']:.2f} | {1_000_000 / grep['s'] / 1e6:.2f} M | {grep['mib']:.0f} | |")
+        if failures:
+            print("FAILED:")
+            for f in failures:
+                print("  " + f)
+            sys.exit(1)
+        return
     if sizes == ["s3"]:
         failures = []
         rows = s3_and_parquet(python, failures)

@@ -371,6 +371,43 @@ async fn records_where_counts_were_asked_for_are_not_read_as_counts() {
 }
 
 #[tokio::test]
+async fn a_broken_row_makes_the_checks_that_would_pass_incomplete() {
+    // Pair totals that settle a pass, and one row without its destination: the answer is not
+    // all there, so the pass is an INCOMPLETE error naming the row, as the README says.
+    static ROWS: &[Fields<'static>] = &[
+        PAIRS[0],
+        PAIRS[1],
+        &[
+            ("interfaceId", "eni-web"),
+            ("srcAddr", "10.0.1.10"),
+            ("protocol", "6"),
+            ("action", "ACCEPT"),
+            ("tcpFlags", "2"),
+            ("logStatus", "OK"),
+            ("records", "1"),
+        ],
+    ];
+    let plan = Arc::new(plan());
+    let ev = collect(&rules(&[("pairs", ROWS)]), with_flags(), &plan).await;
+    assert_eq!(ev.gaps.bad_lines, 1);
+    let named = &ev.gaps.bad_line_samples[0];
+    assert!(
+        named.reason.contains("result row: the row has no dstAddr"),
+        "{named:?}"
+    );
+    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
+    assert!(
+        matches!(j.outcome, Outcome::Error(verdict::Missing::Incomplete)),
+        "{:?}",
+        j.outcome
+    );
+    // Without the broken row, the same totals pass.
+    let whole = collect(&rules(&[("pairs", &ROWS[..2])]), with_flags(), &plan).await;
+    assert!(whole.gaps.is_empty(), "{:?}", whole.gaps);
+    assert_eq!(outcome(&plan, &whole), Outcome::Pass);
+}
+
+#[tokio::test]
 async fn skipdata_in_the_pair_totals_is_a_gap() {
     static ROWS: &[Fields<'static>] = &[
         PAIRS[0],
