@@ -299,9 +299,10 @@ pub enum NoTrafficArg {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Test harness (as in cargo test)")]
 pub struct HarnessArgs {
-    /// Run only tests whose name contains FILTER (give it after `--`)
+    /// Run only tests whose name contains a FILTER (after `--`; several run the tests any of
+    /// them matches, as cargo test does)
     #[arg(last = true, value_name = "FILTER")]
-    pub filter: Option<String>,
+    pub filter: Vec<String>,
 
     /// Match FILTER and --skip exactly rather than by substring
     #[arg(long)]
@@ -353,9 +354,26 @@ pub struct HarnessArgs {
 }
 
 impl HarnessArgs {
+    /// Whether the test `name` runs: some filter matches it (or there is none), and no --skip.
+    pub fn selects(&self, name: &str) -> bool {
+        let matches = |f: &String| {
+            if self.exact {
+                name == f
+            } else {
+                name.contains(f.as_str())
+            }
+        };
+        (self.filter.is_empty() || self.filter.iter().any(matches))
+            && !self.skip.iter().any(matches)
+    }
+
     pub fn to_libtest(&self) -> libtest_mimic::Arguments {
         libtest_mimic::Arguments {
-            filter: self.filter.clone(),
+            // libtest takes one filter; with several, the caller leaves out what none matches.
+            filter: match self.filter.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
             exact: self.exact,
             skip: self.skip.clone(),
             list: self.list,

@@ -1034,18 +1034,65 @@ fn a_window_with_no_records_never_passes() {
 
 #[test]
 fn a_run_that_judges_nothing_is_not_green() {
-    for args in [
-        &["check", "--flow-logs", FIXED, SPEC, "--", "no such test"][..],
-        &["check", "--flow-logs", FIXED, SPEC, "--ignored"],
-    ] {
-        let o = run(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
-        assert!(
-            stderr(&o).contains("no expectation was judged"),
-            "{}",
-            stderr(&o)
-        );
-    }
+    let o = run(&["check", "--flow-logs", FIXED, SPEC, "--ignored"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no expectation was judged"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Filters as cargo test habits write them: after `--`, several at once; a filter that
+/// matches nothing stops before any evidence is read; one given where specs go is explained.
+#[test]
+fn test_filters_work_as_cargo_test_users_expect() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--",
+        "users reach",
+        "cannot reach db",
+    ]);
+    assert_eq!(
+        results(&o),
+        [
+            "shop::internet cannot reach db ... ok",
+            "shop::users reach web ... ok",
+            "shop::web cannot reach db directly ... ok",
+        ],
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Nothing matches: the run stops before reading the (here missing) evidence.
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        "no/such/dir",
+        SPEC,
+        "--",
+        "no such test",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("no test matches the filter and --skip options (12 tests in the specs)"),
+        "{}",
+        stderr(&o)
+    );
+    // A filter where the specs go.
+    let o = run(&["check", "--flow-logs", TROUBLED, SPEC, "shop::users"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "shop::users: no such spec file; if it is a test name, test filters go after `--`"
+        ) && stderr(&o).contains("help: flowgate check SPEC... -- shop::users"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -34,11 +34,21 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         }
     };
     let harness = args.harness.to_libtest();
+    let unresolved = super::unresolved(&specs);
+    let named = plan::assemble(&specs, &unresolved, window);
+    let named = report::cases(&named, &plan::strict(&specs, &unresolved, &named));
+    if !named.iter().any(|c| args.harness.selects(&c.trial_name())) {
+        // Before any evidence is read: a filter that matches nothing would judge nothing.
+        reports.remove_stale();
+        return Err(Error::Usage(format!(
+            "no test matches the filter and --skip options ({} tests in the specs)
+  help: see the names with --list; filters go after `--`",
+            named.len()
+        )));
+    }
     if harness.list {
-        let unresolved = super::unresolved(&specs);
-        let plan = plan::assemble(&specs, &unresolved, window);
-        let strict = plan::strict(&specs, &unresolved, &plan);
-        let _ = libtest_mimic::run(&harness, report::listing(&report::cases(&plan, &strict)));
+        let listed = selected(report::listing(&named), &args.harness);
+        let _ = libtest_mimic::run(&harness, listed);
         return Ok(ExitCode::SUCCESS);
     }
     let gathered = match preflight_conflict(&args) {
@@ -79,7 +89,7 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let computed = Arc::new(judge_all(&g, config.as_ref(), no_traffic));
     let cases = report::cases(&g.plan, &g.strict);
     let recorder = report::Recorder::new(cases.len());
-    let trials = report::trials(&cases, &computed, &recorder);
+    let trials = selected(report::trials(&cases, &computed, &recorder), &args.harness);
     // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
     let conclusion = tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials));
     let results = recorder.results();
@@ -102,6 +112,21 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         ));
     }
     Ok(report::exit_code(&results, &conclusion))
+}
+
+/// The trials to hand libtest: all of them, which it filters itself, unless there are several
+/// filters, which it cannot take.
+fn selected(
+    trials: Vec<libtest_mimic::Trial>,
+    harness: &crate::cli::HarnessArgs,
+) -> Vec<libtest_mimic::Trial> {
+    if harness.filter.len() < 2 {
+        return trials;
+    }
+    trials
+        .into_iter()
+        .filter(|t| harness.selects(t.name()))
+        .collect()
 }
 
 /// What a preflight cannot be combined with.

@@ -190,6 +190,18 @@ pub async fn open(request: &Request, plan: &Plan, aws: Option<&Aws>) -> Result<S
 
 /// Loads the specs a command names.
 pub fn load(paths: &[std::path::PathBuf]) -> Result<Vec<Spec>, Error> {
+    // `check spec.yaml shop::users`: a test filter given where specs go (cargo test habits).
+    if let Some(p) = paths.iter().find(|p| {
+        !p.exists()
+            && p.to_str()
+                .is_some_and(|s| s.contains("::") || !s.contains(['.', '/']))
+    }) {
+        return Err(Error::Usage(format!(
+            "{}: no such spec file; if it is a test name, test filters go after `--`\n  help: flowgate check SPEC... -- {}",
+            p.display(),
+            p.display()
+        )));
+    }
     Ok(spec::load_all(paths)?)
 }
 
