@@ -3275,3 +3275,87 @@ fn a_preflight_judges_every_check_by_the_configuration_alone() {
         stderr(&mixed)
     );
 }
+
+/// The slips people make in a first spec each get a help line that says what to write, and one
+/// of the wrong shape does not hide the file's other problems.
+#[test]
+fn spec_slips_say_what_to_write_and_hide_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slips.yaml");
+    std::fs::write(
+        &spec,
+        "app: shop
+hosts:
+  app: { ips: 10.0.2.20 }
+  web: { ips: [10.0.1.10] }
+  db: { ip: 10.0.3.30 }
+expect:
+  - { from: [web, db], to: app, port: 8080 }
+  - { from: web, to: app, port: 8080, deny: \"true\" }
+  - just a sentence
+  - { from: web, to: nowhere, port: 443 }
+",
+    )
+    .unwrap();
+    let o = run(&["validate", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for (line, says, help) in [
+        (
+            "3:15",
+            "`ips` takes a list, not a string",
+            "write `ips: [10.0.2.20]`, or `ip: 10.0.2.20` for one address",
+        ),
+        (
+            "7:13",
+            "`from` names one host, not a list",
+            "write one expectation per host (`from: web`, `from: db`)",
+        ),
+        ("8:45", "deny must be true or false", "write `deny: true`"),
+        (
+            "9:5",
+            "an expectation must be a map, not a string",
+            "e.g. `- { from: web, to: app, port: 8080 }`",
+        ),
+        (
+            "10:22",
+            "undefined host `nowhere` in `to`",
+            "defined hosts: app, db, web",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("slips.yaml:{line}: {says}")),
+            "{line} {says}: {err}"
+        );
+        assert!(err.contains(help), "{help}: {err}");
+    }
+    assert!(err.contains("5 problems in 1 spec file"), "{err}");
+    // `hosts:` written as a list and `expect:` as a map are both named, with what to write,
+    // and the rest of the file is still checked.
+    std::fs::write(
+        &spec,
+        "app: [shop]\nhosts:\n  - web: { ips: [10.0.1.10] }\nexpect:\n  from: web\n  to: any\n  port: 99999\n",
+    )
+    .unwrap();
+    let err = stderr(&run(&["validate", spec.to_str().unwrap()]));
+    assert!(
+        err.contains("slips.yaml:1:6: app must be text, not a list"),
+        "{err}"
+    );
+    assert!(
+        err.contains("slips.yaml:3:3: `hosts` must be a map of host names, not a list"),
+        "{err}"
+    );
+    assert!(
+        err.contains("slips.yaml:5:3: `expect` must be a list of expectations, not a mapping"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: start each expectation with `- `"),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 problems in 1 spec file"),
+        "nothing more, nothing less: {err}"
+    );
+}

@@ -13,7 +13,9 @@ pub use locate::Pos;
 pub use model::*;
 
 use locate::{Positions, Seg};
-use raw::RawSpec;
+use raw::{RawDoc, RawSpec, Shaped};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
 use validate::Validator;
 
 /// One thing wrong with a spec, where it is and what to do about it.
@@ -209,11 +211,11 @@ fn parse_inner(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
     v.duplicate_keys();
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
     let de = serde_yaml::Deserializer::from_str(src);
-    let raw: Result<RawSpec, _> = serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
-    let raw = match raw {
-        Ok(raw) => raw,
+    let doc: Result<RawDoc, _> = serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
+    let doc = match doc {
+        Ok(doc) => doc,
         // serde stops at a duplicate field; the duplicate is already reported, with its position.
-        Err(e) if !v.problems.is_empty() && e.to_string().starts_with("duplicate field") => {
+        Err(e) if !v.problems.is_empty() && e.to_string().contains("duplicate") => {
             return Err(v.problems);
         }
         Err(e) => {
@@ -222,6 +224,7 @@ fn parse_inner(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
             return Err(problems);
         }
     };
+    let raw = shape(doc, &mut v, &mut unknown);
     for path in &unknown {
         v.unknown_key(path);
     }
@@ -233,6 +236,130 @@ fn parse_inner(file: &Path, src: &str) -> Result<Spec, Vec<Problem>> {
             problems.sort_by_key(|p| p.at);
             Err(problems)
         }
+    }
+}
+
+/// One entry read into its raw type, its unknown keys noted under `prefix`.
+fn under<T: serde::de::DeserializeOwned>(
+    prefix: Vec<Seg>,
+    value: Value,
+    unknown: &mut Vec<Vec<Seg>>,
+) -> Result<T, String> {
+    let mut found = Vec::new();
+    let r = serde_ignored::deserialize(value, |p| found.push(segments(&p)));
+    for mut path in found {
+        let mut full = prefix.clone();
+        full.append(&mut path);
+        unknown.push(full);
+    }
+    r.map_err(|e| without_positions(&e.to_string()))
+}
+
+/// Reads `hosts` and `expect` into their raw types entry by entry: an entry of the wrong shape
+/// is a problem at its own line, and the rest of the file is still read and checked.
+fn shape(doc: RawDoc, v: &mut Validator<'_>, unknown: &mut Vec<Vec<Seg>>) -> RawSpec {
+    let mut hosts = BTreeMap::new();
+    match doc.hosts {
+        None | Some(Shaped::Other(Value::Null)) => {}
+        Some(Shaped::Map(m)) => {
+            for (key, value) in m {
+                let name = match &key {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                let at = vec![Seg::Key("hosts".into()), Seg::Key(name.clone())];
+                if !matches!(value, Value::Mapping(_)) {
+                    v.problem_at_value(
+                        &at,
+                        format!(
+                            "host `{name}` must be a map of selectors, not {}",
+                            validate::kind_of(&value)
+                        ),
+                        "e.g. `web: { ips: [10.0.1.10] }` or `db: { tag: { Name: shop-db } }`",
+                    );
+                    continue;
+                }
+                match under(at.clone(), value, unknown) {
+                    Ok(h) => {
+                        hosts.insert(name, h);
+                    }
+                    Err(e) => v.problem_at_value(
+                        &at,
+                        format!("host `{name}`: {e}"),
+                        "see the spec format in the README",
+                    ),
+                }
+            }
+        }
+        Some(Shaped::Other(other)) => {
+            v.problem_at_value(
+                &[Seg::Key("hosts".into())],
+                format!(
+                    "`hosts` must be a map of host names, not {}",
+                    validate::kind_of(&other)
+                ),
+                "write each host as `name: { selector }` under `hosts:`, without `- `",
+            );
+            v.hosts_unreadable = true;
+        }
+    }
+    let mut expect = Vec::new();
+    let expect_shape = match doc.expect {
+        Some(Shaped::Map(entries)) => Some(Value::Mapping(entries.into_iter().collect())),
+        Some(Shaped::Other(v)) => Some(v),
+        None => None,
+    };
+    match expect_shape {
+        None | Some(Value::Null) => {}
+        Some(Value::Sequence(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let at = vec![Seg::Key("expect".into()), Seg::Index(i)];
+                if !matches!(item, Value::Mapping(_)) {
+                    v.problem_at_value(
+                        &at,
+                        format!(
+                            "an expectation must be a map, not {}",
+                            validate::kind_of(&item)
+                        ),
+                        "e.g. `- { from: web, to: app, port: 8080 }`",
+                    );
+                    expect.push(None);
+                    continue;
+                }
+                match under(at.clone(), item, unknown) {
+                    Ok(e) => expect.push(Some(e)),
+                    Err(e) => {
+                        v.problem_at_value(
+                            &at,
+                            format!("expectation: {e}"),
+                            "see the spec format in the README",
+                        );
+                        expect.push(None);
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            v.problem_at_value(
+                &[Seg::Key("expect".into())],
+                format!(
+                    "`expect` must be a list of expectations, not {}",
+                    validate::kind_of(&other)
+                ),
+                "start each expectation with `- `, e.g. `- { from: web, to: app, port: 8080 }`",
+            );
+            v.expect_unreadable = true;
+        }
+    }
+    RawSpec {
+        app: doc.app,
+        description: doc.description,
+        window: doc.window,
+        hosts,
+        expect,
     }
 }
 

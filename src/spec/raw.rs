@@ -6,17 +6,90 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_yaml::Value;
 
+/// The document's top level: `hosts` and `expect` are kept as written, so that a wrong shape
+/// there (a list for a map, say) is one problem among the file's others, not the end of reading.
 #[derive(Debug, Deserialize)]
-pub struct RawSpec {
+pub struct RawDoc {
     pub app: Value,
     #[serde(default)]
     pub description: Option<Value>,
     #[serde(default)]
     pub window: Option<Value>,
     #[serde(default)]
-    pub hosts: BTreeMap<String, RawHost>,
+    pub hosts: Option<Shaped>,
     #[serde(default)]
-    pub expect: Vec<RawExpect>,
+    pub expect: Option<Shaped>,
+}
+
+/// A section as written, whatever its shape. A map keeps its entries in order, a repeated key
+/// among them (already reported, with both positions): YAML's own map type would refuse the
+/// whole file over it and hide every other problem.
+#[derive(Debug)]
+pub enum Shaped {
+    Map(Vec<(Value, Value)>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Shaped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shaped, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = Shaped;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map or a list")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Shaped, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = m.next_entry::<Value, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Shaped::Map(entries))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Shaped, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = s.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Shaped::Other(Value::Sequence(items)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::String(v.to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Number(v.into())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Number(v.into())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Number(v.into())))
+            }
+            fn visit_unit<E>(self) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Shaped, E> {
+                Ok(Shaped::Other(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Shaped, D::Error> {
+                d.deserialize_any(Any)
+            }
+        }
+        d.deserialize_any(Any)
+    }
+}
+
+/// The spec as written, shaped: hosts by name, expectations in order (`None` where an entry
+/// is not a map; its problem is already reported).
+#[derive(Debug)]
+pub struct RawSpec {
+    pub app: Value,
+    pub description: Option<Value>,
+    pub window: Option<Value>,
+    pub hosts: BTreeMap<String, RawHost>,
+    pub expect: Vec<Option<RawExpect>>,
 }
 
 /// Every key a spec's top level may have (unknown keys are reported, not ignored).
@@ -25,11 +98,11 @@ pub const SPEC_KEYS: &[&str] = &["app", "description", "window", "hosts", "expec
 #[derive(Debug, Default, Deserialize)]
 pub struct RawHost {
     pub ip: Option<Value>,
-    pub ips: Option<Vec<Value>>,
+    pub ips: Option<Value>,
     pub cidr: Option<Value>,
-    pub cidrs: Option<Vec<Value>>,
-    pub except: Option<Vec<Value>>,
-    pub tag: Option<BTreeMap<String, Value>>,
+    pub cidrs: Option<Value>,
+    pub except: Option<Value>,
+    pub tag: Option<Value>,
     pub instance: Option<Value>,
     pub eni: Option<Value>,
     pub security_group: Option<Value>,
@@ -89,7 +162,7 @@ mod tests {
     /// The key lists drive "expected one of" hints, so they must name exactly what serde reads.
     #[test]
     fn key_lists_match_the_serde_fields() {
-        assert!(ignored_keys::<RawSpec>(&doc_with(SPEC_KEYS)).is_empty());
+        assert!(ignored_keys::<RawDoc>(&doc_with(SPEC_KEYS)).is_empty());
         assert!(ignored_keys::<RawHost>(&doc_with(HOST_KEYS)).is_empty());
         assert!(ignored_keys::<RawExpect>(&doc_with(EXPECT_KEYS)).is_empty());
         let extra = format!("{}bogus: 1\n", doc_with(EXPECT_KEYS));

@@ -215,7 +215,10 @@ fn structural_errors_carry_serde_positions() {
     );
     assert_eq!(
         problems("app: a\nhosts: [web]\n"),
-        ["2:8 hosts: invalid type: sequence, expected a map"]
+        [
+            "1:1 the spec has no expectations",
+            "2:8 `hosts` must be a map of host names, not a list"
+        ]
     );
     assert_eq!(problems(""), ["the spec is empty"]);
     assert_eq!(
