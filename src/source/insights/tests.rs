@@ -9,6 +9,7 @@ use aws_sdk_cloudwatchlogs::operation::start_query::StartQueryOutput;
 use aws_sdk_cloudwatchlogs::types::{QueryStatistics, QueryStatus, ResultField};
 use aws_smithy_mocks::{Rule, RuleMode, mock};
 
+use super::interpreter::{self, Event, Group, Logs};
 use super::run::tests::{mocked, runner};
 use super::*;
 use crate::evidence::{Gaps, Unavailable};
@@ -576,4 +577,85 @@ async fn a_cancelled_run_leaves_its_checks_unavailable_never_passed() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+}
+
+/// Logs Insights behind the SDK, answering from `events` by running each query's text (see
+/// `interpreter::service`): the runner's splitting of full pages is what is tested.
+fn served(events: Vec<Event>, format: Format, rows: Rows) -> (InsightsSource, Arc<Logs>) {
+    let group = Group {
+        events,
+        default_format: format == Format::default_v2(),
+    };
+    let logs = Arc::new(Logs::new([("/vpc/flow".to_string(), group)]));
+    let rules = interpreter::service(Arc::clone(&logs));
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let mut source = source(client, format);
+    source.settings.rows = rows;
+    (source, logs)
+}
+
+/// `n` accepted connections from web to app on 8080, each from its own port, one every
+/// `every` seconds from `from` on, in the default format.
+fn connections(n: u64, from: u64, every: f64) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            let t = from + (i as f64 * every) as u64;
+            Event {
+                timestamp: t,
+                stream: "eni-web-all".into(),
+                message: format!(
+                    "2 123456789012 eni-web 10.0.1.10 10.0.2.20 {} 8080 6 1 60 {t} {} ACCEPT OK",
+                    20000 + i,
+                    t + 30
+                ),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn more_rows_than_a_page_are_read_whole_by_halving_the_window() {
+    let plan = Arc::new(plan());
+    for rows in [Rows::Raw, Rows::Aggregated] {
+        let (source, logs) = served(
+            connections(25_000, START, 3600.0 / 25_000.0),
+            Format::default_v2(),
+            rows,
+        );
+        let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+        logs.assert_well_formed();
+        let pair = &ev.checks[0].as_ref().unwrap().pairs
+            [&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+        assert_eq!(
+            pair.records.request_accept, 25_000,
+            "{rows:?}: every record, none twice"
+        );
+        assert!(
+            queries(&ev) >= 7,
+            "{rows:?}: the window, its halves and quarters, and the minutes before: {}",
+            queries(&ev)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_minute_with_more_rows_than_a_page_leaves_its_checks_unavailable() {
+    let plan = Arc::new(plan());
+    for rows in [Rows::Raw, Rows::Aggregated] {
+        let (source, logs) = served(
+            connections(super::query::MAX_ROWS as u64 + 1, START + 600, 0.0),
+            Format::default_v2(),
+            rows,
+        );
+        let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+        logs.assert_well_formed();
+        match &ev.checks[0] {
+            Err(Unavailable(why)) => assert!(
+                why.contains("more than 10000 result rows within one minute"),
+                "{rows:?}: {why}"
+            ),
+            other => panic!("{rows:?}: {other:?}"),
+        }
+        assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+    }
 }
