@@ -320,6 +320,20 @@ fn verdicts(plan: &Plan, ev: &Evidence) -> Verdicts {
         .collect()
 }
 
+/// The records each check counted per pair: what the messages and the JUnit report quote.
+fn counts(ev: &Evidence) -> Vec<Vec<((IpAddr, IpAddr), crate::evidence::RecordCounts)>> {
+    ev.checks
+        .iter()
+        .map(|c| {
+            c.iter()
+                .flat_map(|c| c.pairs.iter().map(|(k, p)| (*k, p.records)))
+                // The files keep a pair seen only before the window (context), with no records.
+                .filter(|(_, r)| *r != crate::evidence::RecordCounts::default())
+                .collect()
+        })
+        .collect()
+}
+
 async fn from_files(plan: &Arc<Plan>, recs: &[Rec], shape: Shape) -> Evidence {
     from_files_asking(&Question::Checks(Arc::clone(plan)), recs, shape).await
 }
@@ -379,13 +393,19 @@ async fn logs_insights_gives_the_file_sources_verdicts_on_the_same_records() {
     for case in 0..1500 {
         let shape = Shape::of(case);
         let recs = records(&mut rng, shape.flags());
-        let files = verdicts(&plan, &from_files(&plan, &recs, shape).await);
+        let file_ev = from_files(&plan, &recs, shape).await;
+        let files = verdicts(&plan, &file_ev);
         for rows in [Rows::Aggregated, Rows::Raw] {
             let ev = from_insights(&plan, &recs, shape, rows).await;
             assert_eq!(
                 verdicts(&plan, &ev),
                 files,
                 "case {case}, {rows:?}, {shape:?}: {recs:#?}"
+            );
+            assert_eq!(
+                counts(&ev),
+                counts(&file_ev),
+                "records per pair, case {case}, {rows:?}, {shape:?}: {recs:#?}"
             );
             if rows == Rows::Aggregated {
                 let pairs = || ev.checks.iter().flatten().flat_map(|c| c.pairs.values());
