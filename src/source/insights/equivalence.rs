@@ -420,7 +420,9 @@ async fn logs_insights_gives_the_file_sources_verdicts_on_the_same_records() {
                         == (Kind::Reach {
                             return_required: true,
                         })
-                        && e.iter().flat_map(|e| e.pairs.values()).any(|p| p.estimated)
+                        && e.iter()
+                            .flat_map(|e| e.pairs.values())
+                            .any(|p| p.estimated && p.records.request_accept > 0)
                 }));
             }
         }
@@ -429,7 +431,7 @@ async fn logs_insights_gives_the_file_sources_verdicts_on_the_same_records() {
     }
     // Every path was taken often: the comparison is not all one kind of case.
     assert!(
-        settled > 200 && drilled > 200 && failing > 200 && incomplete > 20 && answered > 100,
+        settled > 200 && drilled > 200 && failing > 200 && incomplete > 20 && answered > 10,
         "{settled} {drilled} {failing} {incomplete} {answered}"
     );
 }
