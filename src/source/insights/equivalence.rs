@@ -47,8 +47,24 @@ expect:
   - { name: i, from: cluster, to: cluster, port: 7000-7100, deny: true }
 ";
 
+/// Checks between any two addresses: no address narrows the queries (`Scope::All`).
+const WIDE: &str = "app: wide
+hosts:
+  web: { ips: [10.0.1.10, 10.0.1.11] }
+  app: { ip: 10.0.2.20 }
+  everywhere: { cidrs: [0.0.0.0/0, '::/0'] }
+expect:
+  - { name: a, from: web, to: app, port: 8080 }
+  - { name: w, from: everywhere, to: any, port: 22, deny: true }
+  - { name: x, from: any, to: everywhere, protocol: icmp }
+";
+
 fn plan() -> Plan {
-    let spec = crate::spec::parse(Path::new("eq.yaml"), SPEC).unwrap();
+    plan_of(SPEC)
+}
+
+fn plan_of(text: &str) -> Plan {
+    let spec = crate::spec::parse(Path::new("eq.yaml"), text).unwrap();
     let window = Window {
         start: Some(S),
         end: Some(E),
@@ -434,6 +450,46 @@ async fn logs_insights_gives_the_file_sources_verdicts_on_the_same_records() {
         settled > 200 && drilled > 200 && failing > 200 && incomplete > 20 && answered > 10,
         "{settled} {drilled} {failing} {incomplete} {answered}"
     );
+}
+
+#[tokio::test]
+async fn checks_between_any_addresses_read_every_record_and_agree_too() {
+    let plan = Arc::new(plan_of(WIDE));
+    assert_eq!(plan.interesting(), None);
+    let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+    let mut failing = 0;
+    for case in 0..400 {
+        let shape = Shape::of(case);
+        let recs = records(&mut rng, shape.flags());
+        let file_ev = from_files(&plan, &recs, shape).await;
+        for rows in [Rows::Aggregated, Rows::Raw] {
+            let (source, logs) = insights(&recs, shape, rows);
+            let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+            logs.assert_well_formed();
+            assert!(
+                logs.asked.lock().unwrap()[0]
+                    .contains("filter logStatus = \"SKIPDATA\" or logStatus = \"OK\"\n"),
+                "{:?}",
+                logs.asked
+            );
+            assert_eq!(
+                verdicts(&plan, &ev),
+                verdicts(&plan, &file_ev),
+                "case {case}, {rows:?}, {shape:?}: {recs:#?}"
+            );
+            assert_eq!(
+                counts(&ev),
+                counts(&file_ev),
+                "case {case}, {rows:?}, {shape:?}"
+            );
+        }
+        failing += usize::from(
+            verdicts(&plan, &file_ev)
+                .iter()
+                .any(|(o, _)| matches!(o, Outcome::Fail(_))),
+        );
+    }
+    assert!(failing > 100, "{failing}");
 }
 
 /// The flows `triage` (refused, by service) and `observe` (accepted, by 5-tuple) list: the
