@@ -104,7 +104,7 @@ impl Rec {
     /// full, so that a query comparing IPv6 addresses as text would miss them).
     fn text(&self, shape: Shape) -> String {
         let (head, tail) = match shape {
-            Shape::Default => ("2 123456789012 ", ""),
+            Shape::Default | Shape::Bare => ("2 123456789012 ", ""),
             Shape::Plain => ("", ""),
             Shape::Flags => ("", " -"),
         };
@@ -167,13 +167,22 @@ fn written(a: IpAddr) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Default,
+    /// The default format, with the `-` of SKIPDATA and NODATA records not discovered at all.
+    Bare,
     Plain,
     Flags,
 }
 
 impl Shape {
     fn of(case: usize) -> Shape {
-        [Shape::Flags, Shape::Default, Shape::Flags, Shape::Plain][case % 4]
+        [
+            Shape::Flags,
+            Shape::Default,
+            Shape::Flags,
+            Shape::Plain,
+            Shape::Flags,
+            Shape::Bare,
+        ][case % 6]
     }
 
     fn flags(self) -> bool {
@@ -183,7 +192,7 @@ impl Shape {
     fn format(self) -> Format {
         let base = "interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
         match self {
-            Shape::Default => Format::default_v2(),
+            Shape::Default | Shape::Bare => Format::default_v2(),
             Shape::Plain => Format::from_header(base),
             Shape::Flags => Format::from_header(&format!("{base} tcp-flags")),
         }
@@ -376,7 +385,8 @@ async fn from_files_asking(question: &Question, recs: &[Rec], shape: Shape) -> E
 fn insights(recs: &[Rec], shape: Shape, rows: Rows) -> (InsightsSource<Logs>, Arc<Logs>) {
     let group = Group {
         events: recs.iter().map(|r| r.event(shape)).collect(),
-        default_format: shape == Shape::Default,
+        default_format: matches!(shape, Shape::Default | Shape::Bare),
+        dashes_absent: shape == Shape::Bare,
     };
     let logs = Arc::new(Logs::new([("/flows".to_string(), group)]));
     let source = InsightsSource::new(

@@ -422,6 +422,7 @@ fn served(events: Vec<Event>, format: Format, rows: Rows) -> (InsightsSource, Ar
     let group = Group {
         events,
         default_format: format == Format::default_v2(),
+        dashes_absent: false,
     };
     let logs = Arc::new(Logs::new([("/vpc/flow".to_string(), group)]));
     let rules = interpreter::service(Arc::clone(&logs));

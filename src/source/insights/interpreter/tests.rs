@@ -139,10 +139,12 @@ fn default_format_records_have_the_discovered_fields_and_custom_ones_none() {
     let default = Group {
         events: vec![event(100, V2)],
         default_format: true,
+        dashes_absent: false,
     };
     assert_eq!(run(q, &default).len(), 1);
     let custom = Group {
         default_format: false,
+        dashes_absent: false,
         ..default.clone()
     };
     assert!(
@@ -162,6 +164,7 @@ fn parse_takes_each_wildcard_up_to_the_next_literal_and_the_last_to_the_end() {
             event(3, "eni-c 10.0.1.12 OK extra"),
         ],
         default_format: false,
+        dashes_absent: false,
     };
     let rows = run(
         "parse @message \"* * *\" as iface, src, status\n| stats count(*) as n by iface, src, status",
@@ -190,6 +193,7 @@ fn filters_compare_text_and_subnets_compare_addresses() {
             event(3, "- ACCEPT"),
         ],
         default_format: false,
+        dashes_absent: false,
     };
     let count = |filter: &str| {
         run(
@@ -236,6 +240,7 @@ fn stats_group_by_fields_keeping_missing_ones_as_their_own_group() {
             event(120, "something else"),
         ],
         default_format: true,
+        dashes_absent: false,
     };
     let rows = run(
         "stats count(*) as records, min(srcPort) as low, max(srcPort) as high, count_distinct(srcPort) as ports, min(startTime) as first, max(endTime) as last, earliest(@message) as sample by interfaceId, srcAddr, logStatus",
@@ -283,6 +288,7 @@ fn events_are_picked_by_timestamp_and_results_cut_at_the_limit() {
             .map(|i| event(100 + i, &format!("line {i}")))
             .collect(),
         default_format: false,
+        dashes_absent: false,
     };
     let p = parse("fields @message, @logStream, @ptr").unwrap();
     let o = p.run(&[&g], 110, 119, MAX_ROWS);
@@ -295,6 +301,7 @@ fn events_are_picked_by_timestamp_and_results_cut_at_the_limit() {
     let many = Group {
         events: (0..MAX_ROWS as u64 + 5).map(|i| event(i, "x")).collect(),
         default_format: false,
+        dashes_absent: false,
     };
     let stats = parse("stats count(*) as n by @timestamp").unwrap();
     assert_eq!(
@@ -302,4 +309,19 @@ fn events_are_picked_by_timestamp_and_results_cut_at_the_limit() {
         MAX_ROWS,
         "AWS's cap on rows, for stats too"
     );
+}
+
+#[test]
+fn discovery_can_leave_out_the_dashes_of_records_without_flows() {
+    let q = "stats count(*) as n by interfaceId, srcAddr, logStatus";
+    let with = |dashes_absent| Group {
+        events: vec![event(100, V2_SKIP)],
+        default_format: true,
+        dashes_absent,
+    };
+    let rows = run(q, &with(false));
+    assert_eq!(get(&rows[0], "srcAddr"), Some("-"));
+    let rows = run(q, &with(true));
+    assert_eq!(get(&rows[0], "srcAddr"), None);
+    assert_eq!(get(&rows[0], "logStatus"), Some("SKIPDATA"));
 }
