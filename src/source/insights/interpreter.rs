@@ -484,10 +484,13 @@ fn fields_of(event: &Event, ptr: usize, group: &Group) -> Fields {
     f
 }
 
-/// Glob matching as `parse` does it: each `*` takes the text up to the next occurrence of the
-/// literal after it, the last one the rest of the line. `None` when the line does not fit.
+/// Glob matching as `parse` does it: the pattern is found in the text (not anchored at its
+/// start), each `*` takes the text up to the next occurrence of the literal after it, the last one
+/// the rest of the line. `None` when the line does not fit: AWS then keeps the event, without the
+/// extracted fields (CWL_QuerySyntax-Parse.html).
 fn glob(text: &str, literals: &[String]) -> Option<Vec<String>> {
-    let mut rest = text.strip_prefix(literals[0].as_str())?;
+    let at = text.find(literals[0].as_str())?;
+    let mut rest = &text[at + literals[0].len()..];
     let mut out = Vec::new();
     for (i, lit) in literals.iter().enumerate().skip(1) {
         if i == literals.len() - 1 && lit.is_empty() {

@@ -325,3 +325,19 @@ fn discovery_can_leave_out_the_dashes_of_records_without_flows() {
     assert_eq!(get(&rows[0], "srcAddr"), None);
     assert_eq!(get(&rows[0], "logStatus"), Some("SKIPDATA"));
 }
+
+#[test]
+fn a_glob_is_found_anywhere_in_the_text() {
+    let g = Group {
+        events: vec![event(1, "at 10:00 user=ana, method:GET")],
+        ..Group::default()
+    };
+    let rows = run(
+        "parse @message \"user=*, method:*\" as user, method\n| fields user, method",
+        &g,
+    );
+    assert_eq!(
+        (get(&rows[0], "user"), get(&rows[0], "method")),
+        (Some("ana"), Some("GET"))
+    );
+}
