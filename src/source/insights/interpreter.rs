@@ -624,8 +624,10 @@ impl Program {
                         let key = by.iter().map(|k| f.get(k)).collect();
                         groups.entry(key).or_default().push(f);
                     }
+                    // Backwards, so that nothing can lean on the groups coming sorted.
                     let out = groups
                         .iter()
+                        .rev()
                         .map(|(key, group)| {
                             let mut row = Row::new();
                             for (k, v) in by.iter().zip(key) {

@@ -341,3 +341,43 @@ fn a_glob_is_found_anywhere_in_the_text() {
         (Some("ana"), Some("GET"))
     );
 }
+
+#[tokio::test]
+async fn behind_the_sdk_a_query_runs_over_its_range_and_a_malformed_one_fails() {
+    use crate::source::insights::run::tests::{mocked, runner};
+    let group = Group {
+        events: (0..10).map(|i| event(100 + i, V2)).collect(),
+        default_format: true,
+        dashes_absent: false,
+    };
+    let logs = Arc::new(Logs::new([("/g".to_string(), group)]));
+    let rules = service(Arc::clone(&logs));
+    let r = runner(mocked(
+        aws_smithy_mocks::RuleMode::MatchAny,
+        &rules.iter().collect::<Vec<_>>(),
+    ));
+    let groups = vec!["/g".to_string()];
+    let a = r
+        .run(&groups, 103, 106, "stats count(*) as n by srcAddr")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.rows,
+        vec![vec![
+            ("srcAddr".into(), "10.0.1.10".into()),
+            ("n".into(), "4".into())
+        ]]
+    );
+    assert_eq!((a.cost.records_scanned, a.cost.records_matched), (4.0, 4.0));
+    let e = r
+        .run(
+            &groups,
+            100,
+            200,
+            "filter srcAddr like \"10.\" | fields @message",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.ends_with("ended Failed"), "{e}");
+    assert_eq!(logs.malformed.lock().unwrap().len(), 1);
+}
