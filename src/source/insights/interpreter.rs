@@ -24,6 +24,8 @@
 //!   descending `@timestamp`, as the console shows them, groups in no meaningful order.
 //! - a result holds at most the `limit` StartQuery asks for (10,000 at most), whatever the query:
 //!   the rest is cut silently, as AWS does.
+//! - whether discovery gives the `-` of SKIPDATA and NODATA records as a value or leaves the field
+//!   out is not documented: `Group::dashes_absent` picks, and the equivalence test runs both.
 //!
 //! Log events are what CloudWatch Logs holds for a flow log: the record as `@message`, its
 //! interface's stream as `@logStream`, and `@timestamp` the record's start (Logs Insights picks
@@ -679,8 +681,9 @@ impl Program {
 #[derive(Debug, Default)]
 pub struct Logs {
     pub groups: BTreeMap<String, Group>,
-    /// Every query text asked, in order, and why any could not be run.
+    /// Every query text asked, in order.
     pub asked: Mutex<Vec<String>>,
+    /// The queries the interpreter could not parse, each with why.
     pub malformed: Mutex<Vec<String>>,
 }
 
