@@ -322,4 +322,6 @@ impl<R: Asker> InsightsSource<R> {
 #[cfg(test)]
 mod equivalence;
 #[cfg(test)]
+pub(crate) mod interpreter;
+#[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use aws_sdk_cloudwatchlogs::operation::start_query::StartQueryOutput;
 use aws_sdk_cloudwatchlogs::types::{QueryStatistics, QueryStatus, ResultField};
 use aws_smithy_mocks::{Rule, RuleMode, mock};
 
+use super::interpreter::{self, Event, Group, Logs};
 use super::run::tests::{mocked, runner};
 use super::*;
 use crate::evidence::{Gaps, Unavailable};
@@ -280,57 +281,6 @@ async fn collect(rules: &[Rule], format: Format, plan: &Arc<Plan>) -> Evidence {
 }
 
 #[tokio::test]
-async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_asked_again() {
-    let plan = Arc::new(plan());
-    let ev = collect(
-        &rules(&[("pairs", PAIRS), ("connections", CONNECTIONS)]),
-        with_flags(),
-        &plan,
-    )
-    .await;
-    assert_eq!(
-        queries(&ev),
-        4,
-        "pair totals, then connections of one pair; each also for the minutes before the window"
-    );
-    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
-    let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
-    assert!(healthy.estimated);
-    let judged = |p| verdict::connections(plan.checks[0].kind, p).0;
-    assert_eq!(judged(healthy).get(&ConnVerdict::Established), Some(&5));
-    let refused = &pairs[&("10.0.1.11".parse().unwrap(), "10.0.2.20".parse().unwrap())];
-    assert!(!refused.estimated);
-    assert_eq!(judged(refused).get(&ConnVerdict::Rejected), Some(&1));
-    assert!(
-        refused.samples.iter().any(|s| s.text == REJECTED),
-        "{:?}",
-        refused.samples
-    );
-    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
-}
-
-#[tokio::test]
-async fn without_tcp_flags_connections_are_asked_for_at_once() {
-    // Pair totals cannot show that new connections were answered without tcp-flags: no point
-    // asking for them first.
-    let plan = Arc::new(plan());
-    let ev = collect(
-        &rules(&[("connections", CONNECTIONS)]),
-        Format::default_v2(),
-        &plan,
-    )
-    .await;
-    assert_eq!(
-        queries(&ev),
-        2,
-        "connections, and the minutes before the window"
-    );
-    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
-    assert_eq!(pairs.len(), 1);
-    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
-}
-
-#[tokio::test]
 async fn a_failed_drill_down_makes_the_checks_unavailable_not_passed() {
     let rules = rules(&[("pairs", PAIRS)]);
     let failed = [
@@ -370,6 +320,8 @@ async fn records_where_counts_were_asked_for_are_not_read_as_counts() {
     }
 }
 
+/// Every way a query can fail, at the first query a check needs: none may yield a pass, and
+/// each check says which query, log groups and time range are missing and why.
 #[tokio::test]
 async fn a_broken_row_makes_the_checks_that_would_pass_incomplete() {
     // Pair totals that settle a pass, and one row without its destination: the answer is not
@@ -407,120 +359,6 @@ async fn a_broken_row_makes_the_checks_that_would_pass_incomplete() {
     assert_eq!(outcome(&plan, &whole), Outcome::Pass);
 }
 
-#[tokio::test]
-async fn skipdata_in_the_pair_totals_is_a_gap() {
-    static ROWS: &[Fields<'static>] = &[
-        PAIRS[0],
-        PAIRS[1],
-        &[
-            ("interfaceId", "eni-app"),
-            ("logStatus", "SKIPDATA"),
-            ("protocol", "-"),
-            ("action", "-"),
-            ("records", "3"),
-        ],
-    ];
-    let plan = Arc::new(plan());
-    let ev = collect(&rules(&[("pairs", ROWS)]), with_flags(), &plan).await;
-    assert_eq!(ev.gaps.skipdata.values().sum::<u64>(), 3);
-    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
-    assert!(
-        matches!(j.outcome, Outcome::Error(verdict::Missing::Incomplete)),
-        "{:?}",
-        j.outcome
-    );
-}
-
-#[tokio::test]
-async fn a_record_that_began_before_the_window_and_ends_in_it_counts() {
-    // Logs Insights picks records by their start: one that began before the window's start and
-    // overlaps it comes from the query over the minutes before, placed by its end.
-    static EDGE: &[Fields<'static>] = &[&[
-        ("interfaceId", "eni-app"),
-        ("srcAddr", "10.0.1.11"),
-        ("dstAddr", "10.0.2.20"),
-        ("srcPort", "50000"),
-        ("dstPort", "8080"),
-        ("protocol", "6"),
-        ("action", "REJECT"),
-        ("tcpFlags", "2"),
-        ("logStatus", "OK"),
-        ("records", "1"),
-        ("first", "1795165100"),
-        ("lastStart", "1795165100"),
-        ("last", "1795165400"),
-        ("endTime", "1795165400"),
-        ("sample", REJECTED),
-    ]];
-    static EDGE_PAIRS: &[Fields<'static>] = &[&[
-        ("interfaceId", "eni-app"),
-        ("srcAddr", "10.0.1.11"),
-        ("dstAddr", "10.0.2.20"),
-        ("protocol", "6"),
-        ("action", "REJECT"),
-        ("tcpFlags", "2"),
-        ("logStatus", "OK"),
-        ("records", "1"),
-        ("first", "1795165100"),
-        ("lastStart", "1795165100"),
-        ("last", "1795165400"),
-        ("endTime", "1795165400"),
-        ("srcPortLow", "50000"),
-        ("srcPortHigh", "50000"),
-        ("srcPorts", "1"),
-        ("dstPortLow", "8080"),
-        ("dstPortHigh", "8080"),
-        ("dstPorts", "1"),
-    ]];
-    let plan = Arc::new(plan());
-    let rows = [
-        ("pairs", &PAIRS[..2]),
-        ("pairs-edge", EDGE_PAIRS),
-        ("connections-edge", EDGE),
-    ];
-    let ev = collect(&rules(&rows), with_flags(), &plan).await;
-    assert_eq!(
-        outcome(&plan, &ev),
-        Outcome::Fail(Failure::Rejected),
-        "{:?}",
-        ev.checks[0]
-    );
-}
-
-#[tokio::test]
-async fn the_number_of_queries_stays_flat_as_expectations_grow() {
-    for n in [1, 50, 500] {
-        let expect: String = (0..n)
-            .map(|i| format!("  - {{ from: web, to: app, port: {} }}\n", 8080 + i))
-            .collect();
-        let spec = crate::spec::parse(
-            Path::new("many.yaml"),
-            &format!("app: many\nhosts:\n  web: {{ ips: [10.0.1.10, 10.0.1.11] }}\n  app: {{ ip: 10.0.2.20 }}\nexpect:\n{expect}"),
-        )
-        .unwrap();
-        let window = Window {
-            start: Some(START),
-            end: Some(START + 3600),
-            ..Window::default()
-        };
-        let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
-        let rules = rules(&[("pairs", &PAIRS[..2])]);
-        let ev = collect(&rules, with_flags(), &plan).await;
-        assert_eq!(
-            queries(&ev),
-            2,
-            "{n} expectations: pair totals, and the minutes before the window"
-        );
-        assert_eq!(
-            outcome(&plan, &ev),
-            Outcome::Pass,
-            "the first expectation, on 8080, is settled"
-        );
-    }
-}
-
-/// Every way a query can fail, at the first query a check needs: none may yield a pass, and
-/// each check says which query, log groups and time range are missing and why.
 #[tokio::test]
 async fn every_way_a_query_can_fail_leaves_its_checks_unavailable_never_passed() {
     use super::run::tests::{complete as rows_of, throttled};
@@ -613,4 +451,274 @@ async fn a_cancelled_run_leaves_its_checks_unavailable_never_passed() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+}
+
+/// Logs Insights behind the SDK, answering from `events` by running each query's text (see
+/// `interpreter::service`): the runner's splitting of full pages is what is tested.
+fn served(events: Vec<Event>, format: Format, rows: Rows) -> (InsightsSource, Arc<Logs>) {
+    let group = Group {
+        events,
+        default_format: format == Format::default_v2(),
+        dashes_absent: false,
+    };
+    let logs = Arc::new(Logs::new([("/vpc/flow".to_string(), group)]));
+    let rules = interpreter::service(Arc::clone(&logs));
+    let client = mocked(RuleMode::MatchAny, &rules.iter().collect::<Vec<_>>());
+    let mut source = source(client, format);
+    source.settings.rows = rows;
+    (source, logs)
+}
+
+/// `n` accepted connections from web to app on 8080, each from its own port, one every
+/// `every` seconds from `from` on, in the default format.
+fn connections(n: u64, from: u64, every: f64) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            let t = from + (i as f64 * every) as u64;
+            Event {
+                timestamp: t,
+                stream: "eni-web-all".into(),
+                message: format!(
+                    "2 123456789012 eni-web 10.0.1.10 10.0.2.20 {} 8080 6 1 60 {t} {} ACCEPT OK",
+                    20000 + i,
+                    t + 30
+                ),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn more_rows_than_a_page_are_read_whole_by_halving_the_window() {
+    let plan = Arc::new(plan());
+    for rows in [Rows::Raw, Rows::Aggregated] {
+        let (source, logs) = served(
+            connections(25_000, START, 3600.0 / 25_000.0),
+            Format::default_v2(),
+            rows,
+        );
+        let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+        logs.assert_well_formed();
+        let pair = &ev.checks[0].as_ref().unwrap().pairs
+            [&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+        assert_eq!(
+            pair.records.request_accept, 25_000,
+            "{rows:?}: every record, none twice"
+        );
+        assert!(
+            queries(&ev) >= 7,
+            "{rows:?}: the window, its halves and quarters, and the minutes before: {}",
+            queries(&ev)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_minute_with_more_rows_than_a_page_leaves_its_checks_unavailable() {
+    let plan = Arc::new(plan());
+    for rows in [Rows::Raw, Rows::Aggregated] {
+        let (source, logs) = served(
+            connections(super::query::MAX_ROWS as u64 + 1, START + 600, 0.0),
+            Format::default_v2(),
+            rows,
+        );
+        let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+        logs.assert_well_formed();
+        match &ev.checks[0] {
+            Err(Unavailable(why)) => assert!(
+                why.contains("more than 10000 result rows within one minute"),
+                "{rows:?}: {why}"
+            ),
+            other => panic!("{rows:?}: {other:?}"),
+        }
+        assert!(matches!(outcome(&plan, &ev), Outcome::Error(_)));
+    }
+}
+
+/// A record in `with_flags()`'s format, as CloudWatch Logs holds it.
+fn rec(
+    iface: &str,
+    (src, dst): (&str, &str),
+    (sport, dport): (u16, u16),
+    action: &str,
+    flags: u8,
+    (start, end): (u64, u64),
+) -> Event {
+    Event {
+        timestamp: start,
+        stream: format!("{iface}-all"),
+        message: format!(
+            "2 123456789012 {iface} {src} {dst} {sport} {dport} 6 2 120 {start} {end} {action} OK {flags}"
+        ),
+    }
+}
+
+/// The same record in the default format, which has no tcp-flags.
+fn plain(e: &Event) -> Event {
+    let words: Vec<&str> = e.message.split(' ').collect();
+    Event {
+        message: words[..words.len() - 1].join(" "),
+        ..e.clone()
+    }
+}
+
+/// 10.0.1.10: five connections to the app, accepted both ways, each answered with a SYN-ACK.
+fn healthy() -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in 0..5u16 {
+        let t = 1_795_165_260 + u64::from(i) * 185;
+        let port = 40000 + i * 25;
+        out.push(rec(
+            "eni-web",
+            ("10.0.1.10", "10.0.2.20"),
+            (port, 8080),
+            "ACCEPT",
+            2,
+            (t, t + 60),
+        ));
+        out.push(rec(
+            "eni-app",
+            ("10.0.2.20", "10.0.1.10"),
+            (8080, port),
+            "ACCEPT",
+            18,
+            (t, t + 60),
+        ));
+    }
+    out
+}
+
+/// 10.0.1.11: let out by its own interface, refused at the app's.
+fn refused(times: (u64, u64)) -> Vec<Event> {
+    let pair = ("10.0.1.11", "10.0.2.20");
+    vec![
+        rec("eni-web2", pair, (50000, 8080), "ACCEPT", 2, times),
+        rec("eni-app", pair, (50000, 8080), "REJECT", 2, times),
+    ]
+}
+
+const REFUSED_AT: (u64, u64) = (1_795_165_300, 1_795_165_360);
+
+async fn judged(events: Vec<Event>, format: Format, plan: &Arc<Plan>) -> Evidence {
+    let (source, logs) = served(events, format, Rows::Aggregated);
+    let ev = source.collect(Arc::clone(plan)).await.unwrap();
+    logs.assert_well_formed();
+    ev
+}
+
+#[tokio::test]
+async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_asked_again() {
+    let plan = Arc::new(plan());
+    let events = [healthy(), refused(REFUSED_AT)].concat();
+    let ev = judged(events, with_flags(), &plan).await;
+    assert_eq!(
+        queries(&ev),
+        4,
+        "pair totals, then connections of one pair; each also for the minutes before the window"
+    );
+    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
+    let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert!(healthy.estimated);
+    let judged = |p| verdict::connections(plan.checks[0].kind, p).0;
+    assert_eq!(judged(healthy).get(&ConnVerdict::Established), Some(&5));
+    let refused = &pairs[&("10.0.1.11".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert!(!refused.estimated);
+    assert_eq!(judged(refused).get(&ConnVerdict::Rejected), Some(&1));
+    assert!(
+        refused.samples.iter().any(|s| s.text == REJECTED),
+        "{:?}",
+        refused.samples
+    );
+    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
+}
+
+#[tokio::test]
+async fn without_tcp_flags_connections_are_asked_for_at_once() {
+    // Pair totals cannot show that new connections were answered without tcp-flags: no point
+    // asking for them first.
+    let plan = Arc::new(plan());
+    let events: Vec<Event> = [healthy(), refused(REFUSED_AT)]
+        .concat()
+        .iter()
+        .map(plain)
+        .collect();
+    let ev = judged(events, Format::default_v2(), &plan).await;
+    assert_eq!(
+        queries(&ev),
+        2,
+        "connections, and the minutes before the window"
+    );
+    let pairs = &ev.checks[0].as_ref().unwrap().pairs;
+    assert_eq!(pairs.len(), 2);
+    assert!(pairs.values().all(|p| !p.estimated));
+    assert_eq!(outcome(&plan, &ev), Outcome::Fail(Failure::Rejected));
+}
+
+#[tokio::test]
+async fn skipdata_in_the_pair_totals_is_a_gap() {
+    let skipped = Event {
+        timestamp: 1_795_165_400,
+        stream: "eni-app-all".into(),
+        message: "2 123456789012 eni-app - - - - - - - 1795165400 1795165460 - SKIPDATA -".into(),
+    };
+    let plan = Arc::new(plan());
+    let events = [healthy(), vec![skipped.clone(), skipped.clone(), skipped]].concat();
+    let ev = judged(events, with_flags(), &plan).await;
+    assert_eq!(ev.gaps.skipdata.values().sum::<u64>(), 3);
+    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
+    assert!(
+        matches!(j.outcome, Outcome::Error(verdict::Missing::Incomplete)),
+        "{:?}",
+        j.outcome
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_began_before_the_window_and_ends_in_it_counts() {
+    // Logs Insights picks records by their start: one that began before the window's start and
+    // overlaps it comes from the query over the minutes before, placed by its end.
+    let plan = Arc::new(plan());
+    let events = [healthy(), refused((1_795_165_100, 1_795_165_400))].concat();
+    let ev = judged(events, with_flags(), &plan).await;
+    assert_eq!(
+        outcome(&plan, &ev),
+        Outcome::Fail(Failure::Rejected),
+        "{:?}",
+        ev.checks[0]
+    );
+    // One that ended before the window is only context.
+    let events = [healthy(), refused((1_795_165_100, 1_795_165_160))].concat();
+    let ev = judged(events, with_flags(), &plan).await;
+    assert_eq!(outcome(&plan, &ev), Outcome::Pass, "{:?}", ev.checks[0]);
+}
+
+#[tokio::test]
+async fn the_number_of_queries_stays_flat_as_expectations_grow() {
+    for n in [1, 50, 500] {
+        let expect: String = (0..n)
+            .map(|i| format!("  - {{ from: web, to: app, port: {} }}\n", 8080 + i))
+            .collect();
+        let spec = crate::spec::parse(
+            Path::new("many.yaml"),
+            &format!("app: many\nhosts:\n  web: {{ ips: [10.0.1.10, 10.0.1.11] }}\n  app: {{ ip: 10.0.2.20 }}\nexpect:\n{expect}"),
+        )
+        .unwrap();
+        let window = Window {
+            start: Some(START),
+            end: Some(START + 3600),
+            ..Window::default()
+        };
+        let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
+        let ev = judged(healthy(), with_flags(), &plan).await;
+        assert_eq!(
+            queries(&ev),
+            2,
+            "{n} expectations: pair totals, and the minutes before the window"
+        );
+        assert_eq!(
+            outcome(&plan, &ev),
+            Outcome::Pass,
+            "the first expectation, on 8080, is settled"
+        );
+    }
 }
