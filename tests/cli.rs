@@ -3359,3 +3359,56 @@ expect:
         "nothing more, nothing less: {err}"
     );
 }
+
+/// A persisted CI workspace never shows the previous run's green JUnit: a run that stops on a
+/// usage conflict after loading the specs writes its own (every case an error), and one whose
+/// specs cannot be read removes the old one.
+#[test]
+fn a_stopped_run_never_leaves_the_previous_runs_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let green = std::fs::read_to_string({
+        let o = run(&[
+            "check",
+            "--flow-logs",
+            FIXED,
+            SPEC,
+            "--junit",
+            junit.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        &junit
+    })
+    .unwrap();
+    assert!(!green.contains("<error"), "{green}");
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        "--log-group",
+        "/vpc/shop",
+        "--junit",
+        junit.to_str().unwrap(),
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<error").count(), 12, "{xml}");
+    assert!(
+        xml.contains("--flow-logs reads files; --log-group reads CloudWatch"),
+        "{xml}"
+    );
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "app: [x]\n").unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        "--junit",
+        junit.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!junit.exists(), "the earlier report is gone");
+    assert!(stderr(&o).contains("removed"), "{}", stderr(&o));
+}
