@@ -9,7 +9,7 @@ import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
-FLOWGATE = os.path.join(ROOT, "target", "release", "flowgate")
+FLOWGATE = os.environ.get("FLOWGATE", os.path.join(ROOT, "target", "release", "flowgate"))
 
 text = open(README).read()
 pattern = re.compile(r"(cargo run --release -- check ([^\n]*)\n```\n(?:.*?\n)??(?:<details>.*?\n\n)?```text\n)(.*?)(```)", re.S)

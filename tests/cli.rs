@@ -68,6 +68,16 @@ fn junit_filters() -> Vec<(&'static str, &'static str)> {
 fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
     let o = run(&["check", "--flow-logs", TROUBLED, SPEC]);
     assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    // Each failure says in one plain sentence what its verdict usually means.
+    for meaning in [
+        "meaning: the request was refused: a security group or network ACL on the path has no rule that allows it",
+        "meaning: the request got through but the reply was refused: usually a network ACL without the ephemeral-port rule",
+        "meaning: the request got through but nothing answered: the service is down or not listening",
+        "meaning: nothing was seen: the client has not tried yet",
+        "meaning: traffic the spec forbids got through",
+    ] {
+        assert!(stdout(&o).contains(meaning), "{meaning}: {}", stdout(&o));
+    }
     assert_eq!(
         results(&o),
         [

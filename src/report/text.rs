@@ -280,9 +280,42 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
 }
 
 /// Why the verdict is what it is, for the failure body and the libtest failure section.
+/// What a failure of this kind usually means, in one plain sentence, for a reader who has not
+/// met the verdict names before.
+pub fn meaning(f: Failure) -> &'static str {
+    match f {
+        Failure::Rejected => {
+            "the request was refused: a security group or network ACL on the path has no rule that allows it"
+        }
+        Failure::ReturnRejected => {
+            "the request got through but the reply was refused: usually a network ACL without the ephemeral-port rule (1024-65535) for the return"
+        }
+        Failure::NoReturn => {
+            "the request got through but nothing answered: the service is down or not listening, or a firewall beyond the VPC drops it"
+        }
+        Failure::NoTraffic => {
+            "nothing was seen: the client has not tried yet, no flow log covers the path, or the records are not delivered yet"
+        }
+        Failure::Allowed => {
+            "traffic the spec forbids got through: a rule allows more than it should"
+        }
+        Failure::Open => {
+            "the configuration lets it through, whether or not anyone tried: close the rule named below"
+        }
+        Failure::PredictedRefused => {
+            "the configuration would refuse it: add the rule or route named below before the cutover"
+        }
+        Failure::Undeclared => "the host took connections that no expectation of the spec covers",
+        Failure::RulesTooWide => "the host's security groups allow more than its expectations need",
+    }
+}
+
 pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", message(check, j));
+    if let Outcome::Fail(f) = j.outcome {
+        let _ = writeln!(out, "meaning: {}", meaning(f));
+    }
     let _ = writeln!(
         out,
         "expected: {} ({}:{})",
