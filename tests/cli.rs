@@ -2194,6 +2194,27 @@ fn observe_writes_a_baseline_spec_that_passes_on_the_evidence_it_came_from() {
     );
     let o = run(&["observe", "--flow-logs", FIXED]);
     assert_eq!(o.status.code(), Some(2), "--hosts or --cidr is required");
+    // A one-way UDP service is kept, with no reply expected; gaps are written into the header.
+    assert!(
+        baseline.contains(r#"- { name: "app reaches syslog on udp/514", from: app, to: syslog, port: 514, protocol: udp, return: optional }"#),
+        "{baseline}"
+    );
+    let dir = fixed_plus(&[("stray.log", b"2 123456789012 eni-0abc 10.0.1.10 oops\n")]);
+    let o = run(&[
+        "observe",
+        "--hosts",
+        SPEC,
+        "--flow-logs",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&o).contains(
+            "# The evidence had gaps (1 bad line): connections may be missing from this baseline."
+        ),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
 }
 
 // ---- editors and pipelines ---------------------------------------------------------------------

@@ -122,7 +122,9 @@ struct Seen {
 
 /// Connections folded by (client host, server host, server port, protocol): their count, first
 /// and last seen.
-type Services = BTreeMap<(usize, usize, u16, u8), (u64, Option<u64>, Option<u64>)>;
+/// Connections by (client host, server host, port, protocol): how many, first and last seen,
+/// and whether any was answered (a one-way UDP service, syslog say, never is).
+type Services = BTreeMap<(usize, usize, u16, u8), (u64, Option<u64>, Option<u64>, bool)>;
 
 /// A named set of addresses to observe, and how to write it back as a spec host.
 #[derive(Debug, Clone)]
@@ -181,12 +183,23 @@ impl Observed {
         };
         let mut out = Services::new();
         for (&(s, d, sp, dp, p), seen) in &self.flows {
+            let peers_of = |a: IpAddr, port: u16| peers.get(&(a, port, p)).map_or(0, BTreeSet::len);
             let Some(reply) = self.flows.get(&(d, s, dp, sp, p)) else {
-                continue; // not ESTABLISHED: no reply was accepted
+                // Accepted with no reply: over UDP a one-way service (syslog, metrics) the
+                // baseline keeps with `return: optional`; anything else did not work.
+                if p == 17 && !self.flows.contains_key(&(d, s, dp, sp, p)) {
+                    let reverse = peers_of(d, dp) >= peers_of(s, sp);
+                    if let (true, Some(c), Some(v)) = (reverse, owner(s), owner(d)) {
+                        let e = out.entry((c, v, dp, p)).or_insert((0, None, None, false));
+                        e.0 += 1;
+                        e.1 = min_opt(e.1, seen.first);
+                        e.2 = e.2.max(seen.last);
+                    }
+                }
+                continue;
             };
             // Each connection once: from the request's side.
             let syn_ack = |f: &Seen| f.flags.is_some_and(|x| x & 0x12 == 0x12);
-            let peers_of = |a: IpAddr, port: u16| peers.get(&(a, port, p)).map_or(0, BTreeSet::len);
             let is_request = if syn_ack(seen) != syn_ack(reply) {
                 syn_ack(reply)
             } else if matches!(p, 1 | 58) {
@@ -205,13 +218,11 @@ impl Observed {
                 continue;
             };
             let port = if matches!(p, 6 | 17) { dp } else { 0 };
-            let e = out.entry((c, v, port, p)).or_insert((0, None, None));
+            let e = out.entry((c, v, port, p)).or_insert((0, None, None, false));
             e.0 += 1;
-            e.1 = match (e.1, seen.first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            e.1 = min_opt(e.1, seen.first);
             e.2 = e.2.max(seen.last.max(reply.last));
+            e.3 = true;
         }
         out
     }
@@ -233,7 +244,7 @@ impl Observed {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "# Written by `flowgate observe` from {source}: the connections that were ESTABLISHED\n# (request and reply accepted) among the hosts, by service port. Review it before gating on it."
+            "# Written by `flowgate observe` from {source}: the connections that were ESTABLISHED\n# (request and reply accepted) among the hosts, by service port, and one-way UDP services (return:\n# optional). Review it before gating on it."
         );
         if let Some(gaps) = gaps {
             // The baseline may be short of connections: say so where a reviewer reads it.
@@ -249,7 +260,7 @@ impl Observed {
             let _ = writeln!(out, "  {}: {}", hosts[*i].name, hosts[*i].yaml);
         }
         let _ = writeln!(out, "expect:");
-        for ((c, v, port, p), (count, first, last)) in &services {
+        for ((c, v, port, p), (count, first, last, answered)) in &services {
             let (from, to) = (&hosts[*c].name, &hosts[*v].name);
             let proto = match p {
                 6 => "tcp".to_string(),
@@ -262,7 +273,12 @@ impl Observed {
                 _ => String::new(),
             };
             let s = if *count == 1 { "" } else { "s" };
-            let _ = writeln!(out, "  # {count} connection{s}{seen}");
+            let one_way = if *answered {
+                ""
+            } else {
+                ", one way (no reply: none expected)"
+            };
+            let _ = writeln!(out, "  # {count} connection{s}{seen}{one_way}");
             let what = if matches!(p, 6 | 17) {
                 format!("{}/{port}", protocol_name(*p))
             } else {
@@ -273,13 +289,21 @@ impl Observed {
             } else {
                 String::new()
             };
+            let optional = if *answered { "" } else { ", return: optional" };
             let _ = writeln!(
                 out,
-                "  - {{ name: {}, from: {from}, to: {to}{port_field}, protocol: {proto} }}",
+                "  - {{ name: {}, from: {from}, to: {to}{port_field}, protocol: {proto}{optional} }}",
                 yaml_string(&format!("{from} reaches {to} on {what}"))
             );
         }
         Some(out)
+    }
+}
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
