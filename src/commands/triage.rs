@@ -88,9 +88,17 @@ pub struct Seen {
     pub records: u64,
     pub first: Option<u64>,
     pub last: Option<u64>,
+    /// The OR of the records' tcp-flags, where the format has them.
+    pub flags: Option<u8>,
 }
 
 impl Seen {
+    /// Refused TCP records none of which opens a connection (no SYN): packets that came after
+    /// the connection closed (a FIN or RST retransmitted), not a block.
+    pub fn late_only(&self, protocol: u8) -> bool {
+        protocol == 6 && self.flags.is_some_and(|f| f & 0x02 == 0)
+    }
+
     pub fn add(&mut self, records: u64, first: Option<u64>, last: Option<u64>) {
         self.records = self.records.saturating_add(records);
         self.first = match (self.first, first) {
@@ -181,7 +189,12 @@ impl Scope<'_> {
                     protocol: k.protocol,
                 },
             };
-            rows.entry(key).or_default().add(s.records, s.first, s.last);
+            let row = rows.entry(key).or_default();
+            row.add(s.records, s.first, s.last);
+            row.flags = match (row.flags, s.tcp_flags) {
+                (Some(a), Some(b)) => Some(a | b),
+                (a, b) => a.or(b),
+            };
         }
         rows
     }
@@ -222,7 +235,14 @@ pub fn render(scope: &Scope<'_>, rows: &BTreeMap<Key, Seen>, source: &str) -> St
                     (Some(f), Some(l)) => format!("{} .. {}", time(f), time(l)),
                     _ => "-".into(),
                 },
-                scope.covered_by(k),
+                if s.late_only(k.protocol) {
+                    format!(
+                        "{} (late packets: no SYN, after the connection closed; not a block)",
+                        scope.covered_by(k)
+                    )
+                } else {
+                    scope.covered_by(k)
+                },
             ]
         })
         .collect();
@@ -302,6 +322,41 @@ mod tests {
     }
 
     #[test]
+    fn refused_packets_without_syn_are_marked_late_apart_from_blocks() {
+        let plan = plan();
+        let scope = Scope {
+            hosts: vec![
+                plan.checks[0].from.addrs.clone(),
+                plan.checks[0].to.addrs.clone(),
+            ],
+            plan: &plan,
+        };
+        let with = |flags: u8, sport: u16| Flow {
+            tcp_flags: Some(flags),
+            ..refused("192.168.20.15", sport, "10.0.4.40", 445, 100)
+        };
+        // A FIN-ACK and an RST after the connection closed: late. A SYN among them: a block.
+        let mut late = Folded::new(Fold::Service);
+        late.add(&with(0x11, 40000));
+        late.add(&with(0x04, 40000));
+        let rendered = render(&scope, &scope.table(&late), "test");
+        assert!(
+            rendered.contains("(late packets: no SYN, after the connection closed; not a block)"),
+            "{rendered}"
+        );
+        let mut blocked = Folded::new(Fold::Service);
+        for f in [0x11, 0x04, 0x02] {
+            blocked.add(&with(f, 40000));
+        }
+        let rendered = render(&scope, &scope.table(&blocked), "test");
+        assert!(!rendered.contains("late packets"), "{rendered}");
+        // Without tcp-flags nothing can be told: no mark.
+        let mut unknown = Folded::new(Fold::Service);
+        unknown.add(&refused("192.168.20.15", 40000, "10.0.4.40", 445, 100));
+        assert!(!render(&scope, &scope.table(&unknown), "test").contains("late packets"));
+    }
+
+    #[test]
     fn refused_replies_fold_by_their_service_port_and_requests_by_theirs() {
         let plan = plan();
         let scope = Scope {
@@ -333,7 +388,8 @@ mod tests {
             Seen {
                 records: 2,
                 first: Some(100),
-                last: Some(220)
+                last: Some(220),
+                flags: None,
             }
         );
         assert_eq!(
