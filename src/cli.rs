@@ -8,6 +8,15 @@ const EXIT_CODES: &str = "\
 Example:
   flowgate check --flow-logs examples/after-fixes --junit junit.xml specs/shop.yaml
 
+A spec (YAML; `flowgate schema` prints its JSON Schema, the README documents it):
+  app: shop
+  hosts:
+    web: { ips: [10.0.1.10, 10.0.1.11] }
+    db: { tag: { Name: shop-db } }
+  expect:
+    - { from: web, to: db, port: 5432 }
+    - { name: nobody else reaches db, from: any, to: db, port: 5432, deny: true }
+
 Exit codes:
   0    every expectation passed
   101  an expectation failed
@@ -49,7 +58,7 @@ pub enum Command {
     /// Write a baseline spec from the connections that worked (ESTABLISHED) among a spec's hosts
     /// or the addresses of some networks: record before a change, gate on it after
     #[command(
-        after_help = "Examples:\n  flowgate observe --hosts specs/shop.yaml --flow-logs examples/after-fixes > baseline.yaml\n  flowgate observe --hosts specs/shop.yaml --region eu-west-1 --since 24h > baseline.yaml\n  flowgate observe --cidr 10.0.0.0/16 --log-group /vpc/flow-logs --since 24h > baseline.yaml"
+        after_help = "Examples:\n  flowgate observe --hosts-of specs/shop.yaml --flow-logs examples/after-fixes > baseline.yaml\n  flowgate observe --hosts-of specs/shop.yaml --region eu-west-1 --since 24h > baseline.yaml\n  flowgate observe --cidr 10.0.0.0/16 --log-group /vpc/flow-logs --since 24h > baseline.yaml"
     )]
     Observe(ObserveArgs),
     /// Print the JSON Schema of the spec format, for editors (YAML language server)
@@ -255,8 +264,8 @@ pub struct TriageArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("among").required(true).args(["hosts", "cidr"])))]
 pub struct ObserveArgs {
-    /// The spec whose hosts to observe (its expectations are not used)
-    #[arg(long, value_name = "SPEC")]
+    /// Observe the hosts of this spec (its expectations are not used)
+    #[arg(long = "hosts-of", alias = "hosts", value_name = "SPEC")]
     pub hosts: Option<PathBuf>,
 
     /// Observe the addresses of these networks instead, one host per address (repeatable)
@@ -316,14 +325,14 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Output format
+    /// How the tests are printed
     #[arg(
         long,
         value_enum,
         value_name = "pretty|terse|json",
         conflicts_with = "quiet"
     )]
-    pub format: Option<libtest_mimic::FormatSetting>,
+    pub format: Option<FormatArg>,
 
     /// One character per test (--format terse)
     #[arg(short, long)]
@@ -331,16 +340,15 @@ pub struct HarnessArgs {
 
     /// Accepted for libtest compatibility: the tests only judge evidence gathered before they
     /// run, so they run on one thread and print in spec order
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, hide = true, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub test_threads: Option<usize>,
 
-    /// Run only ignored tests (flowgate ignores none up front, so this runs none: accepted for
-    /// libtest compatibility)
-    #[arg(long)]
+    /// Accepted for libtest compatibility: flowgate ignores no test up front, so this runs none
+    #[arg(long, hide = true)]
     pub ignored: bool,
 
-    /// Run ignored and other tests
-    #[arg(long)]
+    /// Accepted for libtest compatibility: flowgate ignores no test up front
+    #[arg(long, hide = true)]
     pub include_ignored: bool,
 
     /// Colour: auto, always or never
@@ -351,6 +359,17 @@ pub struct HarnessArgs {
         hide_possible_values = true
     )]
     pub color: Option<libtest_mimic::ColorSetting>,
+}
+
+/// How the tests are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One line per test (the default)
+    Pretty,
+    /// One character per test, for runs with many tests
+    Terse,
+    /// One JSON object per line, as libtest writes them
+    Json,
 }
 
 impl HarnessArgs {
@@ -377,7 +396,11 @@ impl HarnessArgs {
             exact: self.exact,
             skip: self.skip.clone(),
             list: self.list,
-            format: self.format,
+            format: self.format.map(|f| match f {
+                FormatArg::Pretty => libtest_mimic::FormatSetting::Pretty,
+                FormatArg::Terse => libtest_mimic::FormatSetting::Terse,
+                FormatArg::Json => libtest_mimic::FormatSetting::Json,
+            }),
             quiet: self.quiet,
             // The evidence is gathered before any test runs, and a test only judges it: one
             // thread costs nothing, and prints the tests in spec order, as the README shows them.

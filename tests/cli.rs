@@ -1460,7 +1460,7 @@ fn the_readme_shows_triage_and_observe_as_they_print() {
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
     for args in [
         &["triage", "--flow-logs", TROUBLED, SPEC][..],
-        &["observe", "--hosts", SPEC, "--flow-logs", FIXED][..],
+        &["observe", "--hosts-of", SPEC, "--flow-logs", FIXED][..],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -1793,7 +1793,7 @@ fn observe_against_cloudwatch_records_what_worked() {
         "observe",
         "--insights-rows",
         "raw",
-        "--hosts",
+        "--hosts-of",
         spec.to_str().unwrap(),
         "--since",
         "1h",
@@ -2162,7 +2162,7 @@ fn triage_lists_refused_flows_most_first_with_the_expectation_covering_each() {
 /// evidence, validates against the schema, and reads well.
 #[test]
 fn observe_writes_a_baseline_spec_that_passes_on_the_evidence_it_came_from() {
-    let o = run(&["observe", "--hosts", SPEC, "--flow-logs", FIXED]);
+    let o = run(&["observe", "--hosts-of", SPEC, "--flow-logs", FIXED]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let baseline = stdout(&o);
     insta::assert_snapshot!("observe", baseline);
@@ -3442,4 +3442,35 @@ fn a_stopped_run_never_leaves_the_previous_runs_report() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!junit.exists(), "the earlier report is gone");
     assert!(stderr(&o).contains("removed"), "{}", stderr(&o));
+}
+
+/// `flowgate --help` shows a minimal spec that is valid; a command's man page offers no option
+/// the command refuses.
+#[test]
+fn the_help_spec_is_valid_and_man_pages_offer_only_what_works() {
+    let help = stdout(&run(&["--help"]));
+    let start = help.find("  app: shop").expect("a spec in --help");
+    let spec: String = help[start..]
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("help.yaml");
+    std::fs::write(&path, &spec).unwrap();
+    let o = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{spec}{}", stderr(&o));
+    for command in ["check", "observe", "triage", "query", "validate"] {
+        let page = stdout(&run(&["man", command]));
+        assert!(
+            !page.contains("\\-\\-version"),
+            "{command}'s page offers --version"
+        );
+        let refused = run(&[command, "-V"]);
+        assert_eq!(refused.status.code(), Some(2), "{command} -V");
+    }
+    assert!(
+        stdout(&run(&["man"])).contains("\\-\\-version"),
+        "flowgate -V works"
+    );
 }

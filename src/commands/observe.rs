@@ -29,7 +29,7 @@ pub async fn run(args: ObserveArgs) -> Result<ExitCode, Error> {
     };
     if specs.len() > 1 {
         return Err(Error::Usage(format!(
-            "--hosts {}: {} specs; a baseline is written for the hosts of one\n  help: name one spec file",
+            "--hosts-of {}: {} specs; a baseline is written for the hosts of one\n  help: name one spec file",
             args.hosts
                 .as_ref()
                 .map(|p| p.display().to_string())

@@ -35,7 +35,10 @@ pub fn man(command: Option<&str>) -> Result<ExitCode, Error> {
             })?;
             // clap names pages by a `'static` str: leaked once, for this one page.
             let page_name: &'static str = format!("flowgate-{name}").leak();
-            sub.name(page_name).version(env!("CARGO_PKG_VERSION"))
+            // The version names the page; the command itself takes no -V, so none is offered.
+            sub.name(page_name)
+                .version(env!("CARGO_PKG_VERSION"))
+                .disable_version_flag(true)
         }
     };
     let mut out = Vec::new();

@@ -172,8 +172,11 @@ proptest! {
         let original = std::mem::replace(&mut fields[at], junk.clone());
         let broken = fields.join(" ");
         if let Ok(Record::Flow(parsed)) = layout.parse(&broken) {
+            // `-` in a packet address means "the interface's own": srcaddr/dstaddr, which
+            // `render` fills with the same address.
+            let falls_back = junk == "-" && names[at].starts_with("pkt-");
             prop_assert!(
-                parsed != seen_through(&flow, &names) || junk == original,
+                parsed != seen_through(&flow, &names) || junk == original || falls_back,
                 "`{junk}` in {} read as the original `{original}`: {broken}",
                 names[at]
             );
