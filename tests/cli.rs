@@ -3474,3 +3474,30 @@ fn the_help_spec_is_valid_and_man_pages_offer_only_what_works() {
         "flowgate -V works"
     );
 }
+
+/// Unreadable files are named like bad lines: the first few, then how many more.
+#[test]
+fn many_unreadable_files_are_capped_and_counted() {
+    let junk: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|i| {
+            (
+                format!("broken-{i}.log.gz"),
+                b"\x00\x01 not gzip\n".to_vec(),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &[u8])> = junk
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let dir = fixed_plus(&extra);
+    let o = run(&["check", "--flow-logs", dir.path().to_str().unwrap(), SPEC]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("evidence missing (8 unreadable files"),
+        "{err}"
+    );
+    assert_eq!(err.matches("named .gz but not gzip").count(), 5, "{err}");
+    assert!(err.contains("... and 3 more unreadable files"), "{err}");
+}

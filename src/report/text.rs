@@ -217,9 +217,21 @@ pub fn gap_summary(g: &Gaps) -> String {
 /// The lines naming each gap: unreadable files, the first bad lines, SKIPDATA interfaces.
 pub fn gap_lines(g: &Gaps, ev: &Evidence, indent: &str) -> String {
     let mut out = String::new();
-    for f in &g.bad_files {
+    // Unreadable files are capped like bad lines: a thousand broken objects name the first few.
+    for f in g.bad_files.iter().take(BAD_LINES_SHOWN) {
         let name = ev.origins.get(f.file as usize).map_or("?", String::as_str);
         let _ = writeln!(out, "{indent}{name}: {}", f.reason);
+    }
+    if g.bad_files.len() > BAD_LINES_SHOWN {
+        let _ = writeln!(
+            out,
+            "{indent}... and {}",
+            plural(
+                (g.bad_files.len() - BAD_LINES_SHOWN) as u64,
+                "more unreadable file",
+                "more unreadable files"
+            )
+        );
     }
     for b in g.bad_line_samples.iter().take(BAD_LINES_SHOWN) {
         let _ = writeln!(out, "{indent}{}: {}", ev.origin(&b.origin), b.reason);
