@@ -78,6 +78,12 @@ fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
     ] {
         assert!(stdout(&o).contains(meaning), "{meaning}: {}", stdout(&o));
     }
+    // The interface that refused: db's, not app's, which let the requests out.
+    assert!(
+        stdout(&o).contains("interfaces: eni-0b2e4d6f8a0c2b201, eni-0c3d5e7f9b1d3c301\n    refused at: eni-0c3d5e7f9b1d3c301\n"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(
         results(&o),
         [

@@ -280,6 +280,22 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     let mut ifaces: Vec<String> = p.evidence.ifaces.iter().map(ToString::to_string).collect();
     ifaces.sort();
     let _ = writeln!(out, "    interfaces: {}", ifaces.join(", "));
+    // Which interface refused, from the refused records shown (where the format names it).
+    let mut refusing: Vec<&str> = p
+        .samples
+        .iter()
+        .filter(|s| s.action == crate::evidence::Action::Reject)
+        .filter_map(|s| {
+            s.text
+                .split_ascii_whitespace()
+                .find(|w| w.starts_with("eni-"))
+        })
+        .collect();
+    refusing.sort_unstable();
+    refusing.dedup();
+    if !refusing.is_empty() {
+        let _ = writeln!(out, "    refused at: {}", refusing.join(", "));
+    }
     if let (Some(first), Some(last)) = (p.evidence.first_seen, p.evidence.last_seen) {
         let _ = writeln!(out, "    seen: {} .. {}", time(first), time(last));
     }
