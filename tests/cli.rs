@@ -3507,3 +3507,65 @@ fn many_unreadable_files_are_capped_and_counted() {
     assert_eq!(err.matches("named .gz but not gzip").count(), 5, "{err}");
     assert!(err.contains("... and 3 more unreadable files"), "{err}");
 }
+
+/// `--format json` is libtest's event lines, each test carrying its verdict, pairs and
+/// explanation as fields a pipeline can read without parsing text.
+#[test]
+fn json_output_carries_the_verdict_and_pairs_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--format",
+        "json",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events[0]["type"], "suite");
+    assert_eq!(events[0]["test_count"], 12);
+    let db = events
+        .iter()
+        .find(|e| e["name"] == "shop::app reaches db")
+        .expect("the case");
+    assert_eq!(db["event"], "failed");
+    assert_eq!(db["verdict"], "REJECTED");
+    let pairs = db["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "{db}");
+    assert_eq!(pairs[0]["client"], "10.0.2.20");
+    assert_eq!(pairs[0]["server"], "10.0.3.30");
+    assert_eq!(pairs[0]["broken"], true);
+    assert_eq!(pairs[0]["connections"]["REJECTED"], 30);
+    assert!(db.get("explanation").is_some(), "{db}");
+    let end = events.last().unwrap();
+    assert_eq!(
+        (end["passed"].as_u64(), end["failed"].as_u64()),
+        (Some(7), Some(5)),
+        "{end}"
+    );
+    // The pipeline's JUnit is written all the same.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 12);
+    // Filters apply as in the other formats.
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+        "--format",
+        "json",
+        "--",
+        "users",
+    ]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[2].contains(r#""filtered_out":11"#), "{}", lines[2]);
+}

@@ -89,9 +89,13 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let computed = Arc::new(judge_all(&g, config.as_ref(), no_traffic));
     let cases = report::cases(&g.plan, &g.strict);
     let recorder = report::Recorder::new(cases.len());
-    let trials = selected(report::trials(&cases, &computed, &recorder), &args.harness);
-    // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
-    let conclusion = tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials));
+    let conclusion = if args.harness.format == Some(crate::cli::FormatArg::Json) {
+        report::json::run(&cases, &computed, |n| args.harness.selects(n), &recorder)
+    } else {
+        let trials = selected(report::trials(&cases, &computed, &recorder), &args.harness);
+        // libtest-mimic runs trials on its own threads and blocks: off the async runtime.
+        tokio::task::block_in_place(|| libtest_mimic::run(&harness, trials))
+    };
     let results = recorder.results();
     let errors = results
         .iter()
@@ -294,6 +298,8 @@ fn judge_all(
                     details: said.details,
                     evidence: "the configuration".into(),
                     duration: started.elapsed(),
+                    pairs: Vec::new(),
+                    explanation: None,
                 }
             })
             .collect(),
@@ -348,6 +354,8 @@ fn judge_all(
             details: said.details,
             evidence: counted,
             duration: started.elapsed(),
+            pairs: Vec::new(),
+            explanation: None,
         });
     }
     out
@@ -432,6 +440,8 @@ impl Reports {
                     details: format!("the run stopped before judging this expectation:\n{why}\n"),
                     evidence: "none".into(),
                     duration: std::time::Duration::ZERO,
+                    pairs: Vec::new(),
+                    explanation: None,
                 })
             })
             .collect();

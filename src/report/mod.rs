@@ -1,11 +1,13 @@
 //! Reporting: libtest-mimic trials that judge the gathered evidence, the results they record for
 //! JUnit, and the run summary.
 
+pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod strict;
 pub mod text;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +31,23 @@ pub struct CaseResult {
     /// What the verdict rests on, in a few words: pairs, connections, records.
     pub evidence: String,
     pub duration: Duration,
+    /// The address pairs judged, for machine-readable output (`--format json`).
+    pub pairs: Vec<PairResult>,
+    /// Why it failed, from the configuration (rules and routes), where explained.
+    pub explanation: Option<String>,
+}
+
+/// One judged address pair, as `--format json` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PairResult {
+    pub client: String,
+    pub server: String,
+    /// The pair's headline verdict (its worst connection), when a connection could be judged.
+    pub verdict: Option<&'static str>,
+    /// Whether this pair fails the check.
+    pub broken: bool,
+    /// Connections by verdict.
+    pub connections: BTreeMap<&'static str, u64>,
 }
 
 /// Collects results from trials that run on libtest-mimic's worker threads.
@@ -40,7 +59,7 @@ impl Recorder {
         Recorder(Arc::new(Mutex::new(vec![None; cases])))
     }
 
-    fn record(&self, index: usize, result: CaseResult) {
+    pub(crate) fn record(&self, index: usize, result: CaseResult) {
         let mut results = self.0.lock().unwrap_or_else(|e| e.into_inner());
         results[index] = Some(result);
     }
@@ -109,6 +128,17 @@ pub fn judge_check(
         details.push_str(why);
     }
     let counted = text::evidence_counts(&j);
+    let pairs = j
+        .pairs
+        .iter()
+        .map(|p| PairResult {
+            client: p.client.to_string(),
+            server: p.server.to_string(),
+            verdict: p.headline.map(verdict::ConnVerdict::label),
+            broken: p.broken,
+            connections: p.connections.iter().map(|(v, n)| (v.label(), *n)).collect(),
+        })
+        .collect();
     let said = crate::explain::second::with_evidence(check, &j, message, details, seen);
     CaseResult {
         outcome: said.outcome,
@@ -116,6 +146,8 @@ pub fn judge_check(
         details: said.details,
         evidence: counted,
         duration: started.elapsed(),
+        pairs,
+        explanation: explained.map(str::to_string),
     }
 }
 
