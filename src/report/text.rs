@@ -307,7 +307,6 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     }
 }
 
-/// Why the verdict is what it is, for the failure body and the libtest failure section.
 /// What a failure of this kind usually means, in one plain sentence, for a reader who has not
 /// met the verdict names before.
 pub fn meaning(f: Failure) -> &'static str {
@@ -338,6 +337,7 @@ pub fn meaning(f: Failure) -> &'static str {
     }
 }
 
+/// Why the verdict is what it is, for the failure body and the libtest failure section.
 pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", message(check, j));
