@@ -26,6 +26,9 @@ use crate::plan::Plan;
 /// 10 minutes. Without `--end`, a window ends this long before now.
 pub const DELIVERY_MARGIN: u64 = 600;
 
+/// The most log groups one Logs Insights query may name (StartQuery's `logGroupNames`).
+pub const MAX_GROUPS: usize = 50;
+
 /// Log groups that share a record format: one family of queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSource {
@@ -49,6 +52,20 @@ pub struct Insights<R: Asker = run::Runner> {
 
 impl<R: Asker> Insights<R> {
     pub fn new(runner: Arc<R>, sources: Vec<LogSource>) -> Insights<R> {
+        // StartQuery takes at most 50 log groups: more are spread over families of at most 50,
+        // each asked everything, so every group is still read.
+        let sources: Vec<LogSource> = sources
+            .into_iter()
+            .flat_map(|s| {
+                s.groups
+                    .chunks(MAX_GROUPS)
+                    .map(|groups| LogSource {
+                        groups: groups.to_vec(),
+                        ..s.clone()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let families = sources
             .iter()
             .map(|s| Family {

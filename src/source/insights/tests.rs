@@ -722,3 +722,78 @@ async fn the_number_of_queries_stays_flat_as_expectations_grow() {
         );
     }
 }
+
+#[test]
+fn more_log_groups_than_a_query_takes_are_spread_over_queries_and_all_asked() {
+    let groups: Vec<String> = (0..120).map(|i| format!("/vpc/flow-logs-{i:03}")).collect();
+    let engine = Insights::new(
+        Arc::new(super::run::Offline),
+        vec![LogSource {
+            groups: groups.clone(),
+            format: Format::default_v2(),
+            created: None,
+            assumed: false,
+        }],
+    );
+    let asked: Vec<&String> = engine.sources.iter().flat_map(|s| &s.groups).collect();
+    assert_eq!(asked.len(), 120, "every group is asked");
+    assert_eq!(asked, groups.iter().collect::<Vec<_>>());
+    assert!(
+        engine
+            .sources
+            .iter()
+            .all(|s| s.groups.len() <= super::MAX_GROUPS)
+    );
+    assert_eq!(engine.sources.len(), 3);
+}
+
+/// Records the log groups of every query it is asked, and answers with no rows.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<Vec<String>>>);
+
+impl super::run::Asker for Recording {
+    async fn ask(
+        &self,
+        groups: Vec<String>,
+        _: i64,
+        _: i64,
+        _: super::query::Query,
+    ) -> Result<super::run::Answer, String> {
+        self.0.lock().unwrap().push(groups);
+        Ok(super::run::Answer {
+            rows: Vec::new(),
+            cost: Default::default(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_run_over_120_log_groups_names_at_most_50_in_each_query_and_every_one_in_some() {
+    let groups: Vec<String> = (0..120).map(|i| format!("/vpc/flow-logs-{i:03}")).collect();
+    let asker = Arc::new(Recording::default());
+    let source = InsightsSource::new(
+        Arc::clone(&asker),
+        vec![LogSource {
+            groups: groups.clone(),
+            format: with_flags(),
+            created: None,
+            assumed: false,
+        }],
+        Default::default(),
+        Rows::Aggregated,
+        None,
+    );
+    let plan = Arc::new(plan());
+    let _ = source.collect(Arc::clone(&plan)).await;
+    let asked = asker.0.lock().unwrap();
+    assert!(!asked.is_empty());
+    assert!(
+        asked.iter().all(|g| g.len() <= 50),
+        "{:?}",
+        asked.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let mut all: Vec<&String> = asked.iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 120, "every group asked");
+}
