@@ -134,8 +134,9 @@ impl Runner {
         end: i64,
         query: &str,
     ) -> Result<Answer, String> {
-        let answer = self.run_once(groups, start, end, query).await?;
-        if answer.rows.len() < MAX_ROWS {
+        let (answer, more) = self.run_once(groups, start, end, query).await?;
+        // A next token means rows are left: never a complete answer, whatever the count.
+        if answer.rows.len() < MAX_ROWS && !more {
             return Ok(answer);
         }
         if end - start < MIN_SPLIT {
@@ -162,7 +163,7 @@ impl Runner {
         start: i64,
         end: i64,
         query: &str,
-    ) -> Result<Answer, String> {
+    ) -> Result<(Answer, bool), String> {
         let _slot = self
             .slots
             .acquire()
@@ -192,7 +193,8 @@ impl Runner {
         result
     }
 
-    async fn poll(&self, id: &str) -> Result<Answer, String> {
+    /// The query's answer, and whether a next token says rows are left.
+    async fn poll(&self, id: &str) -> Result<(Answer, bool), String> {
         let mut wait = self.first_poll;
         loop {
             if self.is_cancelled() {
@@ -230,7 +232,7 @@ impl Runner {
                         bytes_scanned: s.map_or(0.0, |s| s.bytes_scanned()),
                         unreported: u64::from(s.is_none()),
                     };
-                    return Ok(Answer { rows, cost });
+                    return Ok((Answer { rows, cost }, out.next_token().is_some()));
                 }
                 Some(QueryStatus::Scheduled | QueryStatus::Running) => {}
                 Some(status) => return Err(format!("query {id} ended {}", status.as_str())),

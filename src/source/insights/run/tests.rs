@@ -219,6 +219,34 @@ async fn a_result_at_the_row_limit_is_split_and_asked_again() {
 }
 
 #[tokio::test]
+async fn an_answer_with_a_next_token_is_never_taken_as_complete() {
+    // A short page that says more rows follow: the range is asked again in halves.
+    let start = mock!(Client::start_query)
+        .match_requests(|r| r.start_time() == Some(100) && r.end_time() == Some(300))
+        .then_output(|| StartQueryOutput::builder().query_id("whole").build());
+    let halves = mock!(Client::start_query)
+        .match_requests(|r| r.start_time() != Some(100) || r.end_time() != Some(300))
+        .then_output(|| StartQueryOutput::builder().query_id("half").build());
+    let whole = mock!(Client::get_query_results)
+        .match_requests(|r| r.query_id() == Some("whole"))
+        .then_output(|| {
+            let mut page = complete(10);
+            page.next_token = Some("more".into());
+            page
+        });
+    let answered = mock!(Client::get_query_results)
+        .match_requests(|r| r.query_id() == Some("half"))
+        .then_output(|| complete(30));
+    let r = runner(mocked(
+        RuleMode::MatchAny,
+        &[&start, &halves, &whole, &answered],
+    ));
+    let a = r.run(&groups(), 100, 300, "q").await.unwrap();
+    assert_eq!(a.rows.len(), 60, "the halves' rows, not the cut page's");
+    assert_eq!(halves.num_calls(), 2);
+}
+
+#[tokio::test]
 async fn a_minute_at_the_row_limit_is_an_error_not_a_partial_answer() {
     let start = started();
     let results = mock!(Client::get_query_results).then_output(|| complete(MAX_ROWS));
