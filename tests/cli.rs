@@ -1215,7 +1215,7 @@ fn aws_selectors_say_they_need_an_aws_source() {
 
 #[test]
 fn usage_errors_exit_2_with_what_to_do() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &[
                 "check",
@@ -1280,6 +1280,18 @@ fn usage_errors_exit_2_with_what_to_do() {
         (
             &["check", "--flow-logs", FIXED, SPEC, "--wait", "5m"],
             "files on disk hold what they hold: drop --wait",
+        ),
+        (
+            // A log group whose format cannot show a flow: refused before any query.
+            &[
+                "check",
+                "--log-group",
+                "/vpc/x",
+                "--log-format",
+                "${srcaddr} ${dstaddr} ${action}",
+                SPEC,
+            ],
+            "/vpc/x: the flow log's format lacks srcport, dstport, protocol, which every record needs to be judged",
         ),
     ];
     for (args, needle) in cases {

@@ -352,6 +352,18 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
             })))
         }
         Where::CloudWatch { sources, uncovered } => {
+            // As for files: a format that cannot show a flow is refused before any query, so a
+            // deny check never passes on records that could not have shown the traffic.
+            for s in &sources {
+                let missing = s.format.missing(false);
+                if !missing.is_empty() {
+                    return Err(SourceError::Usage(format!(
+                        "{}: the flow log's format lacks {}, which every record needs to be judged\n  help: add them to the flow log's format (a new flow log), or give --log-format if the format read is wrong",
+                        s.groups.join(", "),
+                        missing.join(", ")
+                    )));
+                }
+            }
             let aws = aws.ok_or_else(|| SourceError::Failed("CloudWatch needs AWS".into()))?;
             let runner = Arc::new(Runner::new(aws.logs.clone(), request.max_queries));
             Ok(Source::Insights(insights::InsightsSource {
