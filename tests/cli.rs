@@ -78,6 +78,12 @@ fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
     ] {
         assert!(stdout(&o).contains(meaning), "{meaning}: {}", stdout(&o));
     }
+    // Sample records come with their column names (the files' header).
+    assert!(
+        stdout(&o).contains("    sample records:\n      columns: version account-id interface-id srcaddr dstaddr srcport dstport"),
+        "{}",
+        stdout(&o)
+    );
     // The interface that refused: db's, not app's, which let the requests out.
     assert!(
         stdout(&o).contains("interfaces: eni-0b2e4d6f8a0c2b201, eni-0c3d5e7f9b1d3c301\n    refused at: eni-0c3d5e7f9b1d3c301\n"),
@@ -1948,6 +1954,11 @@ fn against_aws_selectors_and_discovered_flow_logs_give_each_verdict() {
     let out = stdout(&o);
     assert!(
         out.contains("REJECTED: 10.0.1.11 -> 10.0.2.20 tcp/8080 refused (1 of 1 connection)"),
+        "{out}"
+    );
+    // Samples from Logs Insights carry the flow log's own format as their column names.
+    assert!(
+        out.contains("      columns: interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags"),
         "{out}"
     );
     assert!(

@@ -591,6 +591,9 @@ pub struct Evidence {
     /// Names of the places records came from, indexed by `Origin::file`: files, S3 objects,
     /// queries.
     pub origins: Vec<String>,
+    /// The field names of each origin's records (its header or format), where one format held
+    /// for the whole origin; indexed like `origins` (shorter when unknown).
+    pub columns: Vec<Option<String>>,
     /// For files read in parts: the lines before each part, indexed by file, then part.
     pub chunk_lines: Vec<Vec<u64>>,
     /// What each source read, asked and cost.
@@ -624,6 +627,10 @@ impl Evidence {
         // Lines before each part are kept per file: pad to this reading's files first.
         self.chunk_lines.resize(self.origins.len(), Vec::new());
         self.chunk_lines.extend(other.chunk_lines);
+        self.columns.resize(self.origins.len(), None);
+        let mut columns = other.columns;
+        columns.resize(other.origins.len(), None);
+        self.columns.extend(columns);
         self.origins.extend(other.origins);
         self.provenance.extend(other.provenance);
         for n in other.notes {

@@ -300,9 +300,24 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
         let _ = writeln!(out, "    seen: {} .. {}", time(first), time(last));
     }
     if !p.samples.is_empty() {
+        // With their column names: once when every sample shares them, else with each.
+        let columns_of = |s: &crate::evidence::Sample| {
+            ev.columns
+                .get(s.origin.file as usize)
+                .and_then(Option::as_deref)
+        };
+        let first = columns_of(p.samples[0]);
+        let shared = first.filter(|_| p.samples.iter().all(|s| columns_of(s) == first));
         let _ = writeln!(out, "    sample records:");
+        if let Some(columns) = shared {
+            let _ = writeln!(out, "      columns: {columns}");
+        }
         for s in &p.samples {
-            let _ = writeln!(out, "      {}:\n        {}", ev.origin(&s.origin), s.text);
+            let _ = writeln!(out, "      {}:", ev.origin(&s.origin));
+            if let (None, Some(columns)) = (shared, columns_of(s)) {
+                let _ = writeln!(out, "        columns: {columns}");
+            }
+            let _ = writeln!(out, "        {}", s.text);
         }
     }
 }

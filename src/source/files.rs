@@ -544,10 +544,26 @@ fn read_files(r: &Reading<'_>) -> Result<Evidence, SourceError> {
             gaps,
             stats,
             origins: files.iter().map(Blob::name).collect(),
+            columns: columns_of(files.len(), &units, &reads),
             chunk_lines,
             ..Evidence::default()
         });
     }
+}
+
+/// Each file's field names, where every part of it was read in one format.
+fn columns_of(files: usize, units: &[Unit], reads: &[scan::Reading]) -> Vec<Option<String>> {
+    let mut out: Vec<Option<Option<String>>> = vec![None; files];
+    for (u, r) in units.iter().zip(reads) {
+        let slot = &mut out[u.file as usize];
+        *slot = match (slot.take(), r.late_header) {
+            (_, true) => Some(None),
+            (None, false) => Some(Some(r.columns.clone())),
+            (Some(Some(c)), false) if c == r.columns => Some(Some(c)),
+            (Some(_), false) => Some(None),
+        };
+    }
+    out.into_iter().map(Option::flatten).collect()
 }
 
 /// Reads the units on every core; returns what they gathered and how each read ended.

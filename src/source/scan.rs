@@ -63,6 +63,9 @@ pub struct Reading {
     pub lines: u64,
     /// A header line after line 1: the parts after it may have used the wrong format.
     pub late_header: bool,
+    /// The fields of the format the unit's records were read in, for showing sample records
+    /// with their column names.
+    pub columns: String,
 }
 
 const BUFFER: usize = 256 * 1024;
@@ -144,6 +147,7 @@ impl Scanner<'_> {
         let mut read = Reading {
             lines: 0,
             late_header: false,
+            columns: self.default.to_string(),
         };
         let mut layout = Layout::new(self.default);
         let needs_time = self.plan.window.is_bounded();
@@ -163,6 +167,7 @@ impl Scanner<'_> {
                 if let Some(format) = self.header(path) {
                     unusable = unusable_header(&format, needs_time, 1);
                     layout = Layout::new(&format);
+                    read.columns = format.to_string();
                 }
                 open_at(path, start - 1).map_err(|e| format!("cannot read: {e}"))
             }
@@ -235,6 +240,7 @@ impl Scanner<'_> {
                 let format = Format::from_header(text);
                 unusable = unusable_header(&format, needs_time, read.lines);
                 layout = Layout::new(&format);
+                read.columns = format.to_string();
                 read.late_header |= !(first_line_of_file && read.lines == 1);
                 continue;
             }

@@ -65,6 +65,8 @@ pub struct Part {
     /// Records the query scanned or returned: none means no logs there.
     pub scanned: f64,
     pub rows: Vec<Row>,
+    /// The field names of the records the rows carry as samples (the family's format).
+    pub columns: Option<String>,
 }
 
 /// The answer to one job.
@@ -282,6 +284,7 @@ struct Reading<'p> {
     gaps: Gaps,
     cost: QueryCost,
     origins: Vec<String>,
+    columns: Vec<Option<String>>,
     /// Per family: records the window's queries scanned or returned (none: no logs there).
     scanned: Vec<f64>,
     /// Pair totals, for settling.
@@ -303,6 +306,7 @@ impl<'p> Reading<'p> {
             gaps: Gaps::default(),
             cost: QueryCost::default(),
             origins: Vec::new(),
+            columns: Vec::new(),
             scanned: vec![0.0; families],
             pair_rows: Vec::new(),
             connected: BTreeSet::new(),
@@ -335,6 +339,7 @@ impl<'p> Reading<'p> {
             self.scanned[job.family] += part.scanned;
         }
         let file = self.origins.len() as u32;
+        self.columns.push(part.columns.clone());
         self.origins.push(format!(
             "{} ({}..{}, query {})",
             part.name,
@@ -501,6 +506,7 @@ async fn attempt<E: Engine>(
     let mut gaps = Gaps::default();
     let mut cost = QueryCost::default();
     let mut origins = Vec::new();
+    let mut columns = Vec::new();
     let mut ranges = Vec::new();
     for (window, mut ids) in plan.by_range(now, engine.margin()) {
         ids.retain(|i| match settings.uncovered.get(i) {
@@ -516,11 +522,13 @@ async fn attempt<E: Engine>(
         ranges.push(window);
         let mut reading = Reading::new(plan, &ids, window.0, engine.families().len());
         reading.origins = std::mem::take(&mut origins);
+        reading.columns = std::mem::take(&mut columns);
         let result = judge_window(engine, settings, &mut reading, window).await;
         reading.note_missing(engine, window, now);
         gaps.merge(std::mem::take(&mut reading.gaps));
         cost.add(&reading.cost);
         origins = reading.origins;
+        columns = reading.columns;
         match result {
             Ok(evidence) => {
                 for (i, ev) in ids.iter().zip(evidence) {
@@ -538,6 +546,7 @@ async fn attempt<E: Engine>(
         checks,
         gaps,
         origins,
+        columns,
         notes: notes(engine),
         ..Evidence::default()
     };
@@ -685,6 +694,7 @@ pub async fn gather_flows<E: Engine>(
         flows: reading.folded.take().unwrap_or_default(),
         gaps: std::mem::take(&mut reading.gaps),
         origins: std::mem::take(&mut reading.origins),
+        columns: std::mem::take(&mut reading.columns),
         provenance: vec![engine.provenance(vec![range], reading.cost)],
         notes: notes(engine),
         ..Evidence::default()

@@ -138,6 +138,7 @@ impl<R: Asker> Insights<R> {
             range: job.range,
             scanned,
             rows,
+            columns: Some(source.format.to_string()),
         })
     }
 }
