@@ -1,6 +1,6 @@
-// Parses Mermaid diagrams with mermaid's own parser: `node mermaid-parse.mjs FILE.md`, every
-// ```mermaid block of FILE (or the whole file when it has none). Prints the diagram type of each,
-// exits 1 with mermaid's error on the first that does not parse. Node has no DOM, which mermaid's
+// Parses Mermaid diagrams with mermaid's own parser: `node mermaid-parse.mjs FILE`, every
+// ```mermaid block of a Markdown FILE (a .mmd FILE is one diagram). Prints the diagram type of
+// each; exits 1 with mermaid's error on the first that does not parse, or when there is none. Node has no DOM, which mermaid's
 // import needs (DOMPurify), so jsdom provides one.
 import { readFileSync } from "node:fs";
 import { JSDOM } from "jsdom";
@@ -13,7 +13,11 @@ mermaid.initialize({ startOnLoad: false });
 
 const text = readFileSync(process.argv[2], "utf8");
 const blocks = [...text.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]);
-if (blocks.length === 0) blocks.push(text);
+if (process.argv[2].endsWith(".mmd")) blocks.push(text);
+if (blocks.length === 0) {
+  console.error(`no mermaid diagram in ${process.argv[2]}`);
+  process.exit(1);
+}
 for (const block of blocks) {
   try {
     const parsed = await mermaid.parse(block);
