@@ -154,11 +154,7 @@ fn level_of(id: &str) -> &'static str {
 /// The result's Markdown: the message, then the details verbatim in a fence longer than any
 /// run of backticks they hold.
 fn markdown(name: &str, message: &str, details: &str) -> String {
-    let longest = details
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = details.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let escaped: String = message
         .chars()
