@@ -4193,3 +4193,15 @@ fn the_summary_diagram_parses_with_mermaid_and_shows_every_expectation() {
     std::fs::write(&summary, md.replacen("[\"end\"]", "[\"end]", 1)).unwrap();
     assert!(mermaid_parse(&summary).is_err());
 }
+
+/// The README shows the rendered diagram, and the file it shows is a PNG.
+#[test]
+fn the_readme_shows_the_rendered_diagram() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let at = readme
+        .find("](summary-diagram.png)")
+        .expect("the README shows summary-diagram.png");
+    assert!(readme[..at].rfind("![").is_some_and(|i| at - i < 400));
+    let png = std::fs::read(Path::new(ROOT).join("summary-diagram.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+}

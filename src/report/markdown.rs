@@ -231,4 +231,13 @@ mod tests {
         );
         assert_eq!(cell("\u{1b}[31mred\u{1b}[0m"), "red");
     }
+
+    #[test]
+    fn diagram_labels_cannot_end_their_string_or_start_markup() {
+        assert_eq!(
+            label("a\"b#c&d<e>`f`\nsecond line"),
+            "a#quot;b#35;c#amp;d#lt;e#gt;#96;f#96;"
+        );
+        assert_eq!(label("tcp/443: NO_RETURN"), "tcp/443: NO_RETURN");
+    }
 }
