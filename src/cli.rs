@@ -139,7 +139,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub junit: Option<PathBuf>,
 
-    /// Write a Markdown summary (a table, failures first, and the run's cost) to FILE; on GitHub
+    /// Write SARIF 2.1.0 to FILE: one result per failing or erroring expectation, at its line in
+    /// the spec (for GitHub code scanning)
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sarif: Option<PathBuf>,
+
+    /// Write a Markdown summary (a Mermaid diagram of each app, a table, failures first, and the
+    /// run's cost) to FILE; on GitHub
     /// Actions it is also added to $GITHUB_STEP_SUMMARY
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub summary: Option<PathBuf>,

@@ -2386,9 +2386,13 @@ fn ci_shell_lines(file: &str) -> Vec<String> {
 }
 
 /// The `flowgate` command lines of a CI example, as words (GitHub's `${{ }}` expressions made
-/// plain words).
+/// plain words). A workflow step that uses flowgate's Action counts with the command the Action
+/// runs for its inputs (see `action_gate_commands`).
 fn ci_flowgate_commands(file: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
+    if file.ends_with(".yml") {
+        out.extend(action_uses_commands(file));
+    }
     for line in ci_shell_lines(file) {
         let mut line = line.clone();
         while let (Some(a), Some(b)) = (line.find("${{"), line.find("}}")) {
@@ -2463,8 +2467,8 @@ fn the_ci_examples_publish_junit_and_assume_a_role_the_pipelines_way() {
         .collect();
     for action in [
         "actions/checkout@",
-        "actions/cache@",
         "aws-actions/configure-aws-credentials@",
+        FLOWGATE_ACTION,
         "mikepenz/action-junit-report@",
     ] {
         assert!(
@@ -3591,4 +3595,977 @@ fn json_output_carries_the_verdict_and_pairs_as_fields() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[2].contains(r#""filtered_out":11"#), "{}", lines[2]);
+}
+
+// Issue 19: flowgate's Action, the release workflow and its binstall metadata, SARIF, and the
+// summary's diagram.
+
+/// How the CI examples name flowgate's Action.
+const FLOWGATE_ACTION: &str = "your-org/flowgate@";
+
+fn yaml_file(path: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap();
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path} is not valid YAML: {e}"))
+}
+
+/// A YAML scalar as the string GitHub would pass (numbers and booleans as written).
+fn yaml_string(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Null => String::new(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// The steps of every job of a workflow.
+fn workflow_steps(doc: &serde_yaml::Value) -> Vec<&serde_yaml::Value> {
+    doc["jobs"]
+        .as_mapping()
+        .expect("a workflow has jobs")
+        .values()
+        .flat_map(|job| job["steps"].as_sequence().into_iter().flatten())
+        .collect()
+}
+
+/// The `flowgate` command lines of the steps of `file` that use flowgate's Action, with the
+/// words its inputs become.
+fn action_uses_commands(file: &str) -> Vec<Vec<String>> {
+    let doc = yaml_file(file);
+    if doc.get("jobs").is_none() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for step in workflow_steps(&doc) {
+        if !step["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(FLOWGATE_ACTION))
+        {
+            continue;
+        }
+        let mut with = std::collections::BTreeMap::new();
+        for (k, v) in step["with"].as_mapping().into_iter().flatten() {
+            let mut v = yaml_string(v);
+            while let (Some(a), Some(b)) = (v.find("${{"), v.find("}}")) {
+                v.replace_range(a..b + 2, "EXPR");
+            }
+            with.insert(yaml_string(k), v);
+        }
+        out.extend(action_gate(&with, 0).commands);
+    }
+    out
+}
+
+/// What the Action's gate step did: the `flowgate` command lines it ran, its exit status and
+/// the outputs it set.
+struct GateRun {
+    commands: Vec<Vec<String>>,
+    status: Option<i32>,
+    outputs: String,
+    dir: tempfile::TempDir,
+}
+
+/// Runs a step of action.yml the way GitHub runs a composite step (`bash --noprofile --norc -eo
+/// pipefail`, its `env:` with the inputs put in) in a fresh directory, with a stand-in
+/// `flowgate` on the PATH that records its words and exits with `flowgate_exit`.
+fn action_step(
+    id: &str,
+    with: &std::collections::BTreeMap<String, String>,
+    extra_env: &[(&str, &str)],
+    flowgate_exit: i32,
+) -> GateRun {
+    let action = yaml_file("action.yml");
+    let mut inputs = std::collections::BTreeMap::new();
+    for (k, v) in action["inputs"].as_mapping().unwrap() {
+        inputs.insert(yaml_string(k), yaml_string(&v["default"]));
+    }
+    for (k, v) in with {
+        assert!(inputs.contains_key(k), "action.yml has no input `{k}`");
+        inputs.insert(k.clone(), v.clone());
+    }
+    let step = action["runs"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some(id))
+        .unwrap_or_else(|| panic!("action.yml has no step `{id}`"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let calls = dir.path().join("calls");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&calls).unwrap();
+    let fake = bin.join("flowgate");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nf=$(mktemp \"{}/call.XXXXXX\")\nprintf 'flowgate\\0' > \"$f\"\nfor a in \"$@\"; do printf '%s\\0' \"$a\" >> \"$f\"; done\nexit {flowgate_exit}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = dir.path().join("step.sh");
+    std::fs::write(&script, step["run"].as_str().expect("a run step")).unwrap();
+    let outputs = dir.path().join("github_output");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(&script)
+        .current_dir(&work)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_ACTION_PATH", ROOT);
+    for (k, v) in step["env"].as_mapping().into_iter().flatten() {
+        let v = yaml_string(v);
+        let value = match v
+            .strip_prefix("${{ inputs.")
+            .and_then(|r| r.strip_suffix(" }}"))
+        {
+            Some(name) => inputs
+                .get(name)
+                .unwrap_or_else(|| panic!("step {id} uses an undeclared input `{name}`"))
+                .clone(),
+            None => v,
+        };
+        cmd.env(yaml_string(k), value);
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    let mut commands: Vec<Vec<String>> = std::fs::read_dir(&calls)
+        .unwrap()
+        .map(|e| {
+            std::fs::read(e.unwrap().path())
+                .unwrap()
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8(w.to_vec()).unwrap())
+                .collect()
+        })
+        .collect();
+    commands.sort();
+    assert!(
+        o.status.code().is_some(),
+        "step {id}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    GateRun {
+        commands,
+        status: o.status.code(),
+        outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
+        dir,
+    }
+}
+
+fn action_gate(with: &std::collections::BTreeMap<String, String>, exit: i32) -> GateRun {
+    let run = action_step("gate", with, &[], exit);
+    assert_eq!(run.status, Some(0), "the gate step itself must not fail");
+    run
+}
+
+fn inputs(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The Action turns its inputs into one `flowgate check` that flowgate accepts: reports where
+/// the inputs say, evidence flags only when given, `--wait` only where flowgate allows it; an
+/// input is words, never shell.
+#[test]
+fn the_action_passes_its_inputs_as_words_flowgate_accepts() {
+    use clap::Parser;
+    let words = |run: &GateRun| -> Vec<String> {
+        assert_eq!(run.commands.len(), 1, "{:?}", run.commands);
+        let words = run.commands[0].clone();
+        if let Err(e) = flowgate::cli::Cli::try_parse_from(&words) {
+            panic!("`{}` is not a flowgate command line:\n{e}", words.join(" "));
+        }
+        words
+    };
+    let defaults = action_gate(&inputs(&[]), 0);
+    assert_eq!(
+        words(&defaults).join(" "),
+        "flowgate check --junit flowgate.xml --sarif flowgate.sarif --summary flowgate.md --wait 15m specs/"
+    );
+    assert!(
+        defaults.outputs.contains("exit-code=0\n"),
+        "{}",
+        defaults.outputs
+    );
+
+    let files = action_gate(
+        &inputs(&[
+            ("specs", "specs/shop.yaml  specs/more"),
+            ("flow-logs", "examples/after-fixes s3://bucket/AWSLogs/"),
+            ("log-group", "/vpc/a /vpc/b"),
+            ("region", "eu-central-1"),
+            ("since", "2h"),
+            ("args", "--no-traffic skip"),
+            ("junit", "out/j.xml"),
+            ("sarif", "out/s.sarif"),
+            ("summary", "out/s.md"),
+        ]),
+        0,
+    );
+    let w = words(&files).join(" ");
+    for part in [
+        "--junit out/j.xml --sarif out/s.sarif --summary out/s.md",
+        "--flow-logs examples/after-fixes --flow-logs s3://bucket/AWSLogs/",
+        "--log-group /vpc/a --log-group /vpc/b",
+        "--region eu-central-1",
+        "--since 2h",
+        "--no-traffic skip",
+        "specs/shop.yaml specs/more",
+    ] {
+        assert!(w.contains(part), "no `{part}` in `{w}`");
+    }
+    assert!(!w.contains("--wait"), "files on disk take no --wait: {w}");
+    let s3 = action_gate(
+        &inputs(&[("flow-logs", "s3://bucket/AWSLogs/"), ("wait", "20m")]),
+        0,
+    );
+    assert!(words(&s3).join(" ").contains("--wait 20m"));
+
+    // Shell in an input stays text: no command runs, the words reach flowgate as written.
+    let hostile = action_gate(&inputs(&[("specs", "specs/$(touch pwned).yaml;id")]), 0);
+    let w = words(&hostile);
+    assert_eq!(&w[w.len() - 2..], ["specs/$(touch", "pwned).yaml;id"]);
+    assert!(!hostile.dir.path().join("work/pwned").exists());
+
+    // A failed gate still lets the reports be kept: the step passes flowgate's code on, and the
+    // verdict step fails the job with it.
+    let failed = action_gate(&inputs(&[]), 101);
+    assert!(
+        failed.outputs.contains("exit-code=101\n"),
+        "{}",
+        failed.outputs
+    );
+    let verdict = |code: &str| {
+        let action = yaml_file("action.yml");
+        let step = action["runs"]["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str() == Some("The gate's verdict"))
+            .expect("a verdict step")
+            .clone();
+        assert_eq!(step["if"], "always()");
+        std::process::Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(step["run"].as_str().unwrap())
+            .env("CODE", code)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(verdict("0"), Some(0));
+    assert_eq!(verdict("101"), Some(101));
+    assert_eq!(verdict("3"), Some(3));
+    assert_eq!(verdict(""), Some(1), "no exit code is a failure");
+}
+
+/// Every `${{ }}` expression of a workflow or action, trimmed.
+fn expressions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(a) = rest.find("${{") {
+        let end = rest[a..].find("}}").expect("a closed expression") + a;
+        out.push(rest[a + 3..end].trim().to_string());
+        rest = &rest[end + 2..];
+    }
+    out
+}
+
+/// The names after `prefix` (`inputs.`, `steps.`, `matrix.`) in expressions.
+fn referenced(exprs: &[String], prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in exprs {
+        let mut rest = e.as_str();
+        while let Some(at) = rest.find(prefix) {
+            let before = rest[..at].chars().last();
+            let name: String = rest[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
+                out.push(name);
+            }
+            rest = &rest[at + prefix.len()..];
+        }
+    }
+    out
+}
+
+fn assert_valid_bash(what: &str, script: &str) {
+    let o = std::process::Command::new("bash")
+        .args(["-n", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{what}: not valid bash: {}\n{script}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// action.yml as GitHub reads it: a composite action whose steps name a shell, reference only
+/// inputs it declares and steps before them, keep expressions out of scripts, and upload what
+/// the issue asks for.
+#[test]
+fn the_action_is_a_well_formed_composite_action() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("action.yml")).unwrap();
+    let action = yaml_file("action.yml");
+    assert_eq!(action["runs"]["using"], "composite");
+    assert!(action["name"].is_string() && action["description"].is_string());
+    let declared: Vec<String> = action["inputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(yaml_string)
+        .collect();
+    for name in [
+        "specs",
+        "flow-logs",
+        "log-group",
+        "wait",
+        "junit",
+        "sarif",
+        "summary",
+    ] {
+        assert!(declared.iter().any(|d| d == name), "no input `{name}`");
+    }
+    let exprs = expressions(&text);
+    for name in referenced(&exprs, "inputs.") {
+        assert!(declared.contains(&name), "undeclared input `{name}`");
+    }
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    let mut uses = Vec::new();
+    for step in steps {
+        let name = step["name"].as_str().unwrap_or("?");
+        let own: Vec<String> = ["if", "env", "with", "run"]
+            .iter()
+            .map(|k| serde_yaml::to_string(&step[*k]).unwrap())
+            .collect();
+        for id in referenced(&expressions(&own.join("\n")), "steps.") {
+            assert!(
+                ids.contains(&id),
+                "step `{name}` refers to `{id}`, not an earlier step"
+            );
+        }
+        if let Some(id) = step["id"].as_str() {
+            ids.push(id.to_string());
+        }
+        if let Some(run) = step["run"].as_str() {
+            assert_eq!(step["shell"], "bash", "step `{name}` names no shell");
+            assert!(
+                !run.contains("${{"),
+                "step `{name}`: an expression in a script is text GitHub pastes into the shell"
+            );
+            assert_valid_bash(name, run);
+        }
+        if let Some(u) = step["uses"].as_str() {
+            uses.push(u.to_string());
+        }
+    }
+    for output in action["outputs"].as_mapping().unwrap().values() {
+        for id in referenced(&expressions(output["value"].as_str().unwrap()), "steps.") {
+            assert!(ids.contains(&id), "an output refers to step `{id}`");
+        }
+    }
+    for wanted in [
+        "actions/cache@",
+        "actions/upload-artifact@",
+        "github/codeql-action/upload-sarif@",
+    ] {
+        assert!(
+            uses.iter().any(|u| u.starts_with(wanted)),
+            "action.yml does not use {wanted}: {uses:?}"
+        );
+    }
+    // The example workflow grants what the Action's SARIF upload needs.
+    let gh = yaml_file("ci/github-actions.yml");
+    assert_eq!(gh["permissions"]["security-events"], "write");
+}
+
+/// Every script of every workflow and of the Action is valid bash.
+#[test]
+fn every_workflow_script_is_valid_bash() {
+    let mut files = vec![
+        "action.yml".to_string(),
+        "ci/github-actions.yml".to_string(),
+    ];
+    for e in std::fs::read_dir(Path::new(ROOT).join(".github/workflows")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        files.push(format!(".github/workflows/{name}"));
+    }
+    let mut scripts = 0;
+    for file in &files {
+        fn runs(v: &serde_yaml::Value, out: &mut Vec<String>) {
+            match v {
+                serde_yaml::Value::Mapping(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v.as_str()) {
+                            (Some("run"), Some(s)) => out.push(s.to_string()),
+                            _ => runs(v, out),
+                        }
+                    }
+                }
+                serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| runs(i, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        runs(&yaml_file(file), &mut found);
+        for script in found {
+            // Expressions are replaced by GitHub before the shell sees the script.
+            let mut s = script.clone();
+            while let (Some(a), Some(b)) = (s.find("${{"), s.find("}}")) {
+                s.replace_range(a..b + 2, "EXPR");
+            }
+            assert_valid_bash(file, &s);
+            scripts += 1;
+        }
+    }
+    assert!(scripts >= 10, "only {scripts} scripts found in {files:?}");
+}
+
+/// `cargo metadata` of this package, for what Cargo.toml says (there is no TOML parser here).
+fn package_metadata() -> serde_json::Value {
+    let o = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    all["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "flowgate")
+        .unwrap()
+        .clone()
+}
+
+/// A cargo-binstall template (`{ name }`) filled in; a placeholder binstall would not know, or
+/// one left unfilled, fails.
+fn binstall_template(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(a) = rest.find('{') {
+        out.push_str(&rest[..a]);
+        let b = rest[a..].find('}').expect("a closed placeholder") + a;
+        let key = rest[a + 1..b].trim();
+        let value = vars
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("`{{ {key} }}` is not filled in"))
+            .1;
+        out.push_str(value);
+        rest = &rest[b + 1..];
+    }
+    out + rest
+}
+
+/// The release workflow's archives are what `cargo binstall` and the Action ask for: its Package
+/// step, run here for every target it builds, makes archives whose names the binstall pkg-url and
+/// the Action's download URL resolve to, with the binary where bin-dir says.
+#[test]
+fn the_release_assets_are_what_binstall_and_the_action_ask_for() {
+    let release = yaml_file(".github/workflows/release.yml");
+    assert_eq!(release["on"]["push"]["tags"][0], "v*");
+    assert_eq!(release["permissions"]["contents"], "write");
+    let build = &release["jobs"]["build"];
+    let targets: Vec<String> = build["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| yaml_string(&i["target"]))
+        .collect();
+    for t in [
+        "x86_64-unknown-linux-gnu",
+        "aarch64-unknown-linux-gnu",
+        "aarch64-apple-darwin",
+    ] {
+        assert!(targets.iter().any(|x| x == t), "no release build for {t}");
+    }
+    let step = |name: &str| -> String {
+        build["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("release.yml has no step `{name}`"))["run"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let meta = package_metadata();
+    let (name, version) = (
+        meta["name"].as_str().unwrap(),
+        meta["version"].as_str().unwrap(),
+    );
+    let repo = meta["repository"]
+        .as_str()
+        .expect("Cargo.toml names its repository");
+    let binstall = &meta["metadata"]["binstall"];
+    assert_eq!(binstall["pkg-fmt"], "tgz");
+
+    // The tag check accepts the crate's version and nothing else.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("Cargo.toml"),
+        work.path().join("Cargo.toml"),
+    )
+    .unwrap();
+    let bash = |script: &str, env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(work.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let tag_check = step("The tag is the crate's version");
+    let tag = format!("v{version}");
+    assert!(
+        bash(&tag_check, &[("GITHUB_REF_NAME", &tag)])
+            .status
+            .success()
+    );
+    assert!(
+        !bash(&tag_check, &[("GITHUB_REF_NAME", "v0.0.0-other")])
+            .status
+            .success()
+    );
+
+    let package = step("Package");
+    let mut assets = std::collections::BTreeMap::new();
+    for target in &targets {
+        let dir = work.path().join(format!("target/{target}/release"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("flowgate"), format!("binary for {target}")).unwrap();
+        let before: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let o = bash(&package, &[("TARGET", target)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let made: Vec<String> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !before.contains(n))
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tar.gz"))
+            .collect();
+        assert_eq!(made.len(), 1, "{target}: {made:?}");
+        let listing = std::process::Command::new("tar")
+            .arg("-tzf")
+            .arg(work.path().join(&made[0]))
+            .output()
+            .unwrap();
+        let files = String::from_utf8_lossy(&listing.stdout).into_owned();
+        let bin_dir = binstall_template(
+            binstall["bin-dir"].as_str().unwrap(),
+            &[
+                ("bin", "flowgate"),
+                ("binary-ext", ""),
+                ("name", name),
+                ("version", version),
+                ("target", target),
+            ],
+        );
+        assert_eq!(
+            files.lines().collect::<Vec<_>>(),
+            [bin_dir.as_str()],
+            "{target}"
+        );
+        assets.insert(target.clone(), made[0].clone());
+    }
+
+    let release_url = |asset: &str| format!("{repo}/releases/download/{tag}/{asset}");
+    for (target, asset) in &assets {
+        let url = binstall_template(
+            binstall["pkg-url"].as_str().unwrap(),
+            &[
+                ("repo", repo),
+                ("name", name),
+                ("version", version),
+                ("target", target),
+                ("binary-ext", ""),
+            ],
+        );
+        assert_eq!(url, release_url(asset), "binstall's URL for {target}");
+    }
+
+    // The Action downloads the same asset for each runner, only when pinned to the release tag.
+    let action_repo = repo
+        .strip_prefix("https://github.com/")
+        .expect("a GitHub repository");
+    let none = std::collections::BTreeMap::new();
+    for (os, arch, target) in [
+        ("Linux", "X64", "x86_64-unknown-linux-gnu"),
+        ("Linux", "ARM64", "aarch64-unknown-linux-gnu"),
+        ("macOS", "ARM64", "aarch64-apple-darwin"),
+        ("macOS", "X64", "x86_64-apple-darwin"),
+    ] {
+        let env = [
+            ("ACTION_REF", tag.as_str()),
+            ("ACTION_REPO", action_repo),
+            ("RUNNER_OS_NAME", os),
+            ("RUNNER_ARCH_NAME", arch),
+        ];
+        let found = action_step("find", &none, &env, 0);
+        assert_eq!(found.status, Some(0));
+        let asset = assets
+            .get(target)
+            .unwrap_or_else(|| panic!("the Action expects a release for {target}"));
+        assert!(
+            found
+                .outputs
+                .contains(&format!("url={}\n", release_url(asset))),
+            "{os}/{arch}: {}",
+            found.outputs
+        );
+        assert!(
+            found
+                .outputs
+                .contains(&format!("key=flowgate-{os}-{arch}-"))
+        );
+    }
+    for (reference, os, arch) in [("main", "Linux", "X64"), (tag.as_str(), "Windows", "X64")] {
+        let env = [
+            ("ACTION_REF", reference),
+            ("ACTION_REPO", action_repo),
+            ("RUNNER_OS_NAME", os),
+            ("RUNNER_ARCH_NAME", arch),
+        ];
+        let found = action_step("find", &none, &env, 0);
+        assert_eq!(found.status, Some(0));
+        assert!(
+            !found.outputs.contains("url="),
+            "{reference} {os}: {}",
+            found.outputs
+        );
+        assert!(found.outputs.contains("key="), "built from source, cached");
+    }
+}
+
+/// The directory `ci/test` installs the Node tools into (mermaid's parser, the SARIF schema).
+fn test_node() -> PathBuf {
+    let dir = std::env::var_os("FLOWGATE_TEST_NODE").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("FLOWGATE_TEST_NODE is not set: run the tests with ci/test, which installs mermaid's parser and the SARIF schema")
+    });
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "FLOWGATE_TEST_NODE={} has no node_modules",
+        dir.display()
+    );
+    dir
+}
+
+/// The SARIF 2.1.0 JSON Schema, as the npm package @microsoft/jest-sarif ships it.
+fn sarif_validator() -> jsonschema::Validator {
+    let path =
+        test_node().join("node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // The schema's `language` pattern has a bare `]`, a literal only in JavaScript's legacy
+    // regex mode, so the meta-schema's `format: regex` refuses it; escaped, it means the same.
+    let mut escaped = 0;
+    for def in ["run", "toolComponent"] {
+        let language = &mut schema["definitions"][def]["properties"]["language"]["pattern"];
+        if *language == "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$" {
+            *language = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}\\]?$".into();
+            escaped += 1;
+        }
+    }
+    assert_eq!(escaped, 2, "the schema is not the one this was written for");
+    jsonschema::validator_for(&schema).expect("the SARIF schema is a valid JSON Schema")
+}
+
+fn sarif_errors(v: &jsonschema::Validator, sarif: &serde_json::Value) -> Vec<String> {
+    v.iter_errors(sarif)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn check_with_sarif(args: &[&str]) -> (Output, serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sarif, junit) = (dir.path().join("out.sarif"), dir.path().join("junit.xml"));
+    let o = flowgate()
+        .arg("check")
+        .args(args)
+        .arg("--sarif")
+        .arg(&sarif)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let log = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    (o, log, std::fs::read_to_string(&junit).unwrap_or_default())
+}
+
+/// `--sarif`: one result per failing case, each at its expectation's line and column in the spec
+/// (the spec text there names it), the verdict as its rule, valid against the SARIF 2.1.0 schema.
+#[test]
+fn sarif_puts_each_failure_on_its_expectation_and_is_valid_sarif() {
+    let validator = sarif_validator();
+    // An absolute spec path under the working directory (the repository) comes out relative.
+    let spec = Path::new(ROOT).join(SPEC);
+    let (o, log, xml) = check_with_sarif(&["--flow-logs", TROUBLED, spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    let errors = sarif_errors(&validator, &log);
+    assert!(errors.is_empty(), "{errors:#?}\n{log:#}");
+    let run = &log["runs"][0];
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(run["tool"]["driver"]["name"], "flowgate");
+    let results = run["results"].as_array().unwrap();
+    let failing = xml.matches("<failure ").count() + xml.matches("<error ").count();
+    assert_eq!(results.len(), failing, "{xml}");
+    assert!(failing >= 5);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in results {
+        let id = r["ruleId"].as_str().unwrap();
+        assert_eq!(rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"], id);
+        assert_eq!(r["level"], "error");
+        let case = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+            .as_str()
+            .unwrap();
+        let name = case.strip_prefix("shop::").unwrap();
+        assert_eq!(
+            failure_type(&xml, name),
+            Some(id),
+            "{case}: the rule is the JUnit failure type"
+        );
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], SPEC);
+        let (line, col) = (
+            loc["region"]["startLine"].as_u64().unwrap() as usize,
+            loc["region"]["startColumn"].as_u64().unwrap() as usize,
+        );
+        let at: String = lines[line - 1].chars().skip(col - 1).collect();
+        assert!(
+            at.starts_with(&format!("name: {name}"))
+                || at.starts_with(&format!("{{ name: {name},")),
+            "{case} is located at {line}:{col}, where the spec says `{at}`"
+        );
+        let md = r["message"]["markdown"].as_str().unwrap();
+        // The details: the expectation, and the pairs behind the verdict.
+        assert!(md.contains("\nexpected: "), "{md}");
+        assert!(id == "NO_TRAFFIC" || md.contains("):\n  "), "{md}");
+        assert_eq!(r["message"]["text"].as_str().unwrap().lines().count(), 1);
+        seen.insert(id.to_string());
+    }
+    for id in [
+        "REJECTED",
+        "RETURN_REJECTED",
+        "NO_RETURN",
+        "NO_TRAFFIC",
+        "ALLOWED",
+    ] {
+        assert!(seen.contains(id), "no {id} result: {seen:?}");
+    }
+
+    // The schema check can fail: what SARIF forbids is caught.
+    let mut broken = log.clone();
+    broken["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
+    assert!(
+        !sarif_errors(&validator, &broken).is_empty(),
+        "a result without a message"
+    );
+    let mut broken = log.clone();
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(
+        !sarif_errors(&validator, &broken).is_empty(),
+        "an unknown level"
+    );
+}
+
+/// A run that passes leaves an empty, valid SARIF (the old alerts close); a run that stops before
+/// judging warns at every expectation, as missing evidence is not a verdict.
+#[test]
+fn sarif_of_a_passing_run_is_empty_and_of_a_stopped_run_warns_everywhere() {
+    let validator = sarif_validator();
+    let (o, log, _) = check_with_sarif(&["--flow-logs", FIXED, SPEC]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(sarif_errors(&validator, &log).is_empty());
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+
+    let (o, log, _) = check_with_sarif(&["--endpoint-url", "http://127.0.0.1:9", SPEC]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let errors = sarif_errors(&validator, &log);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 12);
+    for r in results {
+        assert_eq!(r["ruleId"], "UNAVAILABLE");
+        assert_eq!(r["level"], "warning");
+    }
+}
+
+/// What mermaid's own parser (`ci/node/mermaid-parse.mjs`) says of a file: the diagram types, or
+/// its error.
+fn mermaid_parse(file: &Path) -> Result<Vec<String>, String> {
+    let node = test_node();
+    let o = std::process::Command::new("node")
+        .arg(node.join("mermaid-parse.mjs"))
+        .arg(file)
+        .current_dir(&node)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    match o.status.code() {
+        Some(0) => Ok(out.lines().map(str::to_string).collect()),
+        Some(1) if err.contains("mermaid cannot parse") || err.contains("no mermaid diagram") => {
+            Err(err)
+        }
+        _ => panic!("the mermaid parser did not run: {err}"),
+    }
+}
+
+fn mermaid_blocks(md: &str) -> Vec<String> {
+    md.split("```mermaid\n")
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("a closed block")].to_string())
+        .collect()
+}
+
+/// The summary begins with a flowchart of the app that mermaid parses: one edge per expectation
+/// of the spec, deny expectations dotted with a cross, failing edges red and naming their
+/// verdict, passing ones green.
+#[test]
+fn the_summary_diagram_parses_with_mermaid_and_shows_every_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let (_, xml) = junit_of(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        "--summary",
+        summary.to_str().unwrap(),
+        SPEC,
+    ]);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(
+        mermaid_parse(&summary),
+        Ok(vec!["flowchart-v2".to_string()])
+    );
+    let diagram_at = md.find("```mermaid").unwrap();
+    assert!(
+        diagram_at < md.find("| Expectation |").unwrap(),
+        "the diagram comes first"
+    );
+    assert!(md.starts_with("## flowgate: 5 failed"), "{md}");
+
+    let blocks = mermaid_blocks(&md);
+    assert_eq!(blocks.len(), 1, "one app, one diagram");
+    let spec = yaml_file(SPEC);
+    let expect = spec["expect"].as_sequence().unwrap();
+    let edges: Vec<&str> = blocks[0]
+        .lines()
+        .filter(|l| l.contains("-->|") || l.contains("-.-x|"))
+        .collect();
+    assert_eq!(edges.len(), expect.len(), "{}", blocks[0]);
+    let denies = expect.iter().filter(|e| e["deny"] == true).count();
+    assert_eq!(edges.iter().filter(|l| l.contains("-.-x|")).count(), denies);
+    let hosts = spec["hosts"].as_mapping().unwrap();
+    let nodes = blocks[0]
+        .lines()
+        .filter(|l| l.trim_start().starts_with('h') && l.contains("[\""))
+        .count();
+    assert_eq!(
+        nodes,
+        hosts.len(),
+        "every host of the spec is in an expectation here"
+    );
+    let style = |i: usize| -> String {
+        blocks[0]
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("linkStyle {i} ")))
+            .unwrap_or_else(|| panic!("edge {i} has no style"))
+            .to_string()
+    };
+    let mut red = 0;
+    for (i, edge) in edges.iter().enumerate() {
+        let failed = [
+            "REJECTED",
+            "RETURN_REJECTED",
+            "NO_RETURN",
+            "NO_TRAFFIC",
+            "ALLOWED",
+        ]
+        .iter()
+        .any(|v| edge.contains(&format!(": {v}\"")));
+        let colour = if failed { "#cf222e" } else { "#2da44e" };
+        assert!(style(i).contains(colour), "edge {i} `{edge}`: {}", style(i));
+        red += usize::from(failed);
+    }
+    assert_eq!(
+        red,
+        xml.matches("<failure ").count() - xml.matches("<failure type=\"UNDECLARED\"").count()
+    );
+
+    // Host names that are mermaid keywords stay labels.
+    let spec = dir.path().join("keywords.yaml");
+    std::fs::write(
+        &spec,
+        "app: end\nhosts:\n  end: { ips: [10.0.1.10, 10.0.1.11] }\n  subgraph: { cidr: 10.0.2.20/31 }\n  click.style_default-1: { ip: 10.0.3.30 }\nexpect:\n  - { name: a, from: end, to: subgraph, port: 8080 }\n  - { name: b, from: subgraph, to: click.style_default-1, port: 1433 }\n  - { name: c, from: any, to: end, port: 443 }\n  - { name: d, from: click.style_default-1, to: end, port: 22, deny: true }\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        FIXED,
+        "--summary",
+        summary.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        mermaid_parse(&summary),
+        Ok(vec!["flowchart-v2".to_string()])
+    );
+
+    // The parser can fail: a label left open is an error.
+    let md = std::fs::read_to_string(&summary).unwrap();
+    std::fs::write(&summary, md.replacen("[\"end\"]", "[\"end]", 1)).unwrap();
+    assert!(mermaid_parse(&summary).is_err());
+}
+
+/// The README shows the rendered diagram, and the file it shows is a PNG.
+#[test]
+fn the_readme_shows_the_rendered_diagram() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let at = readme
+        .find("](summary-diagram.png)")
+        .expect("the README shows summary-diagram.png");
+    assert!(readme[..at].rfind("![").is_some_and(|i| at - i < 400));
+    let png = std::fs::read(Path::new(ROOT).join("summary-diagram.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
 }

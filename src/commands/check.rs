@@ -361,9 +361,10 @@ fn judge_all(
     out
 }
 
-/// The report files a run writes: `--junit`, `--summary`, and GitHub's step summary.
+/// The report files a run writes: `--junit`, `--sarif`, `--summary`, and GitHub's step summary.
 struct Reports {
     junit: Option<PathBuf>,
+    sarif: Option<PathBuf>,
     summary: Option<PathBuf>,
     github: Option<PathBuf>,
 }
@@ -372,6 +373,7 @@ impl Reports {
     fn of(args: &CheckArgs) -> Reports {
         Reports {
             junit: args.junit.clone(),
+            sarif: args.sarif.clone(),
             summary: args.summary.clone(),
             github: std::env::var_os("GITHUB_STEP_SUMMARY")
                 .filter(|p| !p.is_empty())
@@ -402,6 +404,11 @@ impl Reports {
         if let Some(path) = &self.junit {
             let junit = report::junit::report(cases, results, summary);
             out.push((path.clone(), report::junit::write(path, &junit)));
+        }
+        if let Some(path) = &self.sarif {
+            let cwd = std::env::current_dir().ok();
+            let sarif = report::sarif::log(cases, results, cwd.as_deref());
+            out.push((path.clone(), report::sarif::write(path, &sarif)));
         }
         let markdown = report::markdown::summary(cases, results, summary);
         if let Some(path) = &self.summary {
@@ -455,7 +462,10 @@ impl Reports {
 
     /// Removes the report files of an earlier run, when this one cannot name a case.
     fn remove_stale(&self) {
-        for path in [&self.junit, &self.summary].into_iter().flatten() {
+        for path in [&self.junit, &self.sarif, &self.summary]
+            .into_iter()
+            .flatten()
+        {
             match std::fs::remove_file(path) {
                 Ok(()) => eprintln!(
                     "flowgate: removed {}: it was an earlier run's, and this run judged nothing",

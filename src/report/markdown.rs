@@ -1,10 +1,149 @@
-//! The run as a Markdown table, for a reviewer on the pipeline page (`--summary`, and GitHub's
-//! `$GITHUB_STEP_SUMMARY`): one row per expectation, failures first, and what the run cost.
+//! The run as Markdown, for a reviewer on the pipeline page (`--summary`, and GitHub's
+//! `$GITHUB_STEP_SUMMARY`): a Mermaid flowchart of each app, then one table row per expectation,
+//! failures first, and what the run cost.
 
 use std::fmt::Write;
 
-use super::{Case, CaseResult};
+use super::{About, Case, CaseResult};
 use crate::verdict::Outcome;
+
+/// Past this many expectations an app's diagram is an unreadable tangle (and nears mermaid's own
+/// limit of 500 edges): the table says it all.
+const MAX_EDGES: usize = 200;
+
+/// Edge and node colours by verdict, GitHub's palette, readable on light and dark themes.
+const PASS: &str = "#2da44e";
+const FAIL: &str = "#cf222e";
+const ERROR: &str = "#bf8700";
+const NOT_JUDGED: &str = "#8c959f";
+
+/// Text inside a quoted Mermaid label: one line, with the characters that would end the string
+/// or start an entity, markup or a Markdown string written as entities.
+fn label(text: &str) -> String {
+    let line = super::junit::clean(text.lines().next().unwrap_or(""));
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            '&' => out.push_str("#amp;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '`' => out.push_str("#96;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn colour(result: Option<&CaseResult>) -> &'static str {
+    match result.map(|r| &r.outcome) {
+        Some(Outcome::Pass) => PASS,
+        Some(Outcome::Fail(_)) => FAIL,
+        Some(Outcome::Error(_)) => ERROR,
+        Some(Outcome::Skip) | None => NOT_JUDGED,
+    }
+}
+
+/// The verdict an edge or node shows in words (colour alone is not enough to read).
+fn word(result: Option<&CaseResult>) -> Option<String> {
+    match result.map(|r| &r.outcome) {
+        Some(Outcome::Pass) => None,
+        Some(Outcome::Fail(f)) => Some(f.label().to_string()),
+        Some(Outcome::Error(e)) => Some(e.label().to_string()),
+        Some(Outcome::Skip) => Some("skipped".into()),
+        None => Some("not run".into()),
+    }
+}
+
+/// One flowchart per app, in the order apps first appear: its hosts as nodes, each expectation
+/// an edge labelled with its service and, unless it passed, its verdict, coloured by verdict;
+/// deny expectations dotted and ending in a cross. A strict host gets a thick border, red when its
+/// own test failed.
+pub fn diagrams(cases: &[Case], results: &[Option<CaseResult>]) -> String {
+    let mut apps: Vec<&str> = Vec::new();
+    for c in cases {
+        if !apps.contains(&c.app.as_str()) {
+            apps.push(&c.app);
+        }
+    }
+    let mut out = String::new();
+    for app in apps {
+        let of_app: Vec<(&Case, Option<&CaseResult>)> = cases
+            .iter()
+            .zip(results)
+            .filter(|(c, _)| c.app == app)
+            .map(|(c, r)| (c, r.as_ref()))
+            .collect();
+        let edges = of_app
+            .iter()
+            .filter(|(c, _)| matches!(c.about, About::Expectation { .. }))
+            .count();
+        if edges > MAX_EDGES {
+            let _ = writeln!(
+                out,
+                "{}: {edges} expectations, too many for a diagram (more than {MAX_EDGES}); the table has them all.\n",
+                cell(app)
+            );
+            continue;
+        }
+        fn id<'a>(name: &'a str, nodes: &mut Vec<&'a str>) -> usize {
+            nodes.iter().position(|n| *n == name).unwrap_or_else(|| {
+                nodes.push(name);
+                nodes.len() - 1
+            })
+        }
+        let mut nodes: Vec<&str> = Vec::new();
+        let mut body = String::new();
+        let mut styles = String::new();
+        let mut edge = 0;
+        let mut strict: Vec<(usize, &'static str)> = Vec::new();
+        for (case, result) in &of_app {
+            match &case.about {
+                About::Expectation {
+                    from,
+                    to,
+                    service,
+                    deny,
+                } => {
+                    let (a, b) = (id(from, &mut nodes), id(to, &mut nodes));
+                    let text = match (deny, word(*result)) {
+                        (false, None) => service.clone(),
+                        (false, Some(w)) => format!("{service}: {w}"),
+                        (true, None) => format!("deny {service}"),
+                        (true, Some(w)) => format!("deny {service}: {w}"),
+                    };
+                    let arrow = if *deny { "-.-x" } else { "-->" };
+                    let _ = writeln!(body, "  h{a} {arrow}|\"{}\"| h{b}", label(&text));
+                    let _ = writeln!(
+                        styles,
+                        "  linkStyle {edge} stroke:{},stroke-width:2px",
+                        colour(*result)
+                    );
+                    edge += 1;
+                }
+                About::Strict { host } => strict.push((id(host, &mut nodes), colour(*result))),
+            }
+        }
+        let _ = writeln!(out, "```mermaid\nflowchart LR");
+        for (i, name) in nodes.iter().enumerate() {
+            let strict = strict.iter().any(|(n, _)| *n == i);
+            let shown = if strict {
+                format!("{name} (strict)")
+            } else {
+                name.to_string()
+            };
+            let _ = writeln!(out, "  h{i}[\"{}\"]", label(&shown));
+        }
+        out.push_str(&body);
+        out.push_str(&styles);
+        for (node, colour) in strict {
+            let _ = writeln!(out, "  style h{node} stroke:{colour},stroke-width:4px");
+        }
+        let _ = writeln!(out, "```\n");
+    }
+    out
+}
 
 /// A table cell: one line, with the characters that would end a cell or start markup escaped.
 fn cell(text: &str) -> String {
@@ -57,6 +196,7 @@ pub fn summary(cases: &[Case], results: &[Option<CaseResult>], run_summary: &str
     }
     let mut out = String::new();
     let _ = writeln!(out, "## flowgate: {}\n", parts.join(", "));
+    out.push_str(&diagrams(cases, results));
     for line in run_summary
         .lines()
         .filter(|l| l.starts_with("evidence:") || l.starts_with("cost:"))
@@ -90,5 +230,14 @@ mod tests {
             "shop::web\\_app \\`x\\` \\<b\\>"
         );
         assert_eq!(cell("\u{1b}[31mred\u{1b}[0m"), "red");
+    }
+
+    #[test]
+    fn diagram_labels_cannot_end_their_string_or_start_markup() {
+        assert_eq!(
+            label("a\"b#c&d<e>`f`\nsecond line"),
+            "a#quot;b#35;c#amp;d#lt;e#gt;#96;f#96;"
+        );
+        assert_eq!(label("tcp/443: NO_RETURN"), "tcp/443: NO_RETURN");
     }
 }

@@ -4,6 +4,7 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod sarif;
 pub mod strict;
 pub mod text;
 
@@ -76,6 +77,24 @@ pub struct Case {
     pub app: String,
     pub name: String,
     pub spec_path: std::path::PathBuf,
+    /// Where the spec says it: the expectation, or the strict host.
+    pub at: crate::spec::Pos,
+    /// What the case is about, for the summary's diagram.
+    pub about: About,
+}
+
+/// The hosts and service of a case, as the spec names them.
+#[derive(Debug, Clone)]
+pub enum About {
+    Expectation {
+        from: String,
+        to: String,
+        /// `tcp/443`, `udp/53`, `icmp`.
+        service: String,
+        deny: bool,
+    },
+    /// A strict host's test.
+    Strict { host: String },
 }
 
 impl Case {
@@ -92,11 +111,22 @@ pub fn cases(plan: &Plan, strict: &[Strict]) -> Vec<Case> {
             app: c.app.clone(),
             name: c.name.clone(),
             spec_path: c.spec_path.clone(),
+            at: c.at,
+            about: About::Expectation {
+                from: c.from.label.clone(),
+                to: c.to.label.clone(),
+                service: crate::spec::Service(c.protocol, &c.ports).to_string(),
+                deny: c.is_deny(),
+            },
         })
         .chain(strict.iter().map(|s| Case {
             app: s.app.clone(),
             name: s.name.clone(),
             spec_path: s.spec_path.clone(),
+            at: s.at,
+            about: About::Strict {
+                host: s.host.clone(),
+            },
         }))
         .collect()
 }
