@@ -14,7 +14,7 @@ use crate::explain;
 use crate::explain::config::{Config, Interface};
 use crate::explain::second::{self, Seen};
 use crate::explain::strict::Need;
-use crate::explain::witness::{self, Purpose, Query, Witness};
+use crate::explain::witness::{self, Query, Witness};
 use crate::plan::{self, Plan, Strict, Window};
 use crate::report::strict::{Rules, Traffic};
 use crate::report::{self, Case, CaseResult};
@@ -240,20 +240,9 @@ fn judge_all(
         .checks
         .iter()
         .map(|c| match config {
-            Some(Ok(config)) if c.unavailable.is_none() => Some(witness::judge(
-                config,
-                &Query {
-                    from: &c.from.addrs,
-                    to: &c.to.addrs,
-                    protocol: c.protocol,
-                    ports: &c.ports,
-                    purpose: if c.is_deny() {
-                        Purpose::Deny
-                    } else {
-                        Purpose::Reach
-                    },
-                },
-            )),
+            Some(Ok(config)) if c.unavailable.is_none() => {
+                Some(witness::judge(config, &Query::of(c)))
+            }
             _ => None,
         })
         .collect();

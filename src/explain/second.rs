@@ -471,20 +471,7 @@ mod tests {
     }
 
     fn witness(c: &Check) -> Witness {
-        witness::judge(
-            &config(),
-            &Query {
-                from: &c.from.addrs,
-                to: &c.to.addrs,
-                protocol: c.protocol,
-                ports: &c.ports,
-                purpose: if c.is_deny() {
-                    Purpose::Deny
-                } else {
-                    Purpose::Reach
-                },
-            },
-        )
+        witness::judge(&config(), &Query::of(c))
     }
 
     fn said(c: &Check, outcome: Outcome, pairs: Vec<PairVerdict<'_>>, w: &Witness) -> Said {

@@ -65,6 +65,23 @@ pub struct Query<'a> {
     pub purpose: Purpose,
 }
 
+impl<'a> Query<'a> {
+    /// What a check asks of the configuration: its sides, service and kind.
+    pub fn of(c: &'a crate::plan::Check) -> Query<'a> {
+        Query {
+            from: &c.from.addrs,
+            to: &c.to.addrs,
+            protocol: c.protocol,
+            ports: &c.ports,
+            purpose: if c.is_deny() {
+                Purpose::Deny
+            } else {
+                Purpose::Reach
+            },
+        }
+    }
+}
+
 /// One side's piece: an interface, or the side's addresses outside every VPC read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unit {

@@ -218,6 +218,13 @@ impl FileSource {
                     crate::evidence::time(range.1),
                 ));
             }
+            for silent in &listing.silent {
+                ev.gaps.missing.push(format!(
+                    "no object of flow log {silent} for {} .. {}: not delivered yet, or delivering elsewhere",
+                    crate::evidence::time(range.0),
+                    crate::evidence::time(range.1),
+                ));
+            }
             let delivered = crate::now().saturating_sub(s3::DELIVERY_MARGIN);
             if range.1 > delivered {
                 ev.gaps.missing.push(format!(

@@ -220,32 +220,15 @@ pub fn walk(paths: &[PathBuf], exclude: &Exclude) -> Result<Found, SourceError> 
         .files
         .retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if found.files.is_empty() && !paths.is_empty() {
-        let mut why = Vec::new();
-        if !found.other_services.is_empty() {
-            why.push(format!(
-                "only other services' logs under AWSLogs/ ({})",
-                found
-                    .other_services
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !found.not_flow_logs.is_empty() {
-            why.push(format!(
-                "{} file(s) that are not flow logs ({})",
-                found.not_flow_logs.len(),
-                names(&found.not_flow_logs)
-            ));
-        }
-        if found.excluded > 0 {
-            why.push(format!("{} file(s) excluded", found.excluded));
-        }
+        let left = found.notes();
+        let why = if left.is_empty() {
+            "nothing but empty folders".to_string()
+        } else {
+            left.join("; ")
+        };
         return Err(SourceError::Usage(format!(
-            "--flow-logs: no flow-log files to read: {}\n  help: point --flow-logs at the \
-             vpcflowlogs/ folders (or the AWSLogs/ folder copied from S3)",
-            why.join("; ")
+            "--flow-logs: no flow-log files to read: {why}\n  help: point --flow-logs at the \
+             vpcflowlogs/ folders (or the AWSLogs/ folder copied from S3)"
         )));
     }
     Ok(found)
@@ -415,7 +398,11 @@ mod tests {
             &gz("{}"),
         );
         let e = walk(&[only.path().to_path_buf()], &Exclude::default()).unwrap_err();
-        assert!(e.to_string().contains("only other services' logs"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("skipped other services' logs under AWSLogs/"),
+            "{e}"
+        );
         assert!(Exclude::new(&["a[".into()]).is_err());
     }
 }

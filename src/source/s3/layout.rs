@@ -37,12 +37,18 @@ pub struct Narrow {
 }
 
 impl Narrow {
-    /// Whether an object key is one of these flow logs' (`..._{region}_{fl-id}_{time}_...`).
-    pub fn keeps(&self, key: &str) -> bool {
+    /// Which of these flow logs an object key is of (`..._{region}_{fl-id}_{time}_...`).
+    pub fn flow_log_of(&self, key: &str) -> Option<&str> {
         let name = key.rsplit('/').next().unwrap_or(key);
         self.flow_logs
             .iter()
-            .any(|id| name.contains(&format!("_{}_{id}_", self.region)))
+            .find(|id| name.contains(&format!("_{}_{id}_", self.region)))
+            .map(String::as_str)
+    }
+
+    /// Whether an object key is one of these flow logs'.
+    pub fn keeps(&self, key: &str) -> bool {
+        self.flow_log_of(key).is_some()
     }
 }
 

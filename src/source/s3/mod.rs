@@ -25,6 +25,9 @@ pub struct Listing {
     pub read: S3Read,
     /// The latest time an object's name gives, among all listed: what is delivered so far.
     pub newest: Option<u64>,
+    /// Discovered flow logs with no object for the window (`fl-… in s3://…`): one that covers a
+    /// check but delivered nothing leaves it without evidence, whatever the others delivered.
+    pub silent: Vec<String>,
 }
 
 /// Lists flow-log objects in S3.
@@ -143,6 +146,7 @@ impl Lister {
                     }
                 }
             }
+            let mut delivered: BTreeSet<String> = BTreeSet::new();
             for o in found {
                 // Two locations that overlap list the same object: read once.
                 if !seen.insert((o.bucket.clone(), o.key.clone())) || o.key.ends_with('/') {
@@ -159,9 +163,17 @@ impl Lister {
                 let named = layout::name_time(&o.key);
                 listing.newest = listing.newest.max(named);
                 if named.is_none_or(|t| (wanted.0..=wanted.1).contains(&t)) {
+                    if let Some(id) = location.narrow.as_ref().and_then(|n| n.flow_log_of(&o.key)) {
+                        delivered.insert(id.to_string());
+                    }
                     listing.read.fetched += 1;
                     listing.read.fetched_bytes += o.size;
                     listing.objects.push(o);
+                }
+            }
+            if let Some(n) = &location.narrow {
+                for id in n.flow_logs.iter().filter(|id| !delivered.contains(*id)) {
+                    listing.silent.push(format!("{id} in {}", location.url()));
                 }
             }
         }

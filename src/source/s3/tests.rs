@@ -162,3 +162,29 @@ async fn an_object_gone_between_listing_and_fetching_is_a_gap_naming_it() {
         "{why}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing() {
+    // Discovery found two flow logs delivering here; only fl-1 has an object for the window.
+    let mut location =
+        Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
+            .unwrap()
+            .unwrap();
+    location.narrow = Some(super::layout::Narrow {
+        region: "eu-west-1".into(),
+        flow_logs: ["fl-1".to_string(), "fl-2".to_string()].into(),
+    });
+    let lister = Lister {
+        client: mocked(&[&listed()]),
+        locations: vec![location],
+    };
+    let listing = lister
+        .objects((1_795_165_200, 1_795_167_000))
+        .await
+        .unwrap();
+    assert_eq!(listing.objects.len(), 1);
+    assert_eq!(
+        listing.silent,
+        ["fl-2 in s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1/"]
+    );
+}
