@@ -30,8 +30,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "target", "bench")
-FLOWGATE = os.path.join(ROOT, "target", "release", "flowgate")
-GENERATOR = os.path.join(ROOT, "target", "release", "examples", "gen_flowlogs")
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+FLOWGATE = os.path.join(ROOT, "target", PROFILE, "flowgate")
+GENERATOR = os.path.join(ROOT, "target", PROFILE, "examples", "gen_flowlogs")
 START = "2026-11-20T01:00:00Z"
 START_EPOCH = 1795136400
 CONTEXT = 600  # flowgate's look-back for late packets (plan::Window::CONTEXT)

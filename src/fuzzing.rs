@@ -108,6 +108,236 @@ pub fn flow_log(data: &[u8]) {
     }
 }
 
+/// Bytes read as choices; past the end every choice is 0.
+struct Draw<'a>(&'a [u8]);
+
+impl Draw<'_> {
+    fn byte(&mut self) -> u8 {
+        let (first, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        *first
+    }
+
+    fn below(&mut self, n: u16) -> u16 {
+        (u16::from(self.byte()) << 8 | u16::from(self.byte())) % n
+    }
+
+    /// An address in a small space (10.0.0.0/20 or 2001:db8::/116), so that hosts overlap.
+    fn addr(&mut self, v6: bool) -> std::net::IpAddr {
+        let h = self.below(4096);
+        if v6 {
+            let base = u128::from(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0));
+            std::net::Ipv6Addr::from(base + u128::from(h)).into()
+        } else {
+            std::net::Ipv4Addr::from(0x0a00_0000 + u32::from(h)).into()
+        }
+    }
+
+    fn net(&mut self, v6: bool, longest: u8) -> ipnet::IpNet {
+        let a = self.addr(v6);
+        let (low, high) = if v6 { (116, 128) } else { (20, 32) };
+        let len = (low + self.byte() % (high - low + 1)).max(longest.min(high));
+        ipnet::IpNet::new(a, len).expect("a valid length").trunc()
+    }
+
+    fn port(&mut self) -> u16 {
+        const PORTS: [u16; 8] = [22, 53, 80, 443, 5432, 8080, 9999, 10000];
+        match self.byte() % 4 {
+            0 => 40000 + self.below(8),
+            _ => PORTS[usize::from(self.byte() % 8)],
+        }
+    }
+}
+
+/// A spec of overlapping hosts (CIDRs with exceptions, addresses, IPv6, any) and expectations
+/// (port ranges, protocols, denies) between them.
+fn random_spec(d: &mut Draw<'_>, v6: bool, edges: &mut Vec<std::net::IpAddr>) -> String {
+    let mut spec = String::from("app: fuzz\nhosts:\n");
+    for h in 0..4 {
+        let host = match d.byte() % 3 {
+            0 => {
+                let ips: Vec<String> = (0..1 + d.byte() % 3)
+                    .map(|_| {
+                        let a = d.addr(v6);
+                        edges.push(a);
+                        format!("'{a}'")
+                    })
+                    .collect();
+                format!("{{ ips: [{}] }}", ips.join(", "))
+            }
+            1 => {
+                let net = d.net(v6, 0);
+                edges.extend(net_edges(net));
+                format!("{{ cidr: '{net}' }}")
+            }
+            _ => {
+                let net = d.net(v6, 0);
+                edges.extend(net_edges(net));
+                let inner = ipnet::IpNet::new(
+                    d.addr(v6),
+                    (net.prefix_len() + 1 + d.byte() % 4).min(net.max_prefix_len()),
+                )
+                .expect("a valid length")
+                .trunc();
+                if net.contains(&inner) && net != inner {
+                    edges.extend(net_edges(inner));
+                    format!("{{ cidr: '{net}', except: ['{inner}'] }}")
+                } else {
+                    format!("{{ cidr: '{net}' }}")
+                }
+            }
+        };
+        spec.push_str(&format!("  h{h}: {host}\n"));
+    }
+    spec.push_str("expect:\n");
+    for _ in 0..1 + d.byte() % 6 {
+        let pick = |d: &mut Draw<'_>| match d.byte() % 5 {
+            4 => "any".to_string(),
+            h => format!("h{h}"),
+        };
+        let (from, to) = (pick(d), pick(d));
+        let what = match d.byte() % 5 {
+            0 => "protocol: icmp".to_string(),
+            1 => format!("protocol: udp, port: {}", d.port()),
+            2 => {
+                let (a, b) = (d.port(), d.port());
+                format!("port: '{}-{}'", a.min(b), a.max(b))
+            }
+            _ => format!("port: {}", d.port()),
+        };
+        let deny = if d.byte().is_multiple_of(4) {
+            ", deny: true"
+        } else {
+            ""
+        };
+        spec.push_str(&format!("  - {{ from: {from}, to: {to}, {what}{deny} }}\n"));
+    }
+    spec
+}
+
+/// A network's first and last addresses and their neighbours outside it: where an index of
+/// ranges can be off by one.
+fn net_edges(net: ipnet::IpNet) -> Vec<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let (first, last) = (net.network(), net.broadcast());
+    let step = |a: IpAddr, up: bool| -> Option<IpAddr> {
+        match a {
+            IpAddr::V4(a) => {
+                let n = u32::from(a);
+                Some(
+                    std::net::Ipv4Addr::from(if up {
+                        n.checked_add(1)?
+                    } else {
+                        n.checked_sub(1)?
+                    })
+                    .into(),
+                )
+            }
+            IpAddr::V6(a) => {
+                let n = u128::from(a);
+                Some(
+                    std::net::Ipv6Addr::from(if up {
+                        n.checked_add(1)?
+                    } else {
+                        n.checked_sub(1)?
+                    })
+                    .into(),
+                )
+            }
+        }
+    };
+    [
+        Some(first),
+        Some(last),
+        step(first, false),
+        step(last, true),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Records between the spec's address space (often at its hosts' edges), both directions, both
+/// actions, around the window.
+fn random_records(d: &mut Draw<'_>, family: bool, edges: &[std::net::IpAddr]) -> String {
+    let mut out = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for _ in 0..d.byte() % 48 {
+        let v6 = family != d.byte().is_multiple_of(8);
+        let pick = |d: &mut Draw<'_>| match d.byte() % 2 {
+            0 if !edges.is_empty() => edges[usize::from(d.byte()) % edges.len()],
+            _ => d.addr(v6),
+        };
+        let (src, dst) = (pick(d), pick(d));
+        let protocol = [6, 6, 17, 1][usize::from(d.byte() % 4)];
+        let (sport, dport) = if protocol == 1 {
+            (0, 0)
+        } else {
+            (d.port(), d.port())
+        };
+        let start = 1000 + u64::from(d.below(400));
+        let end = start + u64::from(d.byte() % 60);
+        let action = if d.byte().is_multiple_of(3) {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        };
+        let eni = d.byte() % 3;
+        out.push_str(&format!(
+            "2 123456789012 eni-0000000{eni} {src} {dst} {sport} {dport} {protocol} 1 40 {start} {end} {action} OK\n"
+        ));
+    }
+    out
+}
+
+/// The check index changes nothing: on random specs of overlapping hosts and random records,
+/// the evidence (and so every verdict and message) read through the index and the prefilter is
+/// the evidence of asking every check about every record.
+pub fn index(data: &[u8]) {
+    let mut d = Draw(data);
+    // One family for the hosts (a check between families is a spec error), records of both.
+    let v6 = d.byte() % 4 == 0;
+    let mut edges = Vec::new();
+    let spec_text = random_spec(&mut d, v6, &mut edges);
+    let window = if d.byte() % 2 == 0 {
+        Window::default()
+    } else {
+        Window {
+            start: Some(1200),
+            end: Some(1300),
+            ..Window::default()
+        }
+    };
+    let records = random_records(&mut d, v6, &edges);
+    // Hosts of one family on one side and the other on the other are a spec error: no plan.
+    let Ok(spec) = crate::spec::parse(Path::new("fuzz.yaml"), &spec_text) else {
+        return;
+    };
+    let Ok(plan) = crate::plan::build(&[spec], window) else {
+        return;
+    };
+    let path: PathBuf = SCRATCH.with(|d| d.path().join("index.log"));
+    std::fs::write(&path, &records).expect("scratch file");
+    let files = std::slice::from_ref(&path);
+    let format = Format::default_v2();
+    let plain = files::scan_every_check(files, &format, &plan).expect("a scan without I/O trouble");
+    let indexed = files::scan_with(files, &format, &plan, 64, plan.interesting(), 8)
+        .expect("a scan without I/O trouble");
+    assert_eq!(
+        canonical(&plain),
+        canonical(&indexed),
+        "the index vs asking every check, for\n{spec_text}\n{records}"
+    );
+    for (i, check) in plan.checks.iter().enumerate() {
+        let judge = |ev: &Evidence| {
+            let gaps = ev.gaps.bearing_on(check.interfaces.as_ref());
+            verdict::judge(check, &ev.checks[i], &gaps, NoTraffic::Skip).outcome
+        };
+        assert_eq!(judge(&plain), judge(&indexed), "{}", check.trial_name());
+    }
+}
+
 /// Judges every check and renders its message; evidence with gaps never passes.
 fn fails_closed(plan: &Plan, ev: &Evidence) {
     for (check, evidence) in plan.checks.iter().zip(&ev.checks) {
@@ -260,6 +490,11 @@ mod replay {
     #[test]
     fn the_flow_log_corpus_replays_clean() {
         replay("flow_log", flow_log);
+    }
+
+    #[test]
+    fn the_index_corpus_replays_clean() {
+        replay("index", index);
     }
 
     #[test]

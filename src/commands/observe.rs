@@ -17,6 +17,7 @@ use crate::source::{FlowQuestion, Kind, Question};
 use crate::evidence::Action;
 use crate::evidence::flows::Folded;
 use crate::explain::rules::protocol_name;
+use crate::plan::index::ByAddress;
 use crate::report::text::time;
 use crate::resolve::AddrSet;
 use crate::spec::{AwsSelector, HostSelector};
@@ -172,14 +173,16 @@ impl Observed {
             peers.entry((s, sp, p)).or_default().insert((d, dp));
             peers.entry((d, dp, p)).or_default().insert((s, sp));
         }
+        // Hosts by address: a week of an organisation's flows, each asking every host, would
+        // cost flows × hosts.
+        let by_address = ByAddress::of((0..).zip(hosts.iter().map(|h| h.addrs.ranges())));
         let owner = |ip: IpAddr| -> Option<usize> {
             // The most specific host that holds the address.
-            hosts
+            by_address
+                .at(ip)
                 .iter()
-                .enumerate()
-                .filter(|(_, h)| h.addrs.contains(ip))
-                .min_by_key(|(_, h)| h.addrs.ranges().size())
-                .map(|(i, _)| i)
+                .map(|&i| i as usize)
+                .min_by_key(|&i| (hosts[i].addrs.ranges().size(), i))
         };
         let mut out = Services::new();
         for (&(s, d, sp, dp, p), seen) in &self.flows {

@@ -16,6 +16,7 @@ use crate::source::{FlowQuestion, Question};
 use crate::evidence::Action;
 use crate::evidence::flows::Folded;
 use crate::explain::rules::protocol_name;
+use crate::plan::index::{ByAddress, Index};
 use crate::plan::{Check, Plan};
 use crate::report::text::time;
 use crate::resolve::{AddrSet, Ranges};
@@ -62,7 +63,7 @@ pub async fn run(args: TriageArgs) -> Result<ExitCode, Error> {
     if !ev.gaps.is_empty() {
         eprintln!("(evidence is missing: the table may be short of refused flows)");
     }
-    let scope = Scope { hosts, plan: &plan };
+    let scope = Scope::new(&hosts, &plan);
     let read = crate::report::what_was_read(&ev);
     print!("{}", render(&scope, &scope.table(&ev.flows), &read));
     Ok(ExitCode::SUCCESS)
@@ -110,20 +111,38 @@ impl Seen {
 }
 
 /// The spec's hosts and checks, to tell which flows matter and which expectation covers one.
+/// Both are looked up by address (a wave's thousand checks would otherwise be asked about every
+/// row, as the scan once asked them about every record).
 pub struct Scope<'a> {
-    pub hosts: Vec<AddrSet>,
-    pub plan: &'a Plan,
+    hosts: ByAddress,
+    checks: Index,
+    plan: &'a Plan,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    pub fn new(hosts: &[AddrSet], plan: &'a Plan) -> Scope<'a> {
+        Scope {
+            hosts: ByAddress::of((0..).zip(hosts.iter().map(AddrSet::ranges))),
+            checks: Index::of(&plan.checks),
+            plan,
+        }
+    }
+
     pub fn touches(&self, a: IpAddr, b: IpAddr) -> bool {
-        self.hosts.iter().any(|h| h.contains(a) || h.contains(b))
+        !self.hosts.at(a).is_empty() || !self.hosts.at(b).is_empty()
+    }
+
+    /// The checks that may cover a flow between `a` and `b`, either way round.
+    fn candidates(&self, a: IpAddr, b: IpAddr) -> impl Iterator<Item = &Check> {
+        let mut ids = Vec::new();
+        self.checks.candidates(a, b, &mut ids);
+        ids.into_iter().map(|i| &self.plan.checks[i as usize])
     }
 
     /// The key of a refused flow: a reply when some check's server answers its client from a
     /// service port (replies go to ephemeral ports, one row per port would bury the rest).
     pub fn key(&self, src: IpAddr, dst: IpAddr, src_port: u16, dst_port: u16, protocol: u8) -> Key {
-        let reply = self.plan.checks.iter().any(|c| {
+        let reply = self.candidates(src, dst).any(|c| {
             covers(c, dst, src, src_port, protocol) && !covers(c, src, dst, dst_port, protocol)
         });
         Key {
@@ -141,11 +160,11 @@ impl Scope<'_> {
     /// The expectations that cover a row, in words.
     fn covered_by(&self, k: &Key) -> String {
         let mut names = Vec::new();
-        for c in &self.plan.checks {
-            let (client, server, port, reply) = match k.port {
-                Port::To(p) => (k.src, k.dst, p, false),
-                Port::ReplyFrom(p) => (k.dst, k.src, p, true),
-            };
+        let (client, server, port, reply) = match k.port {
+            Port::To(p) => (k.src, k.dst, p, false),
+            Port::ReplyFrom(p) => (k.dst, k.src, p, true),
+        };
+        for c in self.candidates(client, server) {
             if covers(c, client, server, port, k.protocol) {
                 let deny = if c.is_deny() {
                     " (deny: refused as expected)"
@@ -324,13 +343,13 @@ mod tests {
     #[test]
     fn refused_packets_without_syn_are_marked_late_apart_from_blocks() {
         let plan = plan();
-        let scope = Scope {
-            hosts: vec![
+        let scope = Scope::new(
+            &[
                 plan.checks[0].from.addrs.clone(),
                 plan.checks[0].to.addrs.clone(),
             ],
-            plan: &plan,
-        };
+            &plan,
+        );
         let with = |flags: u8, sport: u16| Flow {
             tcp_flags: Some(flags),
             ..refused("192.168.20.15", sport, "10.0.4.40", 445, 100)
@@ -359,14 +378,12 @@ mod tests {
     #[test]
     fn refused_replies_fold_by_their_service_port_and_requests_by_theirs() {
         let plan = plan();
-        let scope = Scope {
-            hosts: plan
-                .checks
-                .iter()
-                .flat_map(|c| [c.from.addrs.clone(), c.to.addrs.clone()])
-                .collect(),
-            plan: &plan,
-        };
+        let hosts: Vec<_> = plan
+            .checks
+            .iter()
+            .flat_map(|c| [c.from.addrs.clone(), c.to.addrs.clone()])
+            .collect();
+        let scope = Scope::new(&hosts, &plan);
         let mut folded = Folded::new(Fold::Service);
         // Two replies from the share's port 445, to two ephemeral ports of the batch job.
         folded.add(&refused("10.0.4.40", 445, "192.168.20.15", 46469, 100));

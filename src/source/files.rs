@@ -428,6 +428,8 @@ struct Reading<'a> {
     table: usize,
     /// Flows to fold as well (which action, folded how): a question about flows.
     folding: Option<(crate::evidence::Action, Fold)>,
+    /// Every record asks every check, without the index (what the index must agree with).
+    every_check: bool,
 }
 
 impl<'a> Reading<'a> {
@@ -447,6 +449,7 @@ impl<'a> Reading<'a> {
             interesting: plan.interesting(),
             table: ledger::TABLE,
             folding: None,
+            every_check: false,
         }
     }
 
@@ -487,10 +490,30 @@ pub(crate) fn scan_with(
     })
 }
 
+/// Reads local files the plain way: whole, without the prefilter, every record asking every
+/// check (the tests and the `index` fuzz target compare the index's evidence with this).
+pub(crate) fn scan_every_check(
+    files: &[PathBuf],
+    format: &Format,
+    plan: &Plan,
+) -> Result<Evidence, SourceError> {
+    let blobs: Vec<Blob> = files.iter().cloned().map(Blob::Local).collect();
+    read_files(&Reading {
+        part_bytes: u64::MAX,
+        interesting: None,
+        every_check: true,
+        ..Reading::checks(&blobs, None, format, plan)
+    })
+}
+
 /// Gathers the checks' evidence, and folds the flows asked about.
 fn read_files(r: &Reading<'_>) -> Result<Evidence, SourceError> {
     let (files, plan) = (r.files, r.plan);
-    let index = Index::of(&plan.checks);
+    let index = if r.every_check {
+        Index::plain(&plan.checks)
+    } else {
+        Index::of(&plan.checks)
+    };
     let scanner = Scanner {
         plan,
         index: &index,

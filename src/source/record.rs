@@ -45,6 +45,7 @@ impl<'a> Fields<'a> {
         self.line
     }
 
+    #[inline]
     fn col(&self, i: usize) -> &'a str {
         let (a, b) = self.spans[i];
         &self.line[a as usize..b as usize]
@@ -62,6 +63,7 @@ pub struct Layout {
 
 const FIELDS: usize = 15;
 
+#[inline]
 fn slot(f: Field) -> usize {
     match f {
         Field::InterfaceId => 0,
@@ -169,6 +171,7 @@ impl Layout {
         Ok(Fields { line, spans })
     }
 
+    #[inline]
     fn get<'a>(&self, f: &Fields<'a>, field: Field) -> Option<&'a str> {
         self.at[slot(field)].map(|i| f.col(i)).filter(|v| *v != "-")
     }
@@ -199,12 +202,20 @@ impl Layout {
 
     /// Reads every field of a split line into a record, or says what is wrong with it.
     pub fn record(&self, f: &Fields<'_>) -> Result<Record, String> {
+        self.record_with(f, None)
+    }
+
+    /// `record`, given the addresses `flow_addresses` already read from the same fields (the
+    /// prefilter's), so that they are not parsed twice.
+    pub fn record_with(
+        &self,
+        f: &Fields<'_>,
+        addresses: Option<(IpAddr, IpAddr)>,
+    ) -> Result<Record, String> {
         let get = |field: Field| self.get(f, field);
         for &(i, name) in &self.numeric {
             let v = f.col(i);
-            // Up to 19 digits always fit a u64: the common case needs no parse.
-            let digits = !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit());
-            if !digits && v != "-" && v.parse::<u64>().is_err() {
+            if digits(v).is_none() && v != "-" && v.parse::<u64>().is_err() {
                 return Err(format!("{name} `{v}` is not a number"));
             }
         }
@@ -249,13 +260,19 @@ impl Layout {
             |f: Field, name: &str| get(f).ok_or_else(|| format!("{name} is `-` in an OK record"));
         // The packet's own addresses, where logged, are the ones a spec names (secondary IPs,
         // NAT); srcaddr/dstaddr may be the interface's primary address instead.
-        let src = match get(Field::PktSrcAddr) {
-            Some(v) => addr(v, "pkt-srcaddr")?,
-            None => addr(required(Field::SrcAddr, "srcaddr")?, "srcaddr")?,
-        };
-        let dst = match get(Field::PktDstAddr) {
-            Some(v) => addr(v, "pkt-dstaddr")?,
-            None => addr(required(Field::DstAddr, "dstaddr")?, "dstaddr")?,
+        let (src, dst) = match addresses {
+            // The same fields, picked the same way (see `flow_addresses`), and valid.
+            Some(known) => known,
+            None => (
+                match get(Field::PktSrcAddr) {
+                    Some(v) => addr(v, "pkt-srcaddr")?,
+                    None => addr(required(Field::SrcAddr, "srcaddr")?, "srcaddr")?,
+                },
+                match get(Field::PktDstAddr) {
+                    Some(v) => addr(v, "pkt-dstaddr")?,
+                    None => addr(required(Field::DstAddr, "dstaddr")?, "dstaddr")?,
+                },
+            ),
         };
         let flow = Flow {
             iface,
@@ -284,9 +301,34 @@ fn epoch(v: &str, name: &str) -> Result<u64, String> {
     }
 }
 
-fn num<T: FromStr>(v: &str, name: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("{name} `{v}` is not a number in range"))
+fn num<T: FromStr + TryFrom<u64>>(v: &str, name: &str) -> Result<T, String> {
+    let fast = digits(v).map(T::try_from);
+    match fast {
+        Some(Ok(n)) => Ok(n),
+        // A sign, more than 19 digits, or not a number at all: what `FromStr` says, exactly.
+        _ => v
+            .parse()
+            .map_err(|_| format!("{name} `{v}` is not a number in range")),
+    }
+}
+
+/// Up to 19 decimal digits (always within a u64) as a number: the fields of nearly every record,
+/// read without the general parser's overhead. `None` for anything else, which takes `FromStr`.
+#[inline]
+fn digits(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
 }
 
 /// Splits `line` at each space into `spans`, a word (8 bytes) at a time; returns whether every
@@ -328,27 +370,42 @@ fn split_spaces(line: &[u8], spans: &mut Vec<(u32, u32)>) -> bool {
 /// accepting exactly what `Ipv4Addr::from_str` accepts.
 pub fn parse_ip(v: &str) -> Option<IpAddr> {
     let b = v.as_bytes();
-    if b.len() > 15 || b.contains(&b':') {
+    if b.len() > 15 {
         return v.parse().ok();
     }
+    // One pass: each octet's digits, then a dot (or the end). Std rejects empty parts, more than
+    // 3 digits, values over 255 and leading zeros ("01").
     let mut octets = [0u8; 4];
     let mut n = 0;
-    for part in b.split(|c| *c == b'.') {
-        // Std rejects empty parts, more than 3 digits, and leading zeros ("01").
-        if n == 4 || part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut value = 0u16;
-        for d in part {
-            if !d.is_ascii_digit() {
+    let mut value = 0u16;
+    let mut len = 0;
+    for &c in b {
+        if c == b'.' {
+            if len == 0 || n == 3 {
                 return None;
             }
-            value = value * 10 + u16::from(d - b'0');
+            octets[n] = u8::try_from(value).ok()?;
+            n += 1;
+            (value, len) = (0, 0);
+            continue;
         }
-        octets[n] = u8::try_from(value).ok()?;
-        n += 1;
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            // Not dotted IPv4: IPv6 short enough to get here, or no address (std says which).
+            return v.parse().ok();
+        }
+        if len == 3 || (len == 1 && value == 0) {
+            // Too many digits, or a leading zero, for IPv4; an IPv6 group ("2001:", "01::") may.
+            return v.parse().ok();
+        }
+        value = value * 10 + u16::from(d);
+        len += 1;
     }
-    (n == 4).then(|| IpAddr::from(octets))
+    if len == 0 || n != 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(IpAddr::from(octets))
 }
 
 fn addr(v: &str, name: &str) -> Result<IpAddr, String> {
@@ -478,6 +535,19 @@ mod tests {
                 let text = parts.join(".");
                 assert_eq!(parse_ip(&text), text.parse().ok(), "{text}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast parsers accept exactly what std accepts, with the same values.
+        #[test]
+        fn fast_numbers_and_addresses_agree_with_std(
+            v in "[0-9.:+a-f -]{0,22}|[0-9]{0,22}|[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,4}"
+        ) {
+            proptest::prop_assert_eq!(parse_ip(&v), v.parse().ok());
+            proptest::prop_assert_eq!(num::<u8>(&v, "x").ok(), v.parse::<u8>().ok());
+            proptest::prop_assert_eq!(num::<u16>(&v, "x").ok(), v.parse::<u16>().ok());
+            proptest::prop_assert_eq!(num::<u64>(&v, "x").ok(), v.parse::<u64>().ok());
         }
     }
 

@@ -255,15 +255,19 @@ impl Scanner<'_> {
                     continue;
                 }
             };
-            if let (Some(interesting), Some((src, dst))) =
-                (&self.interesting, layout.flow_addresses(&fields))
+            // The prefilter's addresses, read once for the full parse as well.
+            let addresses = match self.interesting {
+                Some(_) => layout.flow_addresses(&fields),
+                None => None,
+            };
+            if let (Some(interesting), Some((src, dst))) = (&self.interesting, addresses)
                 && !interesting.contains(src)
                 && !interesting.contains(dst)
             {
                 // A flow no check can match: count it, place it in the window, and move on. It
                 // is read in full all the same: a broken line is a gap wherever its addresses
                 // point (they may be as broken as the rest), as the plain reading says.
-                let times = match layout.record(&fields) {
+                let times = match layout.record_with(&fields, addresses) {
                     Ok(r) => r.times(),
                     Err(reason) => {
                         part.gaps.bad_line(origin(), reason);
@@ -288,7 +292,7 @@ impl Scanner<'_> {
                 }
             }
             let text = fields.text();
-            let record = match layout.record(&fields) {
+            let record = match layout.record_with(&fields, addresses) {
                 Ok(r) => r,
                 Err(reason) => {
                     part.gaps.bad_line(origin(), reason);
