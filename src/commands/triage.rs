@@ -318,6 +318,7 @@ mod tests {
             tcp_flags: None,
             start: Some(start),
             end: Some(start + 60),
+            reject_reason: None,
         }
     }
 

@@ -184,6 +184,7 @@ mod tests {
             tcp_flags: None,
             start: None,
             end: None,
+            reject_reason: None,
         }
     }
 

@@ -233,6 +233,7 @@ fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailabl
             tcp_flags: f.get(6).map(|s| s.parse().unwrap()),
             start: Some(1000 + i as u64),
             end: Some(1060 + i as u64),
+            reject_reason: None,
         };
         assert!(
             check.roles_of(&flow).next().is_some(),

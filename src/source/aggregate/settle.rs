@@ -87,6 +87,7 @@ impl Tally {
             tcp_flags: row.tcp_flags,
             start: row.first,
             end: row.last,
+            reject_reason: None,
         };
         p.answering.observe(role, &flow, row.last_start);
         let slot = match (role, row.action) {

@@ -168,6 +168,7 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         tcp_flags: tcp_flags(row, fields)?,
         start: time(row, "first")?,
         end: time(row, "last")?,
+        reject_reason: None,
     };
     Ok(Decoded::Flow {
         flow,
@@ -204,6 +205,7 @@ pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         tcp_flags,
         start: first,
         end: last,
+        reject_reason: None,
     };
     Ok(Decoded::Folded {
         flow,
@@ -284,6 +286,14 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
             records: 1,
         },
         Record::NoData { .. } => Decoded::Nothing,
+        // Refused before any query (see `source::open`): a transit gateway's record is no flow
+        // of an interface.
+        Record::Tgw(..) => {
+            return Err(
+                "a Transit Gateway flow-log record, which flowgate reads from files and S3 only"
+                    .into(),
+            );
+        }
     };
     Ok((decoded, text))
 }

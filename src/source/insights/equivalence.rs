@@ -314,6 +314,7 @@ fn records(rng: &mut Rng, flags: bool) -> Vec<Rec> {
                 }),
                 start: Some(start),
                 end: Some(end),
+                reject_reason: None,
             })
         })
         .collect();

@@ -85,7 +85,16 @@ fn query_name(f: Field) -> Option<&'static str> {
         Field::TcpFlags => "tcpFlags",
         Field::PktSrcAddr => "pktSrcAddr",
         Field::PktDstAddr => "pktDstAddr",
-        Field::Other => return None,
+        Field::RejectReason => "rejectReason",
+        // Transit Gateway formats are not read from CloudWatch (see `source::open`).
+        Field::TgwId
+        | Field::TgwAttachmentId
+        | Field::LostNoRoute
+        | Field::LostBlackhole
+        | Field::LostMtu
+        | Field::LostTtl
+        | Field::TgwOther
+        | Field::Other => return None,
     })
 }
 
