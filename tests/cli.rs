@@ -4680,3 +4680,54 @@ fn no_traffic_across_a_transit_gateway_says_the_gateway_carried_it() {
         "{out}"
     );
 }
+
+#[test]
+fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
+    let url = format!("s3://{}/mixed", moto().id("bucket"));
+    let mut args = vec!["check", "--no-explain", "--flow-logs", url.as_str()];
+    args.extend(EXAMPLE_WINDOW);
+    args.extend(["--endpoint-url", moto().endpoint()]);
+    args.extend([RECORDS, "--", "web", "app", "batch"]);
+    let o = run(&args);
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 objects fetched") && !err.contains("evidence missing"),
+        "{err}"
+    );
+    let mut local = vec![
+        "check",
+        "--no-explain",
+        "--flow-logs",
+        "tests/data/records/mixed",
+    ];
+    local.extend(EXAMPLE_WINDOW);
+    local.extend([RECORDS, "--", "web", "app", "batch"]);
+    let on_disk = run(&local);
+    let failures = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .filter(|l| {
+                [
+                    "REJECTED:",
+                    "TGW_DROPPED:",
+                    "NO_RETURN:",
+                    "NO_TRAFFIC:",
+                    "transit gateway:",
+                ]
+                .iter()
+                .any(|v| l.trim_start().starts_with(v))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(failures(&o), failures(&on_disk), "{}", stdout(&o));
+    assert_eq!(
+        failures(&o)
+            .iter()
+            .filter(|l| l.starts_with("TGW_DROPPED:"))
+            .count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+}
