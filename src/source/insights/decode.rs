@@ -178,6 +178,14 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     })
 }
 
+/// The ends of a span of ports, low first. For a custom format, `parse` yields text and `min` and
+/// `max` compare text: ports 9999 and 10000 come back as min "10000", max "9999". The ends then
+/// do not bound the ports, but they still tell one port (equal ends) from several, which is all
+/// a span is used for (see `Span::single`); so they are put in order rather than refused.
+fn text_ordered(low: u16, high: u16) -> (u16, u16) {
+    (low.min(high), low.max(high))
+}
+
 /// Reads a row of folded flows (`Ask::Flows`): grouped by the addresses, destination port,
 /// protocol and action (and source port and tcp-flags when folded by 5-tuple), with the span
 /// of source ports.
@@ -186,12 +194,7 @@ pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         Ok(c) => c,
         Err(other) => return Ok(other),
     };
-    let (low, high): (u16, u16) = (int(row, "srcPortLow")?, int(row, "srcPortHigh")?);
-    if low > high {
-        return Err(format!(
-            "srcPortLow {low} and srcPortHigh {high} do not describe ports"
-        ));
-    }
+    let (low, high) = text_ordered(int(row, "srcPortLow")?, int(row, "srcPortHigh")?);
     let (first, last) = (time(row, "first")?, time(row, "last")?);
     let tcp_flags = tcp_flags(row, fields)?;
     let flow = Flow {
@@ -226,12 +229,12 @@ pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         Err(other) => return Ok(other),
     };
     let span = |side: &str| -> Result<Span, String> {
-        let (low, high): (u16, u16) = (
+        let (low, high) = text_ordered(
             int(row, &format!("{side}Low"))?,
             int(row, &format!("{side}High"))?,
         );
         let distinct: u64 = int(row, &format!("{side}s"))?;
-        if low > high || distinct == 0 {
+        if distinct == 0 || (low == high) != (distinct == 1) {
             return Err(format!(
                 "{side}Low {low}, {side}High {high} and {side}s {distinct} do not describe ports"
             ));

@@ -797,3 +797,41 @@ async fn a_run_over_120_log_groups_names_at_most_50_in_each_query_and_every_one_
     all.dedup();
     assert_eq!(all.len(), 120, "every group asked");
 }
+
+/// A custom format: `parse` gives text, and `min`/`max` of text put "10000" before "9999". Client
+/// ports straddling 9999/10000 must give the verdicts they give in a file, not a bad row.
+#[tokio::test]
+async fn client_ports_straddling_9999_and_10000_in_a_custom_format_are_not_a_bad_row() {
+    let plan = Arc::new(plan());
+    let mut events = Vec::new();
+    for (i, port) in [9998u16, 9999, 10000, 10001].into_iter().enumerate() {
+        let t = 1_795_165_260 + i as u64 * 185;
+        events.push(rec(
+            "eni-web",
+            ("10.0.1.10", "10.0.2.20"),
+            (port, 8080),
+            "ACCEPT",
+            2,
+            (t, t + 60),
+        ));
+        events.push(rec(
+            "eni-app",
+            ("10.0.2.20", "10.0.1.10"),
+            (8080, port),
+            "ACCEPT",
+            18,
+            (t, t + 60),
+        ));
+    }
+    let ev = judged(events, with_flags(), &plan).await;
+    assert!(ev.gaps.is_empty(), "{:?}", ev.gaps);
+    let pair = &ev.checks[0].as_ref().unwrap().pairs
+        [&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert_eq!(
+        verdict::connections(plan.checks[0].kind, pair)
+            .0
+            .get(&ConnVerdict::Established),
+        Some(&4)
+    );
+    assert_eq!(outcome(&plan, &ev), Outcome::Pass);
+}
