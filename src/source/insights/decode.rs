@@ -186,6 +186,19 @@ fn text_ordered(low: u16, high: u16) -> (u16, u16) {
     (low.min(high), low.max(high))
 }
 
+/// Reads a row of the SKIPDATA query (`Ask::SkipData`): the records of one interface.
+pub fn skipdata(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let records = int::<u64>(row, "records")?;
+    if records == 0 {
+        return Err("records `0`: a group of no records".into());
+    }
+    Ok(Decoded::SkipData {
+        iface: iface_of(row, fields.iface)?,
+        records,
+        end: time(row, "last")?,
+    })
+}
+
 /// Reads a row of folded flows (`Ask::Flows`): grouped by the addresses, destination port,
 /// protocol and action (and source port and tcp-flags when folded by 5-tuple), with the span
 /// of source ports.
