@@ -4731,3 +4731,22 @@ fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_transit_gateway_format_for_cloudwatch_is_a_usage_error_before_any_query() {
+    let o = run(&[
+        "check",
+        "--log-group",
+        "/vpc/tgw",
+        "--log-format",
+        "${version} ${resource-type} ${tgw-id} ${tgw-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${log-status} ${packets-lost-no-route}",
+        RECORDS,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/vpc/tgw: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs")
+            && err.contains("help: read the Transit Gateway flow logs, with the VPC flow logs, from S3 or files with --flow-logs"),
+        "{err}"
+    );
+}

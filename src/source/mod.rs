@@ -357,7 +357,7 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
             for s in &sources {
                 if s.format.is_tgw() {
                     return Err(SourceError::Usage(format!(
-                        "{}: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs\n  help: give the VPC flow logs' log groups here, and the Transit Gateway flow logs with --flow-logs (a directory or s3:// prefix)",
+                        "{}: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs\n  help: read the Transit Gateway flow logs, with the VPC flow logs, from S3 or files with --flow-logs (an s3:// prefix or a directory); from CloudWatch Logs, give only the VPC flow logs' log groups",
                         s.groups.join(", ")
                     )));
                 }
