@@ -4683,16 +4683,22 @@ fn no_traffic_across_a_transit_gateway_says_the_gateway_carried_it() {
 
 #[test]
 fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
-    let url = format!("s3://{}/mixed", moto().id("bucket"));
-    let mut args = vec!["check", "--no-explain", "--flow-logs", url.as_str()];
-    args.extend(EXAMPLE_WINDOW);
-    args.extend(["--endpoint-url", moto().endpoint()]);
-    args.extend([RECORDS, "--", "web", "app", "batch"]);
-    let o = run(&args);
-    let err = stderr(&o);
+    for prefix in ["mixed", "mixed-parquet"] {
+        let url = format!("s3://{}/{prefix}", moto().id("bucket"));
+        let mut args = vec!["check", "--no-explain", "--flow-logs", url.as_str()];
+        args.extend(EXAMPLE_WINDOW);
+        args.extend(["--endpoint-url", moto().endpoint()]);
+        args.extend([RECORDS, "--", "web", "app", "batch"]);
+        let o = run(&args);
+        s3_mixed_is_as_on_disk(prefix, &o);
+    }
+}
+
+fn s3_mixed_is_as_on_disk(prefix: &str, o: &Output) {
+    let err = stderr(o);
     assert!(
         err.contains("2 objects fetched") && !err.contains("evidence missing"),
-        "{err}"
+        "{prefix}: {err}"
     );
     let mut local = vec![
         "check",
@@ -4720,15 +4726,15 @@ fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
             .map(str::to_string)
             .collect()
     };
-    assert_eq!(failures(&o), failures(&on_disk), "{}", stdout(&o));
+    assert_eq!(failures(o), failures(&on_disk), "{prefix}: {}", stdout(o));
     assert_eq!(
-        failures(&o)
+        failures(o)
             .iter()
             .filter(|l| l.starts_with("TGW_DROPPED:"))
             .count(),
         2,
-        "{}",
-        stdout(&o)
+        "{prefix}: {}",
+        stdout(o)
     );
 }
 
