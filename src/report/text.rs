@@ -207,9 +207,20 @@ fn headline(check: &Check, j: &Judgement<'_>) -> String {
     }
 }
 
-/// The refusals of a pair that AWS gave a reason for beyond the rules, in words:
-/// `refused by VPC Block Public Access`; empty when none did.
+/// Whether AWS gave a reason beyond the rules (`reject-reason`) for every refused record of a
+/// pair: then the refusal is that, not a missing rule.
+fn all_explained(p: &PairVerdict<'_>) -> bool {
+    let r = &p.evidence.records;
+    let refused = r.request_reject + r.reply_reject;
+    refused > 0 && p.evidence.reject_reasons.values().sum::<u64>() == refused
+}
+
+/// The refusals of a pair in words when AWS gave a reason for every one of them: `refused by
+/// VPC Block Public Access`; empty otherwise (the details count those it gave).
 fn reasons(p: &PairVerdict<'_>) -> String {
+    if !all_explained(p) {
+        return String::new();
+    }
     p.evidence
         .reject_reasons
         .keys()
@@ -538,7 +549,10 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
             .filter(|_| f == Failure::Rejected)
             .flat_map(|p| p.evidence.reject_reasons.keys().copied())
             .collect();
-        if reasons.is_empty() {
+        let all = j
+            .broken_pairs()
+            .all(|p| f == Failure::Rejected && all_explained(p));
+        if reasons.is_empty() || !all {
             let _ = writeln!(out, "meaning: {}", meaning(f));
         }
         for r in reasons {
