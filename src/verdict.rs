@@ -8,6 +8,9 @@
 //!   client on that port until after it began is UNANSWERED, not NO_RETURN, and breaks nothing;
 //! - a reach check passes when some pair is ESTABLISHED and none is broken, fails with the worst
 //!   pair otherwise, and fails NO_TRAFFIC when nothing was seen;
+//! - a reach check whose traffic a transit gateway dropped (Transit Gateway flow logs count the
+//!   packets it lost: no route, blackhole, MTU, TTL) fails TGW_DROPPED, whatever else was seen:
+//!   the drop names its cause;
 //! - a deny check fails ALLOWED when any request got through to the server, and passes otherwise;
 //! - a pass that rests on incomplete evidence (unreadable files, bad lines, SKIPDATA) is an error,
 //!   not a pass: the missing records could have failed the check.
@@ -199,7 +202,10 @@ fn judge_pair<'e>(
         .collect();
     let worst = connections.keys().next_back().copied();
     let (headline, broken) = match check.kind {
-        Kind::Reach { .. } => (worst, worst.is_some_and(ConnVerdict::is_broken)),
+        Kind::Reach { .. } => (
+            worst,
+            worst.is_some_and(ConnVerdict::is_broken) || !ev.tgw.lost.is_empty(),
+        ),
         Kind::Deny => match connections.keys().rev().find(|v| v.request_delivered()) {
             Some(&through) => (Some(through), true),
             None => (worst, false),
@@ -262,6 +268,8 @@ pub enum Failure {
     ReturnRejected,
     NoReturn,
     NoTraffic,
+    /// A transit gateway on the path dropped packets of the check's traffic.
+    TgwDropped,
     /// A deny check saw traffic get through.
     Allowed,
     /// A deny check's path is open in the configuration (whatever the traffic).
@@ -281,6 +289,7 @@ impl Failure {
             Failure::ReturnRejected => "RETURN_REJECTED",
             Failure::NoReturn => "NO_RETURN",
             Failure::NoTraffic => "NO_TRAFFIC",
+            Failure::TgwDropped => "TGW_DROPPED",
             Failure::Allowed => "ALLOWED",
             Failure::Open => "OPEN",
             Failure::PredictedRefused => "PREDICTED_REFUSED",
@@ -380,7 +389,11 @@ pub fn judge<'e>(
             .then((a.client, a.server).cmp(&(b.client, b.server)))
     });
     let judged = pairs.iter().any(|p| p.headline.is_some());
-    let worst_broken = pairs.iter().find(|p| p.broken).and_then(|p| p.headline);
+    let worst_broken = pairs.iter().filter(|p| p.broken).find_map(|p| {
+        p.headline
+            .filter(|v| v.is_broken() || check.kind == Kind::Deny)
+    });
+    let tgw_dropped = pairs.iter().any(|p| !p.evidence.tgw.lost.is_empty());
     let complete = gaps.is_empty();
     let outcome = match check.kind {
         Kind::Deny => match worst_broken {
@@ -389,6 +402,9 @@ pub fn judge<'e>(
             None => Outcome::Error(Missing::Incomplete),
         },
         Kind::Reach { .. } => match worst_broken {
+            // The drop names its cause, which the connections' verdict (NO_RETURN, or a
+            // REJECT further on) only shows the effect of.
+            _ if tgw_dropped => Outcome::Fail(Failure::TgwDropped),
             Some(v) => Outcome::Fail(Failure::of(v)),
             None if !judged => match no_traffic {
                 NoTraffic::Fail => Outcome::Fail(Failure::NoTraffic),

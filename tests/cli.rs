@@ -4569,3 +4569,190 @@ fn the_readme_shows_the_rendered_diagram() {
     let png = std::fs::read(Path::new(ROOT).join("summary-diagram.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
 }
+
+// ---- every record AWS writes: tests/data/records (see its SOURCES.md) -----------------------
+
+const RECORDS: &str = "tests/data/records/records.yaml";
+
+#[test]
+fn the_records_of_aws_documented_examples_are_judged() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        "tests/data/records/aws-examples",
+        RECORDS,
+        "--",
+        "ssh",
+        "rdp",
+    ]);
+    assert_eq!(
+        results(&o),
+        [
+            "records::rdp is refused ... ok",
+            "records::ssh is accepted ... ok"
+        ],
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// A VPC flow log with every field to version 11 and a Transit Gateway flow log, under one
+/// prefix: no line of either is bad, BPA is named in words, and what the gateway dropped or
+/// carried explains the verdicts.
+#[test]
+fn transit_gateway_records_beside_vpc_records_explain_the_verdicts() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        "tests/data/records/mixed",
+        RECORDS,
+        "--",
+        "web",
+        "app",
+    ]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(101), "{out}\n{err}");
+    assert!(
+        !out.contains("bad line") && !err.contains("bad line"),
+        "{out}\n{err}"
+    );
+    assert!(
+        err.contains("evidence: 2 flow-log files")
+            && err.contains("12 records (0 outside the window, 1 NODATA)"),
+        "both files read, every line a record: {out}"
+    );
+    // reject-reason, in words, where a security group would otherwise be blamed.
+    assert!(
+        out.contains("REJECTED: 198.51.100.7 -> 10.0.1.10 tcp/443 refused by VPC Block Public Access (2 of 2 connections)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("refused by VPC Block Public Access (reject-reason BPA, 2 records)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("meaning: VPC Block Public Access refuses"),
+        "{out}"
+    );
+    // The gateway's drops name the reason, the gateway and the attachment.
+    assert!(
+        out.contains("TGW_DROPPED: 10.0.2.20 -> 192.168.50.10 tcp/5432 dropped by transit gateway tgw-0a1b2c3d4e5f60718 at attachment tgw-attach-0aa1bb2cc3dd4ee51: no route (6 packets, requests)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("TGW_DROPPED: 10.0.2.20 -> 10.30.0.9 tcp/8443 dropped by transit gateway tgw-0a1b2c3d4e5f60718 at attachment tgw-attach-0aa1bb2cc3dd4ee51: blackhole route (4 packets, requests)"),
+        "no VPC record of it at all, and still the drop is seen: {out}"
+    );
+    // NO_RETURN across the gateway: the requests crossed it, nothing came back through it.
+    let partner = out
+        .split("---- records::app reaches the partner ----")
+        .nth(1)
+        .expect("the partner case failed");
+    assert!(partner.starts_with("\nNO_RETURN"), "{partner}");
+    assert!(
+        partner.contains("transit gateway: the requests crossed the transit gateway and no reply came back through it")
+            && partner.contains("transit gateway: tgw-0a1b2c3d4e5f60718 (attachment tgw-attach-0ff9ee8dd7cc6bb52): requests 1 record, replies 0 records"),
+        "{partner}"
+    );
+}
+
+#[test]
+fn no_traffic_across_a_transit_gateway_says_the_gateway_carried_it() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        "tests/data/records/mixed",
+        RECORDS,
+        "--",
+        "batch",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(101), "{out}");
+    assert!(
+        out.contains("NO_TRAFFIC: no flow from batch to app2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("transit gateway: the transit gateway carried this traffic, but no VPC flow log read saw it")
+            && out.contains("192.168.20.15 -> 10.0.2.21")
+            && out.contains("tgw-attach-0c1d2e3f4a5b6c7d8"),
+        "{out}"
+    );
+}
+
+#[test]
+fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
+    for prefix in ["mixed", "mixed-parquet"] {
+        let url = format!("s3://{}/{prefix}", moto().id("bucket"));
+        let mut args = vec!["check", "--no-explain", "--flow-logs", url.as_str()];
+        args.extend(EXAMPLE_WINDOW);
+        args.extend(["--endpoint-url", moto().endpoint()]);
+        args.extend([RECORDS, "--", "web", "app", "batch"]);
+        let o = run(&args);
+        s3_mixed_is_as_on_disk(prefix, &o);
+    }
+}
+
+fn s3_mixed_is_as_on_disk(prefix: &str, o: &Output) {
+    let err = stderr(o);
+    assert!(
+        err.contains("2 objects fetched") && !err.contains("evidence missing"),
+        "{prefix}: {err}"
+    );
+    let mut local = vec![
+        "check",
+        "--no-explain",
+        "--flow-logs",
+        "tests/data/records/mixed",
+    ];
+    local.extend(EXAMPLE_WINDOW);
+    local.extend([RECORDS, "--", "web", "app", "batch"]);
+    let on_disk = run(&local);
+    let failures = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .filter(|l| {
+                [
+                    "REJECTED:",
+                    "TGW_DROPPED:",
+                    "NO_RETURN:",
+                    "NO_TRAFFIC:",
+                    "transit gateway:",
+                ]
+                .iter()
+                .any(|v| l.trim_start().starts_with(v))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(failures(o), failures(&on_disk), "{prefix}: {}", stdout(o));
+    assert_eq!(
+        failures(o)
+            .iter()
+            .filter(|l| l.starts_with("TGW_DROPPED:"))
+            .count(),
+        2,
+        "{prefix}: {}",
+        stdout(o)
+    );
+}
+
+#[test]
+fn a_transit_gateway_format_for_cloudwatch_is_a_usage_error_before_any_query() {
+    let o = run(&[
+        "check",
+        "--log-group",
+        "/vpc/tgw",
+        "--log-format",
+        "${version} ${resource-type} ${tgw-id} ${tgw-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${log-status} ${packets-lost-no-route}",
+        RECORDS,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/vpc/tgw: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs")
+            && err.contains("help: read the Transit Gateway flow logs, with the VPC flow logs, from S3 or files with --flow-logs"),
+        "{err}"
+    );
+}

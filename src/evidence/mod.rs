@@ -107,6 +107,164 @@ pub struct Flow {
     pub tcp_flags: Option<u8>,
     pub start: Option<u64>,
     pub end: Option<u64>,
+    /// Why the VPC refused it beyond security groups and network ACLs, when the format has
+    /// `reject-reason` and AWS named one.
+    pub reject_reason: Option<RejectReason>,
+}
+
+/// The `reject-reason` of a refused record (VPC flow logs version 8): a refusal that no security
+/// group or network ACL made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectReason {
+    /// `BPA`: VPC Block Public Access.
+    Bpa,
+    /// `EC`: VPC encryption controls.
+    EncryptionControls,
+    /// A value AWS has added since: the refusal is still a refusal.
+    Other,
+}
+
+impl RejectReason {
+    /// The value as AWS writes it; `None` for `-` (no reason beyond the rules).
+    pub fn parse(v: &str) -> Option<RejectReason> {
+        match v {
+            "-" => None,
+            "BPA" => Some(RejectReason::Bpa),
+            "EC" => Some(RejectReason::EncryptionControls),
+            _ => Some(RejectReason::Other),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Bpa => "BPA",
+            RejectReason::EncryptionControls => "EC",
+            RejectReason::Other => "another reason",
+        }
+    }
+
+    /// The refusal in words.
+    pub fn words(self) -> &'static str {
+        match self {
+            RejectReason::Bpa => "refused by VPC Block Public Access",
+            RejectReason::EncryptionControls => {
+                "refused by VPC encryption controls (the traffic was not encrypted)"
+            }
+            RejectReason::Other => {
+                "refused for a reason flowgate does not know (see reject-reason)"
+            }
+        }
+    }
+
+    /// What to do about it, in one sentence.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            RejectReason::Bpa => {
+                "VPC Block Public Access refuses traffic through internet gateways in this Region whatever the security groups and network ACLs say: add an exclusion for the VPC or subnet, or change the BPA mode"
+            }
+            RejectReason::EncryptionControls => {
+                "the VPC's encryption controls are in enforce mode and this traffic was not encrypted: encrypt it (TLS, or Nitro instances that encrypt in transit) or exclude the resource"
+            }
+            RejectReason::Other => {
+                "AWS named why it refused the traffic in the reject-reason field of the records below"
+            }
+        }
+    }
+}
+
+/// Why a transit gateway dropped packets: the `packets-lost-*` fields of its flow logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TgwDrop {
+    NoRoute,
+    Blackhole,
+    MtuExceeded,
+    TtlExpired,
+}
+
+impl TgwDrop {
+    pub const ALL: [TgwDrop; 4] = [
+        TgwDrop::NoRoute,
+        TgwDrop::Blackhole,
+        TgwDrop::MtuExceeded,
+        TgwDrop::TtlExpired,
+    ];
+
+    pub fn words(self) -> &'static str {
+        match self {
+            TgwDrop::NoRoute => "no route",
+            TgwDrop::Blackhole => "blackhole route",
+            TgwDrop::MtuExceeded => "MTU exceeded",
+            TgwDrop::TtlExpired => "TTL expired",
+        }
+    }
+
+    /// The field AWS counts it in.
+    pub fn field(self) -> &'static str {
+        match self {
+            TgwDrop::NoRoute => "packets-lost-no-route",
+            TgwDrop::Blackhole => "packets-lost-blackhole",
+            TgwDrop::MtuExceeded => "packets-lost-mtu-exceeded",
+            TgwDrop::TtlExpired => "packets-lost-ttl-expired",
+        }
+    }
+}
+
+/// What a Transit Gateway flow-log record says beyond its flow: the gateway, the attachment the
+/// flow crossed, and the packets it lost (indexed like `TgwDrop::ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TgwHop {
+    pub tgw: IfaceId,
+    pub attachment: IfaceId,
+    pub lost: [u64; 4],
+}
+
+/// What transit gateways saw of one pair: records carried and packets dropped, by gateway,
+/// attachment and direction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TgwSeen {
+    /// Records per (gateway, attachment, role).
+    pub carried: BTreeMap<(IfaceId, IfaceId, Role), u64>,
+    /// Packets lost per (gateway, attachment, role, reason).
+    pub lost: BTreeMap<(IfaceId, IfaceId, Role, TgwDrop), u64>,
+}
+
+impl TgwSeen {
+    pub fn observe(&mut self, role: Role, hop: &TgwHop) {
+        *self
+            .carried
+            .entry((hop.tgw, hop.attachment, role))
+            .or_default() += 1;
+        for (reason, n) in TgwDrop::ALL.into_iter().zip(hop.lost) {
+            if n > 0 {
+                *self
+                    .lost
+                    .entry((hop.tgw, hop.attachment, role, reason))
+                    .or_default() += n;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &TgwSeen) {
+        for (k, n) in &o.carried {
+            *self.carried.entry(*k).or_default() += n;
+        }
+        for (k, n) in &o.lost {
+            *self.lost.entry(*k).or_default() += n;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.carried.is_empty()
+    }
+
+    /// Records carried in `role`.
+    pub fn records(&self, role: Role) -> u64 {
+        self.carried
+            .iter()
+            .filter(|((_, _, r), _)| *r == role)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// Which way a flow runs relative to the check: client → server, or the mirrored reply.
@@ -282,6 +440,12 @@ pub struct PairEvidence {
     /// The connection counts are Logs Insights' counts of distinct client ports per pair, not
     /// connections judged one by one (the pair was settled by its totals).
     pub estimated: bool,
+    /// Refused records by the reason AWS gave beyond the rules (`reject-reason`).
+    pub reject_reasons: BTreeMap<RejectReason, u64>,
+    /// What transit gateways on the path saw of the pair (Transit Gateway flow logs).
+    pub tgw: TgwSeen,
+    /// The earliest Transit Gateway records of the pair (drops first), to show.
+    pub tgw_samples: Vec<Sample>,
 }
 
 /// Whether a server port took new connections from a client during the window, and until when.
@@ -350,6 +514,8 @@ pub struct PairTally {
     pub last_seen: Option<u64>,
     /// Per server port.
     pub answering: FxHashMap<u16, Answering>,
+    pub reject_reasons: BTreeMap<RejectReason, u64>,
+    pub tgw: TgwSeen,
 }
 
 impl PairTally {
@@ -357,6 +523,9 @@ impl PairTally {
     /// among them (the record's own for a single one).
     pub fn observe(&mut self, role: Role, flow: &Flow, records: u64, latest_start: Option<u64>) {
         self.records.add(role, flow.action, records);
+        if let (Action::Reject, Some(why)) = (flow.action, flow.reject_reason) {
+            *self.reject_reasons.entry(why).or_default() += records;
+        }
         if let Some(s) = flow.start {
             self.first_seen = Some(self.first_seen.map_or(s, |f| f.min(s)));
         }
@@ -382,6 +551,10 @@ impl PairTally {
         for (port, a) in other.answering {
             self.answering.entry(port).or_default().merge(&a);
         }
+        for (why, n) in other.reject_reasons {
+            *self.reject_reasons.entry(why).or_default() += n;
+        }
+        self.tgw.merge(&other.tgw);
     }
 }
 
@@ -691,6 +864,7 @@ mod tests {
             tcp_flags: flags,
             start: Some(10),
             end: Some(20),
+            reject_reason: None,
         }
     }
 

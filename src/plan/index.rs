@@ -217,6 +217,7 @@ mod tests {
             tcp_flags: None,
             start: None,
             end: None,
+            reject_reason: None,
         }
     }
 

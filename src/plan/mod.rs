@@ -358,6 +358,7 @@ mod tests {
             tcp_flags: None,
             start: None,
             end: None,
+            reject_reason: None,
         }
     }
 

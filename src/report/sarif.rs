@@ -33,6 +33,11 @@ const RULES: &[(&str, &str, &str)] = &[
         "A reach expectation saw no traffic at all in the window, so it cannot be said to work.",
     ),
     (
+        "TGW_DROPPED",
+        "Dropped by a transit gateway",
+        "A transit gateway on a reach expectation's path dropped its traffic (Transit Gateway flow logs count the packets lost): no route, a blackhole route, MTU exceeded or TTL expired.",
+    ),
+    (
         "ALLOWED",
         "Forbidden traffic got through",
         "A deny expectation's traffic was accepted: the path must be closed.",
@@ -250,6 +255,7 @@ mod tests {
             Failure::ReturnRejected,
             Failure::NoReturn,
             Failure::NoTraffic,
+            Failure::TgwDropped,
             Failure::Allowed,
             Failure::Open,
             Failure::PredictedRefused,

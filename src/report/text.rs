@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::evidence::{Evidence, Gaps, RecordCounts};
+use crate::evidence::{Evidence, Gaps, RecordCounts, Role, TgwSeen};
 use crate::plan::Check;
 use crate::spec::Kind;
 use crate::verdict::{ConnVerdict, Failure, Judgement, Missing, Outcome, PairVerdict};
@@ -156,9 +156,34 @@ fn headline(check: &Check, j: &Judgement<'_>) -> String {
                 plural(through, "connection", "connections")
             )
         }
+        Outcome::Fail(Failure::TgwDropped) => {
+            let p = broken
+                .iter()
+                .find(|p| !p.evidence.tgw.lost.is_empty())
+                .expect("a TGW_DROPPED verdict has a pair the gateway dropped");
+            let dropping = broken
+                .iter()
+                .filter(|p| !p.evidence.tgw.lost.is_empty())
+                .count();
+            let more = match dropping {
+                0 | 1 => String::new(),
+                2 => " (and 1 more pair)".to_string(),
+                n => format!(" (and {} more pairs)", n - 1),
+            };
+            format!(
+                "TGW_DROPPED: {} {}{more}",
+                pair(p),
+                tgw_drops(&p.evidence.tgw)
+            )
+        }
         Outcome::Fail(f) => {
             let p = first.expect("a failing verdict has a pair");
+            let why = match f {
+                Failure::Rejected => reasons(p),
+                _ => String::new(),
+            };
             let what = match f {
+                Failure::Rejected if !why.is_empty() => why.as_str(),
                 Failure::Rejected => "refused",
                 Failure::ReturnRejected => "reply refused",
                 _ => "no reply",
@@ -179,6 +204,106 @@ fn headline(check: &Check, j: &Judgement<'_>) -> String {
             gap_summary(j.gaps)
         ),
         Outcome::Error(Missing::Unavailable(why)) => format!("UNAVAILABLE: {why}"),
+    }
+}
+
+/// Whether AWS gave a reason beyond the rules (`reject-reason`) for every refused record of a
+/// pair: then the refusal is that, not a missing rule.
+fn all_explained(p: &PairVerdict<'_>) -> bool {
+    let r = &p.evidence.records;
+    let refused = r.request_reject + r.reply_reject;
+    refused > 0 && p.evidence.reject_reasons.values().sum::<u64>() == refused
+}
+
+/// The refusals of a pair in words when AWS gave a reason for every one of them: `refused by
+/// VPC Block Public Access`; empty otherwise (the details count those it gave).
+fn reasons(p: &PairVerdict<'_>) -> String {
+    if !all_explained(p) {
+        return String::new();
+    }
+    p.evidence
+        .reject_reasons
+        .keys()
+        .map(|r| r.words())
+        .collect::<Vec<_>>()
+        .join(", and ")
+}
+
+fn id_or(id: &crate::evidence::IfaceId, what: &str) -> String {
+    if id.is_unknown() {
+        format!("({what} not logged)")
+    } else {
+        id.to_string()
+    }
+}
+
+/// What transit gateways dropped of a pair, in words: `dropped by transit gateway tgw-1 at
+/// attachment tgw-attach-2: no route (12 packets, requests)`.
+fn tgw_drops(t: &TgwSeen) -> String {
+    let mut by_hop: std::collections::BTreeMap<_, Vec<String>> = Default::default();
+    for ((tgw, attachment, role, reason), n) in &t.lost {
+        let dir = match role {
+            Role::Request => "requests",
+            Role::Reply => "replies",
+        };
+        by_hop.entry((*tgw, *attachment)).or_default().push(format!(
+            "{} ({}, {dir})",
+            reason.words(),
+            plural(*n, "packet", "packets")
+        ));
+    }
+    by_hop
+        .into_iter()
+        .map(|((tgw, attachment), why)| {
+            format!(
+                "dropped by transit gateway {} at attachment {}: {}",
+                id_or(&tgw, "gateway"),
+                id_or(&attachment, "attachment"),
+                why.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Where the pair's traffic crossed transit gateways: `tgw-1 (attachment tgw-attach-2):
+/// requests 4 records, replies 0`.
+fn tgw_crossings(t: &TgwSeen) -> Vec<String> {
+    let mut hops: std::collections::BTreeMap<_, (u64, u64)> = Default::default();
+    for ((tgw, attachment, role), n) in &t.carried {
+        let e = hops.entry((*tgw, *attachment)).or_default();
+        match role {
+            Role::Request => e.0 += n,
+            Role::Reply => e.1 += n,
+        }
+    }
+    hops.into_iter()
+        .map(|((tgw, attachment), (req, rep))| {
+            format!(
+                "{} (attachment {}): requests {}, replies {}",
+                id_or(&tgw, "gateway"),
+                id_or(&attachment, "attachment"),
+                plural(req, "record", "records"),
+                plural(rep, "record", "records")
+            )
+        })
+        .collect()
+}
+
+/// What the transit gateway records say about a failure that rests on traffic not seen.
+fn tgw_explains(f: Failure, t: &TgwSeen) -> Option<&'static str> {
+    let (req, rep) = (t.records(Role::Request), t.records(Role::Reply));
+    match f {
+        Failure::NoReturn if req > 0 && rep == 0 => Some(
+            "the requests crossed the transit gateway and no reply came back through it: the far side (another VPC, or on premises over Direct Connect or VPN) did not answer, or a firewall or route beyond the gateway dropped it",
+        ),
+        Failure::NoReturn if rep > 0 => Some(
+            "replies came back through the transit gateway, but the client's interface logged none: look at the route from the gateway back to the client's subnet and at the client's network ACL",
+        ),
+        Failure::NoTraffic if req > 0 => Some(
+            "the transit gateway carried this traffic, but no VPC flow log read saw it: the flow logs of the hosts' interfaces are not among the evidence, or one host is beyond the gateway (another VPC, on premises)",
+        ),
+        _ => None,
     }
 }
 
@@ -274,12 +399,22 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     let verdict = p
         .headline
         .map_or("no judgeable connection", ConnVerdict::label);
-    let _ = writeln!(out, "  {} -> {}: {verdict}", p.client, p.server);
-    let _ = writeln!(out, "    connections: {}", connections(p));
-    let _ = writeln!(out, "    records: {}", records(&p.evidence.records));
-    let mut ifaces: Vec<String> = p.evidence.ifaces.iter().map(ToString::to_string).collect();
-    ifaces.sort();
-    let _ = writeln!(out, "    interfaces: {}", ifaces.join(", "));
+    // A pair only a transit gateway's records show: no VPC flow log saw it at all.
+    let only_tgw = p.evidence.ifaces.is_empty() && p.connections.is_empty() && p.unjudged == 0;
+    if only_tgw {
+        let _ = writeln!(
+            out,
+            "  {} -> {}: seen only at transit gateways (no VPC flow log read shows it)",
+            p.client, p.server
+        );
+    } else {
+        let _ = writeln!(out, "  {} -> {}: {verdict}", p.client, p.server);
+        let _ = writeln!(out, "    connections: {}", connections(p));
+        let _ = writeln!(out, "    records: {}", records(&p.evidence.records));
+        let mut ifaces: Vec<String> = p.evidence.ifaces.iter().map(ToString::to_string).collect();
+        ifaces.sort();
+        let _ = writeln!(out, "    interfaces: {}", ifaces.join(", "));
+    }
     // Which interface refused, from the refused records shown (where the format names it).
     let mut refusing: Vec<&str> = p
         .samples
@@ -296,6 +431,16 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     if !refusing.is_empty() {
         let _ = writeln!(out, "    refused at: {}", refusing.join(", "));
     }
+    for (why, n) in &p.evidence.reject_reasons {
+        let _ = writeln!(
+            out,
+            "    {} (reject-reason {}, {})",
+            why.words(),
+            why.code(),
+            plural(*n, "record", "records")
+        );
+    }
+    tgw_block(out, &p.evidence.tgw, &p.evidence.tgw_samples, ev);
     if let (Some(first), Some(last)) = (p.evidence.first_seen, p.evidence.last_seen) {
         let _ = writeln!(out, "    seen: {} .. {}", time(first), time(last));
     }
@@ -322,6 +467,44 @@ fn pair_block(out: &mut String, p: &PairVerdict<'_>, ev: &Evidence) {
     }
 }
 
+/// The transit gateways a pair's traffic crossed, what they dropped, and their records.
+fn tgw_block(out: &mut String, t: &TgwSeen, samples: &[crate::evidence::Sample], ev: &Evidence) {
+    if t.is_empty() {
+        return;
+    }
+    for hop in tgw_crossings(t) {
+        let _ = writeln!(out, "    transit gateway: {hop}");
+    }
+    if !t.lost.is_empty() {
+        let _ = writeln!(out, "    {}", tgw_drops(t));
+    }
+    // Records with drops first (kept as their own kind), then the earliest.
+    let mut shown: Vec<&crate::evidence::Sample> = samples.iter().collect();
+    shown.sort_by_key(|s| (s.action != crate::evidence::Action::Reject, s.origin));
+    if shown.is_empty() {
+        return;
+    }
+    shown.truncate(crate::verdict::SAMPLES_SHOWN);
+    let columns_of = |s: &crate::evidence::Sample| {
+        ev.columns
+            .get(s.origin.file as usize)
+            .and_then(Option::as_deref)
+    };
+    let first = columns_of(shown[0]);
+    let shared = first.filter(|_| shown.iter().all(|s| columns_of(s) == first));
+    let _ = writeln!(out, "    transit gateway records:");
+    if let Some(columns) = shared {
+        let _ = writeln!(out, "      columns: {columns}");
+    }
+    for s in shown {
+        let _ = writeln!(out, "      {}:", ev.origin(&s.origin));
+        if let (None, Some(columns)) = (shared, columns_of(s)) {
+            let _ = writeln!(out, "        columns: {columns}");
+        }
+        let _ = writeln!(out, "        {}", s.text);
+    }
+}
+
 /// What a failure of this kind usually means, in one plain sentence, for a reader who has not
 /// met the verdict names before.
 pub fn meaning(f: Failure) -> &'static str {
@@ -337,6 +520,9 @@ pub fn meaning(f: Failure) -> &'static str {
         }
         Failure::NoTraffic => {
             "nothing was seen: the client has not tried yet, no flow log covers the path, or the records are not delivered yet"
+        }
+        Failure::TgwDropped => {
+            "a transit gateway on the path dropped the traffic: its route table has no route (or a blackhole route) for the destination, or the packets exceeded its MTU (8500 bytes, 1500 over VPN) or ran out of TTL"
         }
         Failure::Allowed => {
             "traffic the spec forbids got through: a rule allows more than it should"
@@ -357,7 +543,29 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", message(check, j));
     if let Outcome::Fail(f) = j.outcome {
-        let _ = writeln!(out, "meaning: {}", meaning(f));
+        // A refusal AWS gave a reason for is not a missing rule: say what it is instead.
+        let reasons: std::collections::BTreeSet<_> = j
+            .broken_pairs()
+            .filter(|_| f == Failure::Rejected)
+            .flat_map(|p| p.evidence.reject_reasons.keys().copied())
+            .collect();
+        let all = j
+            .broken_pairs()
+            .all(|p| f == Failure::Rejected && all_explained(p));
+        if reasons.is_empty() || !all {
+            let _ = writeln!(out, "meaning: {}", meaning(f));
+        }
+        for r in reasons {
+            let _ = writeln!(out, "meaning: {}", r.remedy());
+        }
+        let explained: std::collections::BTreeSet<&str> = j
+            .pairs
+            .iter()
+            .filter_map(|p| tgw_explains(f, &p.evidence.tgw))
+            .collect();
+        for e in explained {
+            let _ = writeln!(out, "transit gateway: {e}");
+        }
     }
     let _ = writeln!(
         out,
@@ -411,6 +619,19 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
         };
         let _ = writeln!(out, "{label}: {}{more}", list.join("; "));
     }
+    // Pairs a transit gateway carried that no broken pair above shows: where the traffic went.
+    let crossed: Vec<&PairVerdict<'_>> = j
+        .pairs
+        .iter()
+        .filter(|p| !p.broken && !p.evidence.tgw.is_empty())
+        .collect();
+    if !crossed.is_empty() && matches!(j.outcome, Outcome::Fail(_) | Outcome::Skip) {
+        let _ = writeln!(out, "seen at transit gateways ({}):", crossed.len());
+        for p in crossed.iter().take(PAIRS_SHOWN) {
+            let _ = writeln!(out, "  {} -> {}", p.client, p.server);
+            tgw_block(&mut out, &p.evidence.tgw, &p.evidence.tgw_samples, ev);
+        }
+    }
     let unjudged: u64 = j
         .pairs
         .iter()
@@ -437,7 +658,8 @@ pub fn details(check: &Check, j: &Judgement<'_>, ev: &Evidence) -> String {
         );
     }
     let nothing_seen = !j.pairs.iter().any(|p| p.headline.is_some());
-    if check.kind != Kind::Deny && nothing_seen {
+    let dropped = matches!(j.outcome, Outcome::Fail(Failure::TgwDropped));
+    if check.kind != Kind::Deny && nothing_seen && !dropped {
         let why = if !j.gaps.skipdata.is_empty() {
             "SKIPDATA records fell in the window: AWS skipped records, so evidence may have been lost"
         } else if !j.gaps.is_empty() {

@@ -21,11 +21,25 @@ pub enum Field {
     TcpFlags,
     PktSrcAddr,
     PktDstAddr,
+    /// Why a VPC refused traffic that no security group or network ACL refused (v8: BPA, EC).
+    RejectReason,
+    /// Transit Gateway flow logs (version 6): the gateway and the attachment the flow crossed.
+    TgwId,
+    TgwAttachmentId,
+    /// Packets a transit gateway dropped, by reason.
+    LostNoRoute,
+    LostBlackhole,
+    LostMtu,
+    LostTtl,
+    /// A field only Transit Gateway flow logs have (`resource-type`, `tgw-src-vpc-id`, ...).
+    TgwOther,
     /// A field AWS defines that verdicts do not need (account-id, vpc-id, ...).
     Other,
 }
 
-/// Every field name AWS documents for VPC flow logs (versions 2-8), and what flowgate makes of it.
+/// Every field name AWS documents for VPC flow logs (versions 2 to 11, from the "Flow log
+/// records" page of the Amazon VPC User Guide) and for Transit Gateway flow logs (version 6, from
+/// the "Transit Gateway Flow Log records" page), and what flowgate makes of it.
 const NAMES: &[(&str, Field)] = &[
     ("version", Field::Version),
     ("account-id", Field::Other),
@@ -41,6 +55,7 @@ const NAMES: &[(&str, Field)] = &[
     ("end", Field::End),
     ("action", Field::Action),
     ("log-status", Field::LogStatus),
+    // v3
     ("vpc-id", Field::Other),
     ("subnet-id", Field::Other),
     ("instance-id", Field::Other),
@@ -48,14 +63,17 @@ const NAMES: &[(&str, Field)] = &[
     ("type", Field::Other),
     ("pkt-srcaddr", Field::PktSrcAddr),
     ("pkt-dstaddr", Field::PktDstAddr),
+    // v4
     ("region", Field::Other),
     ("az-id", Field::Other),
     ("sublocation-type", Field::Other),
     ("sublocation-id", Field::Other),
+    // v5
     ("pkt-src-aws-service", Field::Other),
     ("pkt-dst-aws-service", Field::Other),
     ("flow-direction", Field::Other),
     ("traffic-path", Field::Other),
+    // v7: Amazon ECS
     ("ecs-cluster-arn", Field::Other),
     ("ecs-cluster-name", Field::Other),
     ("ecs-container-instance-arn", Field::Other),
@@ -66,7 +84,44 @@ const NAMES: &[(&str, Field)] = &[
     ("ecs-task-definition-arn", Field::Other),
     ("ecs-task-arn", Field::Other),
     ("ecs-task-id", Field::Other),
-    ("reject-reason", Field::Other),
+    // v8
+    ("reject-reason", Field::RejectReason),
+    // v9: the resource (a regional NAT gateway) when interface-id is `-`
+    ("resource-id", Field::Other),
+    // v10
+    ("encryption-status", Field::Other),
+    // v11: tags, interface types, next hop
+    ("instance-tag", Field::Other),
+    ("instance-tag-2", Field::Other),
+    ("interface-tag", Field::Other),
+    ("interface-tag-2", Field::Other),
+    ("asg-tag", Field::Other),
+    ("asg-tag-2", Field::Other),
+    ("interface-type", Field::Other),
+    ("next-hop-interface-id", Field::Other),
+    ("next-hop-subnet-id", Field::Other),
+    ("next-hop-az-id", Field::Other),
+    ("next-hop-vpc-id", Field::Other),
+    ("next-hop-interface-type", Field::Other),
+    // Transit Gateway flow logs, v6
+    ("resource-type", Field::TgwOther),
+    ("tgw-id", Field::TgwId),
+    ("tgw-attachment-id", Field::TgwAttachmentId),
+    ("tgw-src-vpc-account-id", Field::TgwOther),
+    ("tgw-dst-vpc-account-id", Field::TgwOther),
+    ("tgw-src-vpc-id", Field::TgwOther),
+    ("tgw-dst-vpc-id", Field::TgwOther),
+    ("tgw-src-subnet-id", Field::TgwOther),
+    ("tgw-dst-subnet-id", Field::TgwOther),
+    ("tgw-src-eni", Field::TgwOther),
+    ("tgw-dst-eni", Field::TgwOther),
+    ("tgw-src-az-id", Field::TgwOther),
+    ("tgw-dst-az-id", Field::TgwOther),
+    ("tgw-pair-attachment-id", Field::TgwOther),
+    ("packets-lost-no-route", Field::LostNoRoute),
+    ("packets-lost-blackhole", Field::LostBlackhole),
+    ("packets-lost-mtu-exceeded", Field::LostMtu),
+    ("packets-lost-ttl-expired", Field::LostTtl),
 ];
 
 fn lookup(name: &str) -> Option<Field> {
@@ -151,23 +206,59 @@ impl Format {
     }
 
     /// Whether a line is a header (`version account-id ...`) rather than a record: every word is
-    /// a lower-case name with no digits (records always carry digits: addresses, ports, ids), and
-    /// at least one is a field AWS documents.
+    /// a lower-case name, at least one is a field AWS documents, and a word with digits in it is
+    /// one AWS documents (`instance-tag-2`): records always carry digits (addresses, ports, ids),
+    /// names AWS may add later are told from values by having none.
     pub fn is_header(line: &str) -> bool {
         let mut known = false;
         for word in line.split_ascii_whitespace() {
-            if !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+            if !word.starts_with(|c: char| c.is_ascii_lowercase())
+                || !word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 return false;
             }
-            known |= lookup(word).is_some();
+            match lookup(word) {
+                Some(_) => known = true,
+                None if word.bytes().any(|b| b.is_ascii_digit()) => return false,
+                None => {}
+            }
         }
         known
     }
 
+    /// Whether a word is a field name AWS documents: a line whose first word is one may be a
+    /// header even when that word has digits in it.
+    pub fn is_name(word: &[u8]) -> bool {
+        std::str::from_utf8(word).is_ok_and(|w| lookup(w).is_some())
+    }
+
+    /// Whether the records are Transit Gateway flow-log records: they name a transit gateway
+    /// field, and have no action (a transit gateway does not accept or reject; it drops, and
+    /// counts the packets it lost).
+    pub fn is_tgw(&self) -> bool {
+        self.columns.iter().any(|f| {
+            matches!(
+                f,
+                Field::TgwId
+                    | Field::TgwAttachmentId
+                    | Field::LostNoRoute
+                    | Field::LostBlackhole
+                    | Field::LostMtu
+                    | Field::LostTtl
+                    | Field::TgwOther
+            )
+        })
+    }
+
     /// What is missing for flows to be judged; `needs_time` when a window must place records.
     pub fn missing(&self, needs_time: bool) -> Vec<&'static str> {
+        let tgw = self.is_tgw();
         let mut missing: Vec<&'static str> = REQUIRED
             .iter()
+            // Transit Gateway records have no action: a record is traffic the gateway carried.
+            .filter(|f| !(tgw && **f == Field::Action))
             .filter(|f| !self.columns.contains(f))
             .map(|f| field_name(*f))
             .collect();
@@ -239,6 +330,40 @@ mod tests {
             "words that are values, not field names"
         );
         assert!(!Format::is_header(""));
+    }
+
+    #[test]
+    fn a_header_is_a_header_whatever_documented_names_it_holds() {
+        // Every VPC field of versions 2 to 11: `instance-tag-2` has a digit in its name.
+        let v11 = NAMES
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| {
+                !n.starts_with("tgw-") && !n.starts_with("packets-lost") && *n != "resource-type"
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(Format::is_header(&v11), "{v11}");
+        assert!(Format::is_header("instance-tag-2 srcaddr dstaddr"));
+        assert!(Format::is_name(b"instance-tag-2"));
+        // Digits in a name AWS does not document: a value, not a header.
+        assert!(!Format::is_header("eni-0a1b2c3d srcaddr"));
+        assert!(!Format::is_name(b"eni-0a1b2c3d"));
+        let f = Format::from_header(&v11);
+        assert_eq!(f.typo(), None);
+        assert!(!f.is_tgw());
+        assert!(f.has(Field::RejectReason));
+    }
+
+    #[test]
+    fn transit_gateway_formats_are_told_apart_and_need_no_action() {
+        let tgw = Format::parse("version resource-type account-id tgw-id tgw-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status packets-lost-no-route").unwrap();
+        assert!(tgw.is_tgw());
+        assert!(tgw.missing(true).is_empty());
+        assert!(Format::is_header(&tgw.to_string()));
+        let vpc = Format::parse("srcaddr dstaddr srcport dstport protocol").unwrap();
+        assert!(!vpc.is_tgw());
+        assert_eq!(vpc.missing(false), ["action"]);
     }
 
     #[test]

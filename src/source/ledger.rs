@@ -21,8 +21,8 @@ use std::sync::Mutex;
 use rustc_hash::FxHashMap;
 
 use crate::evidence::{
-    Answering, CheckEvidence, Flow, IfaceId, Origin, PairEvidence, PairTally, Role, Sample,
-    SampleSet, Shape, flag, kind,
+    Action, Answering, CheckEvidence, Flow, IfaceId, Origin, PairEvidence, PairTally, Role, Sample,
+    SampleSet, Shape, TgwHop, flag, kind,
 };
 use crate::plan::Plan;
 
@@ -42,6 +42,8 @@ struct PairInfo {
     ifaces: Vec<IfaceId>,
     /// Kept here, once for all readers: the earliest records of each kind.
     samples: SampleSet,
+    /// The earliest Transit Gateway records, those with drops kept as their own kind.
+    tgw_samples: SampleSet,
 }
 
 /// The pairs of all checks, numbered; shared by the readers.
@@ -152,6 +154,9 @@ impl Ledger {
                     first_seen: t.first_seen,
                     last_seen: t.last_seen,
                     samples: std::mem::take(&mut p.samples).into_sorted(),
+                    reject_reasons: t.reject_reasons,
+                    tgw: t.tgw,
+                    tgw_samples: std::mem::take(&mut p.tgw_samples).into_sorted(),
                     ..Default::default()
                 }
             })
@@ -235,6 +240,7 @@ impl Ledger {
                 server,
                 ifaces: Vec::new(),
                 samples: SampleSet::default(),
+                tgw_samples: SampleSet::default(),
             });
         }
         id
@@ -303,6 +309,48 @@ impl Book<'_> {
             none,
             (records, latest_start),
         );
+    }
+
+    /// Records what a transit gateway carried (and dropped) of a flow in `role` for check
+    /// number `check`: evidence about the path, not a connection (no flags are set).
+    pub fn observe_tgw(
+        &mut self,
+        check: usize,
+        role: Role,
+        flow: &Flow,
+        hop: &TgwHop,
+        origin: Origin,
+        text: impl FnOnce() -> String,
+    ) {
+        let (client, server, cport, sport) = match role {
+            Role::Request => (flow.src, flow.dst, flow.srcport, flow.dstport),
+            Role::Reply => (flow.dst, flow.src, flow.dstport, flow.srcport),
+        };
+        let ledger = self.ledger;
+        let check = check as u32;
+        let local = self
+            .local
+            .entry((check, client, server))
+            .or_insert_with(|| Local {
+                id: ledger.pair_id(check, client, server),
+                ..Local::default()
+            });
+        local.tally.tgw.observe(role, hop);
+        // Records with drops are kept as their own kind (`Reject`), so that they are shown.
+        let dropped = hop.lost.iter().any(|n| *n > 0);
+        let sample = Sample {
+            origin,
+            role,
+            action: if dropped {
+                Action::Reject
+            } else {
+                Action::Accept
+            },
+            conn: (cport, sport),
+            text: text(),
+        };
+        let mut pairs = ledger.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        pairs.info[local.id as usize].tgw_samples.offer(sample);
     }
 
     /// Records a flow from just before the window, only to recognise late packets in it.
@@ -517,6 +565,7 @@ mod tests {
             tcp_flags: None,
             start: Some(100),
             end: Some(160),
+            reject_reason: None,
         };
         if reply {
             (f.src, f.dst, f.srcport, f.dstport) = (s, c, 443, cport);

@@ -78,6 +78,7 @@ fn flow() -> impl Strategy<Value = Flow> {
                 tcp_flags: Some(flags),
                 start: Some(start),
                 end: Some(start + length),
+                reject_reason: None,
             },
         )
 }

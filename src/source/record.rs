@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::format::{Field, Format};
-use crate::evidence::{Action, Flow, IfaceId};
+use crate::evidence::{Action, Flow, IfaceId, RejectReason, TgwHop};
 
 /// What a line says.
 #[derive(Debug, Clone, Copy)]
@@ -22,12 +22,15 @@ pub enum Record {
         start: Option<u64>,
         end: Option<u64>,
     },
+    /// A Transit Gateway flow-log record: a flow the gateway carried (its `action` stands for
+    /// nothing: the gateway neither accepts nor rejects) and the packets it lost.
+    Tgw(Flow, TgwHop),
 }
 
 impl Record {
     pub fn times(&self) -> (Option<u64>, Option<u64>) {
         match *self {
-            Record::Flow(f) => (f.start, f.end),
+            Record::Flow(f) | Record::Tgw(f, _) => (f.start, f.end),
             Record::NoData { start, end } | Record::SkipData { start, end, .. } => (start, end),
         }
     }
@@ -59,9 +62,11 @@ pub struct Layout {
     at: [Option<usize>; FIELDS],
     /// Columns whose values are only checked, not used (version, packets, bytes).
     numeric: Vec<(usize, &'static str)>,
+    /// Transit Gateway records (see `Format::is_tgw`).
+    tgw: bool,
 }
 
-const FIELDS: usize = 15;
+const FIELDS: usize = 22;
 
 #[inline]
 fn slot(f: Field) -> usize {
@@ -81,7 +86,14 @@ fn slot(f: Field) -> usize {
         Field::PktDstAddr => 12,
         Field::Version => 13,
         Field::Packets | Field::Bytes => 14,
-        Field::Other => usize::MAX,
+        Field::RejectReason => 15,
+        Field::TgwId => 16,
+        Field::TgwAttachmentId => 17,
+        Field::LostNoRoute => 18,
+        Field::LostBlackhole => 19,
+        Field::LostMtu => 20,
+        Field::LostTtl => 21,
+        Field::Other | Field::TgwOther => usize::MAX,
     }
 }
 
@@ -94,7 +106,7 @@ impl Layout {
                 Field::Version => numeric.push((i, "version")),
                 Field::Packets => numeric.push((i, "packets")),
                 Field::Bytes => numeric.push((i, "bytes")),
-                Field::Other => {}
+                Field::Other | Field::TgwOther => {}
                 f => at[slot(*f)] = Some(i),
             }
         }
@@ -102,6 +114,7 @@ impl Layout {
             columns: format.columns.len(),
             at,
             numeric,
+            tgw: format.is_tgw(),
         }
     }
 
@@ -249,9 +262,12 @@ impl Layout {
             None if self.at[slot(Field::LogStatus)].is_some() => {
                 return Err("log-status is `-`".into());
             }
-            // Without log-status, a line with no action is NODATA or SKIPDATA, and which one
+            // Without log-status, a line with no flow is NODATA or SKIPDATA, and which one
             // matters: SKIPDATA means records were lost.
-            None if action.is_none() => {
+            None if self.tgw && get(Field::SrcAddr).is_none() => {
+                return Err("srcaddr is `-` and the format has no log-status, so NODATA cannot be told from SKIPDATA".into());
+            }
+            None if action.is_none() && !self.tgw => {
                 return Err("action is `-` and the format has no log-status, so NODATA cannot be told from SKIPDATA".into());
             }
             None => {}
@@ -281,13 +297,43 @@ impl Layout {
             srcport: num(required(Field::SrcPort, "srcport")?, "srcport")?,
             dstport: num(required(Field::DstPort, "dstport")?, "dstport")?,
             protocol: num(required(Field::Protocol, "protocol")?, "protocol")?,
-            action: action.ok_or("action is `-` in an OK record")?,
+            // A transit gateway does not accept or reject: what it carried stands as accepted,
+            // and only ever counts as a transit gateway's record (see `Record::Tgw`).
+            action: match (action, self.tgw) {
+                (Some(a), _) => a,
+                (None, true) => Action::Accept,
+                (None, false) => return Err("action is `-` in an OK record".into()),
+            },
             tcp_flags: get(Field::TcpFlags)
                 .map(|v| num(v, "tcp-flags"))
                 .transpose()?,
             start,
             end,
+            reject_reason: get(Field::RejectReason).and_then(RejectReason::parse),
         };
+        if self.tgw {
+            let id = |field: Field, name: &str| match get(field) {
+                None => Ok(IfaceId::UNKNOWN),
+                Some(v) => IfaceId::new(v).ok_or_else(|| format!("{name} `{v}` is not an id")),
+            };
+            let mut lost = [0u64; 4];
+            for (n, (field, name)) in lost.iter_mut().zip([
+                (Field::LostNoRoute, "packets-lost-no-route"),
+                (Field::LostBlackhole, "packets-lost-blackhole"),
+                (Field::LostMtu, "packets-lost-mtu-exceeded"),
+                (Field::LostTtl, "packets-lost-ttl-expired"),
+            ]) {
+                if let Some(v) = get(field) {
+                    *n = num(v, name)?;
+                }
+            }
+            let hop = TgwHop {
+                tgw: id(Field::TgwId, "tgw-id")?,
+                attachment: id(Field::TgwAttachmentId, "tgw-attachment-id")?,
+                lost,
+            };
+            return Ok(Record::Tgw(flow, hop));
+        }
         Ok(Record::Flow(flow))
     }
 }
@@ -496,6 +542,45 @@ mod tests {
             l.parse("eni-1 10.0.0.1 10.0.0.2 1 2 6 ACCEPT"),
             Ok(Record::Flow(_))
         ));
+    }
+
+    #[test]
+    fn reject_reasons_are_read_and_a_reason_aws_adds_later_is_still_a_refusal() {
+        let l = Layout::new(
+            &Format::parse("srcaddr dstaddr srcport dstport protocol action reject-reason")
+                .unwrap(),
+        );
+        let f = flow(&l, "198.51.100.7 10.0.1.10 50432 443 6 REJECT BPA");
+        assert_eq!(f.reject_reason, Some(RejectReason::Bpa));
+        let f = flow(&l, "198.51.100.7 10.0.1.10 50432 443 6 REJECT EC");
+        assert_eq!(f.reject_reason, Some(RejectReason::EncryptionControls));
+        let f = flow(&l, "198.51.100.7 10.0.1.10 50432 443 6 REJECT XYZ");
+        assert_eq!(f.reject_reason, Some(RejectReason::Other));
+        let f = flow(&l, "198.51.100.7 10.0.1.10 50432 443 6 REJECT -");
+        assert_eq!(f.reject_reason, None);
+    }
+
+    #[test]
+    fn transit_gateway_records_carry_the_gateway_and_what_it_lost() {
+        let l = Layout::new(&Format::parse("version resource-type tgw-id tgw-attachment-id srcaddr dstaddr srcport dstport protocol start end log-status packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired").unwrap());
+        let line = "6 TransitGateway tgw-1 tgw-attach-2 10.0.2.20 192.168.50.10 40001 5432 6 1700000000 1700000060 OK 3 0 1 0";
+        match l.parse(line) {
+            Ok(Record::Tgw(f, hop)) => {
+                assert_eq!((f.srcport, f.dstport), (40001, 5432));
+                assert_eq!(hop.tgw.as_str(), "tgw-1");
+                assert_eq!(hop.attachment.as_str(), "tgw-attach-2");
+                assert_eq!(hop.lost, [3, 0, 1, 0]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            l.parse("6 TransitGateway tgw-1 - - - - - - 1700000000 1700000060 NODATA - - - -"),
+            Ok(Record::NoData { .. })
+        ));
+        assert_eq!(
+            l.parse(&line.replace(" 3 0 1 0", " x 0 1 0")).unwrap_err(),
+            "packets-lost-no-route `x` is not a number in range"
+        );
     }
 
     #[test]

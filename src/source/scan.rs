@@ -231,9 +231,11 @@ impl Scanner<'_> {
             if line.trim_ascii().is_empty() {
                 continue;
             }
-            // Records carry digits in their first field (version, an id, an address); headers do not.
+            // Records carry digits in their first field (version, an id, an address); headers
+            // begin with a field name, which has digits only when AWS documents it so.
             let first = line.split(|b| *b == b' ').next().unwrap_or_default();
-            if !first.iter().any(u8::is_ascii_digit)
+            if first.first().is_some_and(u8::is_ascii_lowercase)
+                && (!first.iter().any(u8::is_ascii_digit) || Format::is_name(first))
                 && let Ok(text) = std::str::from_utf8(line)
                 && Format::is_header(text)
             {
@@ -330,6 +332,19 @@ impl Scanner<'_> {
                 Record::NoData { .. } => part.stats.nodata += 1,
                 Record::SkipData { iface, .. } => {
                     *part.gaps.skipdata.entry(iface).or_default() += 1
+                }
+                // What a transit gateway carried and dropped: evidence about the path, never
+                // a connection of its own (the VPC flow logs judge those).
+                Record::Tgw(flow, hop) => {
+                    self.index
+                        .candidates(flow.src, flow.dst, &mut part.candidates);
+                    for &i in &part.candidates {
+                        let i = i as usize;
+                        for role in self.plan.checks[i].roles_of(&flow) {
+                            part.book
+                                .observe_tgw(i, role, &flow, &hop, origin(), || text.to_string());
+                        }
+                    }
                 }
                 Record::Flow(flow) => {
                     if self.folding == Some(flow.action) {

@@ -146,6 +146,7 @@ mod tests {
             tcp_flags: flags,
             start: Some(start),
             end: Some(start + 60),
+            reject_reason: None,
         }
     }
 

@@ -233,6 +233,7 @@ fn evidence(check: &Check, records: &[&str]) -> Result<CheckEvidence, Unavailabl
             tcp_flags: f.get(6).map(|s| s.parse().unwrap()),
             start: Some(1000 + i as u64),
             end: Some(1060 + i as u64),
+            reject_reason: None,
         };
         assert!(
             check.roles_of(&flow).next().is_some(),
@@ -497,4 +498,55 @@ fn duplicated_evidence_never_changes_a_verdict() {
             assert_eq!(outcome(kind, records), outcome(kind, &twice), "{records:?}");
         }
     }
+}
+
+// ---- transit gateways -------------------------------------------------------------------------
+
+fn tgw_dropped(ev: &mut CheckEvidence, client: &str, lost: [u64; 4]) {
+    let hop = crate::evidence::TgwHop {
+        tgw: IfaceId::new("tgw-1").unwrap(),
+        attachment: IfaceId::new("tgw-attach-1").unwrap(),
+        lost,
+    };
+    ev.pairs
+        .entry((ip(client), ip(SERVER)))
+        .or_default()
+        .tgw
+        .observe(Role::Request, &hop);
+}
+
+#[test]
+fn traffic_a_transit_gateway_dropped_fails_tgw_dropped_whatever_the_connections_show() {
+    let c = check(REACH);
+    let gaps = Gaps::default();
+    // Accepted out of the client, never answered: the drop is the cause, NO_RETURN the effect.
+    let mut ev = evidence(&c, &["eni-c 10.0.1.11 41000 10.0.2.20 8080 ACCEPT"]).unwrap();
+    tgw_dropped(&mut ev, CLIENT2, [3, 0, 0, 0]);
+    let ev = Ok(ev);
+    let j = judge(&c, &ev, &gaps, NoTraffic::Fail);
+    assert_eq!(j.outcome, Outcome::Fail(Failure::TgwDropped));
+    // Even beside an established pair, and with nothing in the VPC flow logs at all.
+    let mut ev = evidence(&c, &[REQ, REP]).unwrap();
+    tgw_dropped(&mut ev, CLIENT2, [0, 0, 2, 0]);
+    let ev = Ok(ev);
+    let j = judge(&c, &ev, &gaps, NoTraffic::Fail);
+    assert_eq!(j.outcome, Outcome::Fail(Failure::TgwDropped));
+    assert!(j.pairs.iter().any(|p| p.broken && p.client == ip(CLIENT2)));
+    // What a gateway carried without dropping changes nothing.
+    let mut ev = evidence(&c, &[REQ, REP]).unwrap();
+    tgw_dropped(&mut ev, CLIENT, [0, 0, 0, 0]);
+    let ev = Ok(ev);
+    assert_eq!(
+        judge(&c, &ev, &gaps, NoTraffic::Fail).outcome,
+        Outcome::Pass
+    );
+    // A deny check: a drop is traffic that did not get through.
+    let d = check(Kind::Deny);
+    let mut ev = CheckEvidence::default();
+    tgw_dropped(&mut ev, CLIENT2, [1, 0, 0, 0]);
+    let ev = Ok(ev);
+    assert_eq!(
+        judge(&d, &ev, &gaps, NoTraffic::Fail).outcome,
+        Outcome::Pass
+    );
 }

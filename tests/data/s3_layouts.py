@@ -10,6 +10,8 @@ each under a prefix of its own, text and Parquet:
   parquet/, parquet-hourly/, parquet-hive/: the same records as Parquet (AWS's column names and
              types, gzip-compressed columns), written here with pyarrow
   truncated/ the default layout with one object cut in half
+  mixed/     tests/data/records/mixed: a VPC and a Transit Gateway flow log under one prefix
+  mixed-parquet/ the same as Parquet
   empty/     nothing at all
 
 Objects outside the window of the examples (2026-11-20T09:00Z .. 09:30Z) are added to default/:
@@ -31,7 +33,8 @@ EXAMPLES = os.path.join(ROOT, "examples", "troubled-cutover", "AWSLogs", ACCOUNT
 
 # AWS's Parquet types (Athena's DDL for Parquet flow logs): everything else is a string.
 INT32 = {"version", "srcport", "dstport", "tcp_flags", "traffic_path"}
-INT64 = {"protocol", "packets", "bytes", "start", "end"}
+INT64 = {"protocol", "packets", "bytes", "start", "end", "packets_lost_no_route", "packets_lost_blackhole",
+         "packets_lost_mtu_exceeded", "packets_lost_ttl_expired"}
 
 
 def folders(layout, hour):
@@ -77,6 +80,15 @@ def fill(endpoint):
             if layout == "default":
                 s3.put_object(Bucket=BUCKET, Key=f"truncated/{folder}{name}",
                               Body=body[: len(body) // 2] if name == names[2] else body)
+    # A VPC flow log and a Transit Gateway flow log under one prefix (tests/data/records).
+    mixed = os.path.join(ROOT, "tests", "data", "records", "mixed")
+    for dirpath, _, files in os.walk(mixed):
+        for name in sorted(files):
+            key = os.path.relpath(os.path.join(dirpath, name), mixed).replace(os.sep, "/")
+            text = open(os.path.join(dirpath, name), "rb").read()
+            s3.put_object(Bucket=BUCKET, Key=f"mixed/{key}.gz", Body=gzip.compress(text))
+            s3.put_object(Bucket=BUCKET, Key=f"mixed-parquet/{key[:-len('.log')]}.log.parquet",
+                          Body=parquet(text))
     broken = b"not a flow log: fetching this object would make the run incomplete\n"
     for key in [
         f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/2026/11/19/{ACCOUNT}_vpcflowlogs_{REGION}_fl-0123456789abcdef0_20261119T0905Z_00000001.log.gz",

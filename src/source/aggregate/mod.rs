@@ -192,8 +192,18 @@ fn first_jobs(
 ) -> Vec<Job> {
     let nets = plan.subset(ids, plan.window).interesting();
     let target = Target::Networks { nets, action: None };
-    jobs(families, window, &target, |f| {
+    let mut out = jobs(families, window, &target, |f| {
         Some(first_ask(f, rows, plan, ids))
+    });
+    out.extend(skipdata_jobs(families, rows, window, &target));
+    out
+}
+
+/// The SKIPDATA queries that go with queries of totals (a query of records returns SKIPDATA
+/// records itself).
+fn skipdata_jobs(families: &[Family], rows: Rows, window: (u64, u64), target: &Target) -> Vec<Job> {
+    jobs(families, window, target, |f| {
+        (rows == Rows::Aggregated && f.format.has(Field::LogStatus)).then_some(Ask::SkipData)
     })
 }
 
@@ -263,7 +273,9 @@ fn flow_jobs(
         Rows::Raw => Ask::Records,
         Rows::Aggregated => Ask::Flows(question.fold),
     };
-    jobs(families, range, &target, |_| Some(ask))
+    let mut out = jobs(families, range, &target, |_| Some(ask));
+    out.extend(skipdata_jobs(families, rows, range, &target));
+    out
 }
 
 /// A question about flows rather than checks: those with `action` and an address in

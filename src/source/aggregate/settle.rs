@@ -20,7 +20,8 @@
 //!
 //! Settled pairs count connections as the engine's distinct client ports (Logs Insights'
 //! `count_distinct` is approximate for very high cardinality per AWS), so they are marked
-//! `estimated`.
+//! `estimated`: per interface, the most any one row of it counts, since rows split by tcp-flags
+//! or by window halves count the same ports again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -87,6 +88,7 @@ impl Tally {
             tcp_flags: row.tcp_flags,
             start: row.first,
             end: row.last,
+            reject_reason: None,
         };
         p.answering.observe(role, &flow, row.last_start);
         let slot = match (role, row.action) {
@@ -95,7 +97,12 @@ impl Tally {
             (Role::Request, Action::Reject) => &mut p.refused,
             (Role::Reply, Action::Reject) => &mut p.replies_refused,
         };
-        *slot.entry(row.iface).or_default() += client_ports.distinct;
+        // Rows of one interface are split by tcp-flags (a connection's SYN record and its later
+        // ones), and by the window and the minutes before it: the same client ports, counted
+        // again. The row with the most of them is the count; every connection that began in
+        // the window has its SYN record in one row.
+        let n = slot.entry(row.iface).or_default();
+        *n = (*n).max(client_ports.distinct);
     }
 
     /// The pair's evidence when its totals decide it, else `None`. Its connections are counted

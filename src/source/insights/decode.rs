@@ -168,12 +168,34 @@ pub fn aggregated(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         tcp_flags: tcp_flags(row, fields)?,
         start: time(row, "first")?,
         end: time(row, "last")?,
+        reject_reason: None,
     };
     Ok(Decoded::Flow {
         flow,
         records: c.records,
         latest_start: time(row, "lastStart")?,
         sample: field(row, "sample").map(|m| m.trim_end_matches(['\n', '\r']).to_string()),
+    })
+}
+
+/// The ends of a span of ports, low first. For a custom format, `parse` yields text and `min` and
+/// `max` compare text: ports 9999 and 10000 come back as min "10000", max "9999". The ends then
+/// do not bound the ports, but they still tell one port (equal ends) from several, which is all
+/// a span is used for (see `Span::single`); so they are put in order rather than refused.
+fn text_ordered(low: u16, high: u16) -> (u16, u16) {
+    (low.min(high), low.max(high))
+}
+
+/// Reads a row of the SKIPDATA query (`Ask::SkipData`): the records of one interface.
+pub fn skipdata(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let records = int::<u64>(row, "records")?;
+    if records == 0 {
+        return Err("records `0`: a group of no records".into());
+    }
+    Ok(Decoded::SkipData {
+        iface: iface_of(row, fields.iface)?,
+        records,
+        end: time(row, "last")?,
     })
 }
 
@@ -185,12 +207,7 @@ pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         Ok(c) => c,
         Err(other) => return Ok(other),
     };
-    let (low, high): (u16, u16) = (int(row, "srcPortLow")?, int(row, "srcPortHigh")?);
-    if low > high {
-        return Err(format!(
-            "srcPortLow {low} and srcPortHigh {high} do not describe ports"
-        ));
-    }
+    let (low, high) = text_ordered(int(row, "srcPortLow")?, int(row, "srcPortHigh")?);
     let (first, last) = (time(row, "first")?, time(row, "last")?);
     let tcp_flags = tcp_flags(row, fields)?;
     let flow = Flow {
@@ -204,6 +221,7 @@ pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         tcp_flags,
         start: first,
         end: last,
+        reject_reason: None,
     };
     Ok(Decoded::Folded {
         flow,
@@ -224,12 +242,12 @@ pub fn pair(row: &Row, fields: &Fields) -> Result<Decoded, String> {
         Err(other) => return Ok(other),
     };
     let span = |side: &str| -> Result<Span, String> {
-        let (low, high): (u16, u16) = (
+        let (low, high) = text_ordered(
             int(row, &format!("{side}Low"))?,
             int(row, &format!("{side}High"))?,
         );
         let distinct: u64 = int(row, &format!("{side}s"))?;
-        if low > high || distinct == 0 {
+        if distinct == 0 || (low == high) != (distinct == 1) {
             return Err(format!(
                 "{side}Low {low}, {side}High {high} and {side}s {distinct} do not describe ports"
             ));
@@ -284,6 +302,14 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
             records: 1,
         },
         Record::NoData { .. } => Decoded::Nothing,
+        // Refused before any query (see `source::open`): a transit gateway's record is no flow
+        // of an interface.
+        Record::Tgw(..) => {
+            return Err(
+                "a Transit Gateway flow-log record, which flowgate reads from files and S3 only"
+                    .into(),
+            );
+        }
     };
     Ok((decoded, text))
 }

@@ -24,6 +24,11 @@
 //!   descending `@timestamp`, as the console shows them, groups in no meaningful order.
 //! - a result holds at most the `limit` StartQuery asks for (10,000 at most), whatever the query:
 //!   the rest is cut silently, as AWS does.
+//! - values have a type: the fields discovered in a default-format record are numbers where the
+//!   field is numeric (ports, protocol, times, ...), and what `parse` extracts is text, as AWS's
+//!   `parse` reference says (extracted fields). `min` and `max` of text compare text: over ports
+//!   9999 and 10000 they give "10000" and "9999". Comparisons (`=`, `in`) are of the text as
+//!   written, which for addresses and actions is what flowgate means.
 //! - whether discovery gives the `-` of SKIPDATA and NODATA records as a value or leaves the field
 //!   out is not documented: `Group::dashes_absent` picks, and the equivalence test runs both.
 //!
@@ -541,6 +546,12 @@ fn show(n: f64) -> String {
     }
 }
 
+/// The key that marks field `name` of a record as text (extracted by `parse`); no query can name
+/// it (field names hold no NUL).
+fn text_mark(name: &str) -> String {
+    format!("\0text {name}")
+}
+
 fn values<'a>(group: &'a [&Fields], k: &'a str) -> impl Iterator<Item = &'a String> {
     group.iter().filter_map(move |f| f.get(k))
 }
@@ -559,6 +570,14 @@ fn aggregate(agg: &Agg, group: &[&Fields]) -> Option<String> {
                 .len()
                 .to_string(),
         ),
+        // Text compares as text; mixed, as text too (the least favourable reading).
+        Agg::Min(k) | Agg::Max(k) if group.iter().any(|f| f.contains_key(&text_mark(k))) => {
+            let texts = values(group, k);
+            match agg {
+                Agg::Min(_) => texts.min().cloned(),
+                _ => texts.max().cloned(),
+            }
+        }
         Agg::Min(k) => numbers(k).into_iter().reduce(f64::min).map(show),
         Agg::Max(k) => numbers(k).into_iter().reduce(f64::max).map(show),
         Agg::Earliest(k) => group
@@ -612,6 +631,7 @@ impl Program {
                             continue;
                         };
                         for (n, v) in names.iter().zip(values) {
+                            f.insert(text_mark(n), String::new());
                             f.insert(n.clone(), v);
                         }
                     }

@@ -117,6 +117,9 @@ impl<R: Asker> Insights<R> {
                 Ask::Records | Ask::RecordsEdge => {
                     decode::raw(row, &layout).map(|(d, t)| (d, Some(t)))
                 }
+                Ask::SkipData | Ask::SkipDataEdge => {
+                    decode::skipdata(row, &fields).map(|d| (d, None))
+                }
             };
             match decoded {
                 Ok((d, text)) => {

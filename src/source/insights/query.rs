@@ -85,7 +85,16 @@ fn query_name(f: Field) -> Option<&'static str> {
         Field::TcpFlags => "tcpFlags",
         Field::PktSrcAddr => "pktSrcAddr",
         Field::PktDstAddr => "pktDstAddr",
-        Field::Other => return None,
+        Field::RejectReason => "rejectReason",
+        // Transit Gateway formats are not read from CloudWatch (see `source::open`).
+        Field::TgwId
+        | Field::TgwAttachmentId
+        | Field::LostNoRoute
+        | Field::LostBlackhole
+        | Field::LostMtu
+        | Field::LostTtl
+        | Field::TgwOther
+        | Field::Other => return None,
     })
 }
 
@@ -227,15 +236,16 @@ fn pair_filter(fields: &Fields, (a, b): (IpAddr, IpAddr)) -> String {
     }
 }
 
-/// `skipdata`: whether the query also returns the SKIPDATA records (the first queries over
-/// networks do; the drill-down into pairs does not, as they have been counted).
+/// `skipdata`: whether a query of records also returns the SKIPDATA records (the first queries
+/// over networks do; the drill-down into pairs does not, as they have been counted). Queries of
+/// totals never do: `Ask::SkipData` counts those.
 fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
     let mut q = String::new();
     if let Some(parse) = &fields.parse {
         let _ = writeln!(q, "{parse}");
         q.push_str("| ");
     }
-    let filter = if skipdata && fields.has_log_status {
+    let filter = if skipdata && fields.has_log_status && ask.is_records() {
         format!("logStatus = \"SKIPDATA\" or {filter}")
     } else {
         filter.to_string()
@@ -276,8 +286,29 @@ fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
         Ask::Records | Ask::RecordsEdge => {
             let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
         }
+        Ask::SkipData | Ask::SkipDataEdge => {
+            let _ = write!(
+                q,
+                "| stats count(*) as records, max(endTime) as last by {}",
+                by(vec![fields.iface])
+            );
+        }
     }
     q
+}
+
+/// The query of the SKIPDATA records of a format, per interface: none when the format has no
+/// log-status (then a SKIPDATA record cannot be told from NODATA; the records say so).
+pub fn skipdata(format: &Format, ask: Ask) -> Vec<Query> {
+    let fields = Fields::of(format);
+    if !fields.has_log_status {
+        return Vec::new();
+    }
+    vec![Query {
+        ask,
+        text: render(&fields, ask, "logStatus = \"SKIPDATA\"", false),
+        scope: Scope::All,
+    }]
 }
 
 /// The records a query reports: which of the records it returns it is the one to count, when
@@ -321,6 +352,9 @@ fn pack<T: Clone>(items: &[T], query: impl Fn(&[T]) -> Query) -> Vec<Query> {
 
 /// The queries a job becomes.
 pub fn for_job(format: &Format, job: &Job) -> Vec<Query> {
+    if matches!(job.ask, Ask::SkipData | Ask::SkipDataEdge) {
+        return skipdata(format, job.ask);
+    }
     match &job.target {
         Target::Networks { nets, action } => by_networks(format, nets.as_ref(), job.ask, *action),
         Target::Pairs(pairs) => by_pairs(format, pairs, job.ask),

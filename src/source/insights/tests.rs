@@ -12,7 +12,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock};
 use super::interpreter::{self, Event, Group, Logs};
 use super::run::tests::{mocked, runner};
 use super::*;
-use crate::evidence::{Gaps, Unavailable};
+use crate::evidence::{Gaps, IfaceId, Unavailable};
 use crate::plan::Window;
 use crate::source::aggregate::Rows;
 use crate::source::format::Format;
@@ -61,7 +61,9 @@ fn complete(rows: &[Fields<'_>]) -> GetQueryResultsOutput {
 /// What a query text asks for: `pairs`, `connections`, and `-edge` for the minutes before the
 /// window.
 fn kind(q: &str) -> String {
-    let base = if q.contains("count_distinct") {
+    let base = if q.contains("filter logStatus = \"SKIPDATA\"\n") {
+        "skipdata"
+    } else if q.contains("count_distinct") {
         "pairs"
     } else if q.contains("earliest(@message)") {
         "connections"
@@ -101,6 +103,8 @@ fn rules(rows: &[(&'static str, &'static [Fields<'static>])]) -> Vec<Rule> {
         "connections-edge",
         "records",
         "records-edge",
+        "skipdata",
+        "skipdata-edge",
     ] {
         let found: &'static [Fields<'static>] =
             rows.iter().find(|(k, _)| *k == id).map_or(&[], |(_, r)| r);
@@ -613,8 +617,8 @@ async fn healthy_pairs_are_settled_by_their_totals_and_only_the_troubled_one_is_
     let ev = judged(events, with_flags(), &plan).await;
     assert_eq!(
         queries(&ev),
-        4,
-        "pair totals, then connections of one pair; each also for the minutes before the window"
+        6,
+        "pair totals and SKIPDATA, then connections of one pair; each also for the minutes before the window"
     );
     let pairs = &ev.checks[0].as_ref().unwrap().pairs;
     let healthy = &pairs[&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
@@ -645,8 +649,8 @@ async fn without_tcp_flags_connections_are_asked_for_at_once() {
     let ev = judged(events, Format::default_v2(), &plan).await;
     assert_eq!(
         queries(&ev),
-        2,
-        "connections, and the minutes before the window"
+        4,
+        "connections and SKIPDATA, and the minutes before the window"
     );
     let pairs = &ev.checks[0].as_ref().unwrap().pairs;
     assert_eq!(pairs.len(), 2);
@@ -712,8 +716,8 @@ async fn the_number_of_queries_stays_flat_as_expectations_grow() {
         let ev = judged(healthy(), with_flags(), &plan).await;
         assert_eq!(
             queries(&ev),
-            2,
-            "{n} expectations: pair totals, and the minutes before the window"
+            4,
+            "{n} expectations: pair totals and SKIPDATA, and the minutes before the window"
         );
         assert_eq!(
             outcome(&plan, &ev),
@@ -796,4 +800,72 @@ async fn a_run_over_120_log_groups_names_at_most_50_in_each_query_and_every_one_
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 120, "every group asked");
+}
+
+/// A custom format: `parse` gives text, and `min`/`max` of text put "10000" before "9999". Client
+/// ports straddling 9999/10000 must give the verdicts they give in a file, not a bad row.
+#[tokio::test]
+async fn client_ports_straddling_9999_and_10000_in_a_custom_format_are_not_a_bad_row() {
+    let plan = Arc::new(plan());
+    let mut events = Vec::new();
+    for (i, port) in [9998u16, 9999, 10000, 10001].into_iter().enumerate() {
+        let t = 1_795_165_260 + i as u64 * 185;
+        events.push(rec(
+            "eni-web",
+            ("10.0.1.10", "10.0.2.20"),
+            (port, 8080),
+            "ACCEPT",
+            2,
+            (t, t + 60),
+        ));
+        events.push(rec(
+            "eni-app",
+            ("10.0.2.20", "10.0.1.10"),
+            (8080, port),
+            "ACCEPT",
+            18,
+            (t, t + 60),
+        ));
+    }
+    let ev = judged(events, with_flags(), &plan).await;
+    assert!(ev.gaps.is_empty(), "{:?}", ev.gaps);
+    let pair = &ev.checks[0].as_ref().unwrap().pairs
+        [&("10.0.1.10".parse().unwrap(), "10.0.2.20".parse().unwrap())];
+    assert_eq!(
+        verdict::connections(plan.checks[0].kind, pair)
+            .0
+            .get(&ConnVerdict::Established),
+        Some(&4)
+    );
+    assert_eq!(outcome(&plan, &ev), Outcome::Pass);
+}
+
+/// SKIPDATA is read by its own query: the totals group by fields a SKIPDATA record lacks, so
+/// they may well return no row for it (AWS does not say), and it still counts.
+#[tokio::test]
+async fn skipdata_counts_when_the_totals_query_returns_no_row_for_it() {
+    const SKIPPED: &[Fields<'static>] = &[&[
+        ("interfaceId", "eni-app"),
+        ("records", "3"),
+        ("last", "1795165460"),
+    ]];
+    let healthy: &'static [Fields<'static>] = PAIRS.split_at(2).0;
+    let plan = Arc::new(plan());
+    let ev = collect(
+        &rules(&[("pairs", healthy), ("skipdata", SKIPPED)]),
+        with_flags(),
+        &plan,
+    )
+    .await;
+    assert_eq!(
+        ev.gaps.skipdata.get(&IfaceId::new("eni-app").unwrap()),
+        Some(&3)
+    );
+    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
+    assert_eq!(j.outcome, Outcome::Error(verdict::Missing::Incomplete));
+    // Without it, the same totals pass: the SKIPDATA query is what stops the pass.
+    let ev = collect(&rules(&[("pairs", healthy)]), with_flags(), &plan).await;
+    assert!(ev.gaps.skipdata.is_empty());
+    let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
+    assert_eq!(j.outcome, Outcome::Pass);
 }

@@ -170,3 +170,50 @@ fn an_old_connection_that_still_gets_replies_does_not_excuse_new_ones_left_unans
     };
     assert!(settle(&plan, &[0], &[request, syn_ack]).drill.is_empty());
 }
+
+/// "about N" connections: rows of one interface split by tcp-flags (a SYN row, a FIN row) and by
+/// the window and the minutes before it hold the same client ports; they are not counted twice.
+#[test]
+fn rows_split_by_tcp_flags_or_window_halves_do_not_inflate_the_count() {
+    let plan = plan();
+    let request = |flags: u8, last: u64| PairRow {
+        tcp_flags: Some(flags),
+        last: Some(last),
+        ..row(
+            "10.0.1.10",
+            "10.0.2.20",
+            Action::Accept,
+            (40000, 40100),
+            (8080, 8080),
+        )
+    };
+    let reply = |flags: u8, last: u64| PairRow {
+        tcp_flags: Some(flags),
+        last: Some(last),
+        dst_ports: Span {
+            low: 40000,
+            high: 40100,
+            distinct: 5,
+        },
+        src_ports: Span {
+            low: 8080,
+            high: 8080,
+            distinct: 1,
+        },
+        ..row("10.0.2.20", "10.0.1.10", Action::Accept, (0, 0), (0, 0))
+    };
+    // SYN rows and FIN rows of the same five connections, in the window and just before it.
+    let rows = [
+        request(2, 1660),
+        request(1, 1660),
+        request(1, 1000),
+        reply(18, 1660),
+        reply(17, 1660),
+        reply(17, 1000),
+    ];
+    let s = settle(&plan, &[0], &rows);
+    assert!(s.drill.is_empty(), "{s:?}");
+    let ev = &s.pairs[&0][&(ip("10.0.1.10"), ip("10.0.2.20"))];
+    let judged = crate::verdict::connections(plan.checks[0].kind, ev);
+    assert_eq!(judged, ([(ConnVerdict::Established, 5)].into(), 0));
+}
