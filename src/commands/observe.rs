@@ -53,7 +53,7 @@ pub async fn run(args: ObserveArgs) -> Result<ExitCode, Error> {
                 named.push(Named {
                     name: name.clone(),
                     addrs: h.addrs.clone(),
-                    yaml: host_yaml(&host.selector),
+                    yaml: host_yaml(&host.selector, host.account.as_deref()),
                 });
             }
         }
@@ -312,8 +312,20 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// A spec host written back the way the spec gave it.
-pub fn host_yaml(selector: &HostSelector) -> String {
+/// A spec host written back the way the spec gave it, with its account.
+pub fn host_yaml(selector: &HostSelector, account: Option<&str>) -> String {
+    let yaml = selector_yaml(selector);
+    match account {
+        Some(a) => format!(
+            "{}, account: {} }}",
+            yaml.trim_end_matches(" }"),
+            yaml_string(a)
+        ),
+        None => yaml,
+    }
+}
+
+fn selector_yaml(selector: &HostSelector) -> String {
     let list = |v: &[ipnet::IpNet]| {
         v.iter()
             .map(|n| yaml_string(&n.to_string()))
@@ -338,13 +350,32 @@ pub fn host_yaml(selector: &HostSelector) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        HostSelector::Aws(AwsSelector::Interface(f)) => format!(
+            "{{ interface: {{ {} }} }}",
+            [
+                ("description", &f.description),
+                ("requester", &f.requester),
+                ("type", &f.kind),
+                ("security_group", &f.security_group),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {}", yaml_string(v))))
+            .collect::<Vec<_>>()
+            .join(", ")
+        ),
         HostSelector::Aws(sel) => {
             let id = match sel {
                 AwsSelector::Instance(i)
                 | AwsSelector::Eni(i)
                 | AwsSelector::SecurityGroup(i)
-                | AwsSelector::Subnet(i) => i.clone(),
-                AwsSelector::Tag(_) => unreachable!("handled above"),
+                | AwsSelector::Subnet(i)
+                | AwsSelector::LoadBalancer(i)
+                | AwsSelector::Lambda(i)
+                | AwsSelector::VpcEndpoint(i)
+                | AwsSelector::NatGateway(i) => i.clone(),
+                AwsSelector::Tag(_) | AwsSelector::Interface(_) => {
+                    unreachable!("handled above")
+                }
             };
             format!("{{ {}: {} }}", sel.key(), yaml_string(&id))
         }
