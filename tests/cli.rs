@@ -1620,7 +1620,7 @@ hosts:
   db: {{ eni: {} }}
   dbsg: {{ security_group: {} }}
   websubnet: {{ subnet: {} }}
-  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16] }}
+  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16, 10.20.0.0/16] }}
 expect:
   - {{ name: web reaches app, from: web, to: app, port: 8080 }}
   - {{ name: app reaches the database, from: app, to: dbsg, port: 1433 }}
