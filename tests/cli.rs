@@ -1868,6 +1868,7 @@ expect:
   - {{ name: web reaches app, from: web, to: app, port: 8080 }}
   - {{ name: app reaches the shared db, from: app, to: db, port: 5432 }}
   - {{ name: batch reaches the shared db, from: batch, to: db, port: 5432 }}
+  - {{ name: batch reaches the shared cache port, from: batch, to: db, port: 6379 }}
   - {{ name: nobody reaches the lb on ssh, from: any, to: lb, port: 22, deny: true }}
 ",
             app = m.id("app_instance"),
@@ -1893,6 +1894,7 @@ expect:
         ("zone::app reaches the shared db", "ok"),
         // ... and on the second's, read there through the role.
         ("zone::batch reaches the shared db", "ok"),
+        ("zone::batch reaches the shared cache port", "FAILED"),
         ("zone::nobody reaches the lb on ssh", "ok"),
     ] {
         assert!(
@@ -1910,6 +1912,16 @@ expect:
             "SG {} of {} has no ingress rule for tcp 8080 from 10.0.1.11",
             m.id("app_sg"),
             m.id("app")
+        )),
+        "{out}"
+    );
+    // Each failure explained by the configuration of the account it is in: the second
+    // account's security group, read there through the role.
+    assert!(
+        out.contains(&format!(
+            "SG {} of {} has no ingress rule for tcp 6379 from 10.20.1.60",
+            m.id("shared_sg"),
+            m.id("shared_db")
         )),
         "{out}"
     );

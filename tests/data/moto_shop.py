@@ -237,9 +237,16 @@ def main():
     shared_vpc = ec2b.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     shared_subnet = ec2b.create_subnet(VpcId=shared_vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
 
+    # The shared db's group takes 5432 from the batch job and from app, and nothing on 6379:
+    # flowgate explains the refused 6379 with it, read in this account.
+    shared_sg = ec2b.create_security_group(GroupName="shared-db", Description="db", VpcId=shared_vpc)["GroupId"]
+    ec2b.authorize_security_group_ingress(GroupId=shared_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+         "IpRanges": [{"CidrIp": "10.20.1.60/32"}, {"CidrIp": "10.0.2.20/32"}]}])
+
     def shared_eni(name, ip):
         return ec2b.create_network_interface(
-            SubnetId=shared_subnet, PrivateIpAddress=ip,
+            SubnetId=shared_subnet, PrivateIpAddress=ip, Groups=[shared_sg] if name == "shared-db" else [],
             TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": name}]}],
         )["NetworkInterface"]["NetworkInterfaceId"]
 
@@ -255,8 +262,10 @@ def main():
         shared_db: [rec(shared_db, "10.0.2.20", "10.20.1.50", 50100, 5432, "ACCEPT", 2),
                     rec(shared_db, "10.20.1.50", "10.0.2.20", 5432, 50100, "ACCEPT", 18),
                     rec(shared_db, "10.20.1.60", "10.20.1.50", 50200, 5432, "ACCEPT", 2),
-                    rec(shared_db, "10.20.1.50", "10.20.1.60", 5432, 50200, "ACCEPT", 18)],
-        shared_batch: [rec(shared_batch, "10.20.1.60", "10.20.1.50", 50200, 5432, "ACCEPT", 2),
+                    rec(shared_db, "10.20.1.50", "10.20.1.60", 5432, 50200, "ACCEPT", 18),
+                    rec(shared_db, "10.20.1.60", "10.20.1.50", 50300, 6379, "REJECT", 2)],
+        shared_batch: [rec(shared_batch, "10.20.1.60", "10.20.1.50", 50300, 6379, "ACCEPT", 2),
+                       rec(shared_batch, "10.20.1.60", "10.20.1.50", 50200, 5432, "ACCEPT", 2),
                        rec(shared_batch, "10.20.1.50", "10.20.1.60", 5432, 50200, "ACCEPT", 18)],
     }
     for eni, records in shared_streams.items():
@@ -314,7 +323,7 @@ def main():
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc), ("archive", archive), ("archive_log", archive_log),
         ("app_subnet", subnet["app"]), ("nat", nat), ("nat_ip", nat_ip), ("vpce", vpce["VpcEndpointId"]),
-        ("vpce_ip", vpce_ip), ("rds_sg", rds_sg), ("shared_db", shared_db), ("shared_vpc", shared_vpc), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
+        ("vpce_ip", vpce_ip), ("rds_sg", rds_sg), ("shared_db", shared_db), ("shared_vpc", shared_vpc), ("shared_sg", shared_sg), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
     ]:
         print(key, value)
     print("ready", flush=True)
