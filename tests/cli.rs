@@ -1971,6 +1971,35 @@ expect:
         assert!(!out.contains("NO_TRAFFIC"), "{out}");
     }
 
+    // A host of the second account whose flow log delivers to the central bucket: read under
+    // AWSLogs/222222222222/ only, with the role's credentials.
+    let vault = dir.path().join("vault.yaml");
+    std::fs::write(
+        &vault,
+        "app: vault\nhosts:\n  vault: { tag: { Name: shared-vault }, account: \"222222222222\" }\n  offices: { cidr: 192.168.0.0/16 }\nexpect:\n  - { name: the offices reach the vault, from: offices, to: vault, port: 443 }\n",
+    )
+    .unwrap();
+    let o = against_moto(&[
+        "check",
+        "--no-explain",
+        "--since",
+        "2h",
+        "--role-arn",
+        role,
+        "--external-id",
+        "shop-ci",
+        vault.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{}{err}", stdout(&o));
+    assert!(
+        err.contains("S3 s3://flowgate-central-logs/") && err.contains("1 objects fetched"),
+        "{err}"
+    );
+    // Listed under the second account's folder alone: the first account's objects are not even
+    // seen (none of them is counted as another flow log's).
+    assert!(!err.contains("of other flow logs left"), "{err}");
+
     // A monitoring account names the linked account's group by ARN: its format is read from
     // the flow log in that account, and the printed queries name the ARN.
     let arn = "arn:aws:logs:eu-west-1:222222222222:log-group:/vpc/shared";
@@ -3084,7 +3113,9 @@ fn discovery_reads_flow_logs_that_deliver_to_s3_and_only_their_objects() {
     let err = stderr(&o);
     assert!(err.contains("S3 s3://flowgate-central-logs/"), "{err}");
     assert!(
-        err.contains("1 objects fetched") && err.contains("1 of other flow logs left"),
+        // Left: the other flow log's object, and the second account's (see the two-account
+        // test): a run whose hosts name no account lists every account's folder.
+        err.contains("1 objects fetched") && err.contains("2 of other flow logs left"),
         "{err}"
     );
     // `query` says what would be read: the archive's flow log's object only.

@@ -444,6 +444,7 @@ pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, 
                 narrow: Some(Narrow {
                     region: region.clone(),
                     flow_logs: BTreeSet::new(),
+                    account: account.clone(),
                 }),
                 ..location.clone()
             });

@@ -318,12 +318,37 @@ def main():
     s3c.put_object(Bucket=central, Key=folder + name.format(archive_log), Body=gzip.compress(body.encode()))
     s3c.put_object(Bucket=central, Key=folder + name.format("fl-0ffffffffffffffff"), Body=b"not ours\n")
 
+    # The second account's archive delivers its flow log to the same central bucket, under
+    # AWSLogs/222222222222/ (a log-archive bucket every account writes to). It sits in a VPC of
+    # its own, with no CloudWatch flow log: discovery reads it from S3, with the role's
+    # credentials (moto lets them read the bucket, as the bucket policy of a log archive does).
+    ec2c = second("ec2")
+    vault_vpc = ec2c.create_vpc(CidrBlock="10.21.0.0/16")["Vpc"]["VpcId"]
+    vault_subnet = ec2c.create_subnet(VpcId=vault_vpc, CidrBlock="10.21.0.0/24")["Subnet"]["SubnetId"]
+    vault = ec2c.create_network_interface(
+        SubnetId=vault_subnet, PrivateIpAddress="10.21.0.5",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shared-vault"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    vault_log = ec2c.create_flow_logs(
+        ResourceType="NetworkInterface", ResourceIds=[vault], TrafficType="ALL", LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{central}",
+        DestinationOptions={"FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": False},
+    )["FlowLogIds"][0]
+    vault_body = "\n".join([
+        header,
+        f"2 222222222222 {vault} 192.168.5.5 10.21.0.5 50010 443 6 3 180 {s3_start} {s3_end} ACCEPT OK",
+        f"2 222222222222 {vault} 10.21.0.5 192.168.5.5 443 50010 6 3 180 {s3_start} {s3_end} ACCEPT OK",
+    ]) + "\n"
+    vault_key = (f"AWSLogs/222222222222/vpcflowlogs/eu-west-1/{slot:%Y/%m/%d}/"
+                 f"222222222222_vpcflowlogs_eu-west-1_{vault_log}_{slot:%Y%m%dT%H%M}Z_0000abce.log.gz")
+    s3c.put_object(Bucket=central, Key=vault_key, Body=gzip.compress(vault_body.encode()))
+
     for key, value in [
         ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc), ("archive", archive), ("archive_log", archive_log),
         ("app_subnet", subnet["app"]), ("nat", nat), ("nat_ip", nat_ip), ("vpce", vpce["VpcEndpointId"]),
-        ("vpce_ip", vpce_ip), ("rds_sg", rds_sg), ("shared_db", shared_db), ("shared_vpc", shared_vpc), ("shared_sg", shared_sg), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
+        ("vpce_ip", vpce_ip), ("rds_sg", rds_sg), ("shared_db", shared_db), ("shared_vpc", shared_vpc), ("shared_sg", shared_sg), ("vault_log", vault_log), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
     ]:
         print(key, value)
     print("ready", flush=True)
