@@ -316,11 +316,11 @@ fn yaml_string(s: &str) -> String {
 pub fn host_yaml(selector: &HostSelector, account: Option<&str>) -> String {
     let yaml = selector_yaml(selector);
     match account {
-        Some(a) => format!(
-            "{}, account: {} }}",
-            yaml.trim_end_matches(" }"),
-            yaml_string(a)
-        ),
+        // Every selector's YAML is one flow mapping: the account goes inside it.
+        Some(a) => match yaml.strip_suffix(" }") {
+            Some(open) => format!("{open}, account: {} }}", yaml_string(a)),
+            None => yaml,
+        },
         None => yaml,
     }
 }
@@ -399,4 +399,31 @@ pub fn address_hosts(o: &Observed) -> Vec<Named> {
             yaml: format!("{{ ip: {} }}", yaml_string(&a.to_string())),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod host_yaml_tests {
+    use super::*;
+
+    /// What observe writes back must load as the same host: the account inside its mapping.
+    #[test]
+    fn hosts_are_written_back_with_their_account_and_load_again() {
+        let src = "app: a\nhosts:\n  db: { tag: { Name: shared-db }, account: \"222222222222\" }\n  rds: { interface: { description: RDSNetworkInterface, type: interface } }\n  lb: { load_balancer: shop-lb }\nexpect: [{from: lb, to: db, port: 5432}, {from: lb, to: rds, port: 5432}]\n";
+        let spec = crate::spec::parse(std::path::Path::new("s.yaml"), src).unwrap();
+        let hosts: Vec<String> = spec
+            .hosts
+            .iter()
+            .map(|(name, h)| format!("  {name}: {}", host_yaml(&h.selector, h.account.as_deref())))
+            .collect();
+        let again = format!(
+            "app: a\nhosts:\n{}\nexpect: [{{from: lb, to: db, port: 5432}}, {{from: lb, to: rds, port: 5432}}]\n",
+            hosts.join("\n")
+        );
+        let reread = crate::spec::parse(std::path::Path::new("s.yaml"), &again)
+            .unwrap_or_else(|p| panic!("{again}\n{p:?}"));
+        for (name, h) in &spec.hosts {
+            assert_eq!(reread.hosts[name].selector, h.selector, "{again}");
+            assert_eq!(reread.hosts[name].account, h.account, "{again}");
+        }
+    }
 }
