@@ -189,11 +189,12 @@ pub struct EvidenceArgs {
     #[arg(long, value_name = "DURATION", help_heading = "Evidence")]
     pub since: Option<humantime::Duration>,
 
-    /// CloudWatch log group with the flow logs (repeatable); default: the log groups of the flow
-    /// logs that cover the specs' hosts (ec2:DescribeFlowLogs)
+    /// CloudWatch log group with the flow logs (repeatable), by name or by ARN (a monitoring
+    /// account's view of a linked account's group); default: the log groups of the flow logs that
+    /// cover the specs' hosts (ec2:DescribeFlowLogs)
     #[arg(
         long = "log-group",
-        value_name = "NAME",
+        value_name = "NAME|ARN",
         value_parser = log_group_name,
         help_heading = "CloudWatch Logs"
     )]
@@ -245,6 +246,16 @@ pub struct AwsArgs {
     /// Send every AWS call to this endpoint instead (a local emulator)
     #[arg(long, value_name = "URL", help_heading = "AWS")]
     pub endpoint_url: Option<String>,
+
+    /// The role to assume (sts:AssumeRole, once per account and run) in each account a host
+    /// names (`account:`) other than the caller's: an ARN with `{account}` for the account id,
+    /// e.g. 'arn:aws:iam::{account}:role/flowgate-reader'
+    #[arg(long, value_name = "ARN", value_parser = role_template, help_heading = "AWS")]
+    pub role_arn: Option<String>,
+
+    /// The external id the role's trust policy asks for (with --role-arn)
+    #[arg(long, value_name = "ID", requires = "role_arn", help_heading = "AWS")]
+    pub external_id: Option<String>,
 }
 
 impl AwsArgs {
@@ -253,7 +264,22 @@ impl AwsArgs {
             region: self.region.clone(),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            role_arn: self.role_arn.clone(),
+            external_id: self.external_id.clone(),
         }
+    }
+}
+
+/// A role ARN template: an IAM role ARN whose account is `{account}`.
+fn role_template(s: &str) -> Result<String, String> {
+    let ok = s.starts_with("arn:")
+        && s.split(':').nth(2) == Some("iam")
+        && s.contains(":role/")
+        && s.contains("{account}");
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("not a role ARN template: write it as 'arn:aws:iam::{account}:role/NAME' ({account} is replaced by each account id)".into())
     }
 }
 
@@ -428,15 +454,29 @@ fn rfc3339(s: &str) -> Result<u64, String> {
         .map_err(|_| "times before 1970 are not flow-log times".to_string())
 }
 
-/// A log group name as CloudWatch Logs allows it (1-512 of `a-zA-Z0-9_-/.#`): anything else
-/// is a typo, or text that would break the query listing `flowgate query` prints.
+/// A log group name as CloudWatch Logs allows it (1-512 of `a-zA-Z0-9_-/.#`), or a log group's
+/// ARN (`arn:aws:logs:REGION:ACCOUNT:log-group:NAME`, for a monitoring account's view of linked
+/// accounts; a trailing `:*`, as DescribeLogGroups writes it, is dropped): anything else is a
+/// typo, or text that would break the query listing `flowgate query` prints.
 fn log_group_name(s: &str) -> Result<String, String> {
-    let ok = (1..=512).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b'.' | b'#'));
-    if ok {
+    let name_ok = |n: &str| {
+        (1..=512).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b'.' | b'#'))
+    };
+    if s.starts_with("arn:") {
+        let arn = s.strip_suffix(":*").unwrap_or(s);
+        return match crate::source::insights::GroupArn::parse(arn) {
+            Some(g) if name_ok(&g.name) => Ok(arn.to_string()),
+            _ => Err("not a log group ARN: arn:aws:logs:REGION:ACCOUNT:log-group:NAME".into()),
+        };
+    }
+    if name_ok(s) {
         Ok(s.to_string())
     } else {
-        Err("not a log group name: 1 to 512 letters, digits and _ - / . #".into())
+        Err(
+            "not a log group name: 1 to 512 letters, digits and _ - / . #, or a log group ARN"
+                .into(),
+        )
     }
 }

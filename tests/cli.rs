@@ -1620,7 +1620,7 @@ hosts:
   db: {{ eni: {} }}
   dbsg: {{ security_group: {} }}
   websubnet: {{ subnet: {} }}
-  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16] }}
+  internet: {{ cidr: 0.0.0.0/0, except: [10.0.0.0/16, 10.20.0.0/16] }}
 expect:
   - {{ name: web reaches app, from: web, to: app, port: 8080 }}
   - {{ name: app reaches the database, from: app, to: dbsg, port: 1433 }}
@@ -1762,6 +1762,263 @@ fn failures_name_the_security_group_or_network_acl_rule_to_change() {
         !std::fs::read_to_string(&junit)
             .unwrap()
             .contains("why (the security groups")
+    );
+}
+
+/// Managed services as hosts, resolved in moto to the addresses of the interfaces they own: a
+/// NAT gateway and an interface endpoint (moto makes their interfaces), a load balancer, a Lambda
+/// function and an RDS database (interfaces made with AWS's descriptions; moto filters those).
+/// The interface-type and requester-id filters moto does not implement: src/resolve/ec2/tests.rs.
+#[test]
+fn managed_services_resolve_to_the_addresses_of_their_interfaces() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("managed.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "app: managed
+hosts:
+  web: {{ ip: 10.0.1.10 }}
+  lb: {{ load_balancer: shop-lb }}
+  reports: {{ lambda: shop-reports }}
+  logs: {{ vpc_endpoint: {vpce} }}
+  nat: {{ nat_gateway: {nat} }}
+  db: {{ interface: {{ description: RDSNetworkInterface, security_group: {rds_sg} }} }}
+expect:
+  - {{ from: web, to: lb, port: 443 }}
+  - {{ from: any, to: lb, port: 80, deny: true }}
+  - {{ from: any, to: reports, port: 443, deny: true }}
+  - {{ from: any, to: logs, port: 443, deny: true }}
+  - {{ from: any, to: nat, port: 443, deny: true }}
+  - {{ from: any, to: db, port: 5432, deny: true }}
+",
+            vpce = m.id("vpce"),
+            nat = m.id("nat"),
+            rds_sg = m.id("rds_sg"),
+        ),
+    )
+    .unwrap();
+    let o = against_moto(&["query", "--log-group", "/vpc/shop", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    // (A check's query names its narrower side.) The load balancer's two interfaces, not those
+    // of `shop-lb-old`; function `shop-reports`'s, not `shop-reports-v2`'s.
+    for (says, why) in [
+        (
+            "isIpInSubnet(dstAddr, \"10.0.5.10/31\")",
+            "the load balancer's interfaces",
+        ),
+        ("\"10.0.5.20\"", "the function's interface"),
+        ("\"10.0.5.30\"", "the database's interface"),
+        (
+            &format!("\"{}\"", m.id("vpce_ip")),
+            "the endpoint's interface",
+        ),
+        (
+            &format!("\"{}\"", m.id("nat_ip")),
+            "the NAT gateway's interface",
+        ),
+    ] {
+        assert!(out.contains(says), "{why}: {says} in\n{out}");
+    }
+    for not in ["10.0.5.12", "10.0.5.21"] {
+        assert!(!out.contains(not), "{not} is another service's: {out}");
+    }
+    // A selector that matches nothing is a spec error naming it.
+    std::fs::write(
+        &spec,
+        "app: managed\nhosts:\n  lb: { load_balancer: shop-lb-gone }\n  nat: { nat_gateway: nat-0123456789abcdef0 }\n  fn: { lambda: shop }\nexpect:\n  - { from: lb, to: nat, port: 443 }\n  - { from: fn, to: lb, port: 443 }\n",
+    )
+    .unwrap();
+    let o = against_moto(&["query", "--log-group", "/vpc/shop", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    for says in [
+        ":3:3: host `lb`: load_balancer shop-lb-gone matches no network interface",
+        "ELB app/NAME/...",
+        ":4:3: host `nat`: nat_gateway nat-0123456789abcdef0 matches no NAT gateway",
+        // `shop` is a prefix of `shop-reports`, whose interface is not function `shop`'s.
+        ":5:3: host `fn`: lambda shop matches no network interface",
+    ] {
+        assert!(err.contains(says), "{says} in\n{err}");
+    }
+}
+
+/// Hosts in two accounts and a load balancer, in one command: the second account's hosts are
+/// resolved, and their flow logs found and read, through the role the template names there
+/// (moto keeps the accounts apart by the assumed role's credentials); a failure in the first
+/// account is explained by its security group.
+#[test]
+fn hosts_in_two_accounts_resolve_and_are_judged_on_each_accounts_flow_logs() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("landing-zone.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "app: zone
+hosts:
+  web: {{ tag: {{ Name: shop-web }} }}
+  app: {{ instance: {app} }}
+  lb: {{ load_balancer: shop-lb }}
+  db: {{ tag: {{ Name: shared-db }}, account: \"222222222222\" }}
+  batch: {{ tag: {{ Name: shared-batch }}, account: \"222222222222\" }}
+expect:
+  - {{ name: web reaches app, from: web, to: app, port: 8080 }}
+  - {{ name: app reaches the shared db, from: app, to: db, port: 5432 }}
+  - {{ name: batch reaches the shared db, from: batch, to: db, port: 5432 }}
+  - {{ name: batch reaches the shared cache port, from: batch, to: db, port: 6379 }}
+  - {{ name: nobody reaches the lb on ssh, from: any, to: lb, port: 22, deny: true }}
+",
+            app = m.id("app_instance"),
+        ),
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let role = "arn:aws:iam::{account}:role/flowgate-reader";
+    let common = ["--insights-rows", "raw", "--since", "1h"];
+    let o = against_moto(
+        &[
+            &["check", "--role-arn", role, "--external-id", "shop-ci"][..],
+            &common,
+            &[spec],
+        ]
+        .concat(),
+    );
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(101), "{out}{err}");
+    for (test, result) in [
+        ("zone::web reaches app", "FAILED"),
+        // Judged on the first account's records (app's interface), ...
+        ("zone::app reaches the shared db", "ok"),
+        // ... and on the second's, read there through the role.
+        ("zone::batch reaches the shared db", "ok"),
+        ("zone::batch reaches the shared cache port", "FAILED"),
+        ("zone::nobody reaches the lb on ssh", "ok"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("test {test} ")) && l.ends_with(result)),
+            "{test}: {result} in\n{out}"
+        );
+    }
+    assert!(
+        err.contains("/vpc/shared"),
+        "the second account's log group: {err}"
+    );
+    assert!(
+        out.contains(&format!(
+            "SG {} of {} has no ingress rule for tcp 8080 from 10.0.1.11",
+            m.id("app_sg"),
+            m.id("app")
+        )),
+        "{out}"
+    );
+    // Each failure explained by the configuration of the account it is in: the second
+    // account's security group, read there through the role.
+    assert!(
+        out.contains(&format!(
+            "SG {} of {} has no ingress rule for tcp 6379 from 10.20.1.60",
+            m.id("shared_sg"),
+            m.id("shared_db")
+        )),
+        "{out}"
+    );
+    // The assumed role's credentials are moto's ASIA... keys: never printed.
+    assert!(!out.contains("ASIA") && !err.contains("ASIA"), "{out}{err}");
+
+    // Without a role to assume there, another account is a usage error that says what to add.
+    let o = against_moto(&[&["check"][..], &common, &[spec]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("host `db` is in account 222222222222, not the caller's (123456789012)")
+            && err.contains("add --role-arn 'arn:aws:iam::{account}:role/NAME'"),
+        "{err}"
+    );
+
+    // A role that cannot be assumed (refused, or the external id wrong) leaves the checks that
+    // need it UNAVAILABLE, naming the role and the account: never a pass or NO_TRAFFIC.
+    for (role, external) in [
+        ("arn:aws:iam::{account}:role/flowgate-denied", "shop-ci"),
+        ("arn:aws:iam::{account}:role/flowgate-reader", "wrong"),
+    ] {
+        let o = against_moto(
+            &[
+                &["check", "--role-arn", role, "--external-id", external][..],
+                &common,
+                &["--skip", "web reaches app", "--skip", "lb on ssh", spec],
+            ]
+            .concat(),
+        );
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(3), "{out}{}", stderr(&o));
+        let arn = role.replace("{account}", "222222222222");
+        for test in ["app reaches the shared db", "batch reaches the shared db"] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&format!("test zone::{test} ")) && l.ends_with("FAILED")),
+                "{test}: {out}"
+            );
+        }
+        assert!(
+            out.contains(&format!(
+                "cannot assume role {arn} in account 222222222222: sts:AssumeRole: AccessDenied"
+            )),
+            "{out}"
+        );
+        assert!(!out.contains("NO_TRAFFIC"), "{out}");
+    }
+
+    // A host of the second account whose flow log delivers to the central bucket: read under
+    // AWSLogs/222222222222/ only, with the role's credentials.
+    let vault = dir.path().join("vault.yaml");
+    std::fs::write(
+        &vault,
+        "app: vault\nhosts:\n  vault: { tag: { Name: shared-vault }, account: \"222222222222\" }\n  offices: { cidr: 192.168.0.0/16 }\nexpect:\n  - { name: the offices reach the vault, from: offices, to: vault, port: 443 }\n",
+    )
+    .unwrap();
+    let o = against_moto(&[
+        "check",
+        "--no-explain",
+        "--since",
+        "2h",
+        "--role-arn",
+        role,
+        "--external-id",
+        "shop-ci",
+        vault.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{}{err}", stdout(&o));
+    assert!(
+        err.contains("S3 s3://flowgate-central-logs/") && err.contains("1 objects fetched"),
+        "{err}"
+    );
+    // Listed under the second account's folder alone: the first account's objects are not even
+    // seen (none of them is counted as another flow log's).
+    assert!(!err.contains("of other flow logs left"), "{err}");
+
+    // A monitoring account names the linked account's group by ARN: its format is read from
+    // the flow log in that account, and the printed queries name the ARN.
+    let arn = "arn:aws:logs:eu-west-1:222222222222:log-group:/vpc/shared";
+    let o = against_moto(&[
+        "query",
+        "--log-group",
+        arn,
+        "--role-arn",
+        role,
+        "--external-id",
+        "shop-ci",
+        spec,
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains(&format!("# log groups: {arn}\n")), "{out}");
+    assert!(
+        out.contains("parse @message"),
+        "the flow log's custom format: {out}"
     );
 }
 
@@ -2145,6 +2402,39 @@ fn query_prints_what_check_would_ask_of_the_discovered_log_group() {
             "parse @message \"* * * * * * * * * * * * *\" as interfaceId, srcAddr, dstAddr"
         ),
         "{out}"
+    );
+}
+
+#[test]
+fn query_snapshot_for_log_groups_named_by_arn() {
+    // A monitoring account's view of linked accounts: the groups by ARN, in logGroupIdentifiers.
+    let o = run(&[
+        "query",
+        "--log-group",
+        "arn:aws:logs:eu-west-1:111111111111:log-group:/vpc/flow-logs",
+        "--log-group",
+        "arn:aws:logs:eu-west-1:222222222222:log-group:/vpc/flow-logs:*",
+        "--log-format",
+        "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}",
+        "--start",
+        "2026-11-20T09:00:00Z",
+        "--end",
+        "2026-11-20T10:00:00Z",
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("query_by_arn", stdout(&o));
+    let bad = run(&[
+        "query",
+        "--log-group",
+        "arn:aws:logs:eu-west-1:2222:log-group:/x",
+        SPEC,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("not a log group ARN"),
+        "{}",
+        stderr(&bad)
     );
 }
 
@@ -2823,7 +3113,9 @@ fn discovery_reads_flow_logs_that_deliver_to_s3_and_only_their_objects() {
     let err = stderr(&o);
     assert!(err.contains("S3 s3://flowgate-central-logs/"), "{err}");
     assert!(
-        err.contains("1 objects fetched") && err.contains("1 of other flow logs left"),
+        // Left: the other flow log's object, and the second account's (see the two-account
+        // test): a run whose hosts name no account lists every account's folder.
+        err.contains("1 objects fetched") && err.contains("2 of other flow logs left"),
         "{err}"
     );
     // `query` says what would be read: the archive's flow log's object only.

@@ -70,7 +70,7 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
     let config = match (&g.aws, args.no_explain) {
         (Some(aws), false) => {
             let wanted = explain::wanted(&g.plan, &g.strict, g.evidence.as_deref(), no_traffic);
-            Some(explain::config::fetch_wanted(&aws.ec2, &wanted).await)
+            Some(explain::config::fetch_accounts(aws, &wanted).await)
         }
         _ => None,
     };

@@ -131,7 +131,7 @@ pub async fn resolve_all(specs: &[Spec], aws: Option<&Aws>) -> Result<Vec<resolv
     let mut hosts = Vec::new();
     let mut problems = Vec::new();
     for s in specs {
-        match resolve::resolve(s, aws.map(|a| &a.ec2)).await {
+        match resolve::resolve(s, aws).await {
             Ok(h) => hosts.push(h),
             Err(mut p) => problems.append(&mut p),
         }
@@ -185,7 +185,7 @@ pub fn strict_question(plan: &Arc<Plan>, strict: &[plan::Strict]) -> Option<sour
 /// Locates and opens the evidence the request names, for this plan.
 pub async fn open(request: &Request, plan: &Plan, aws: Option<&Aws>) -> Result<Source, Error> {
     let at = source::locate(request, plan, aws).await?;
-    Ok(source::open(at, request, aws)?)
+    Ok(source::open(at, request, aws).await?)
 }
 
 /// Loads the specs a command names.

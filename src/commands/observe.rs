@@ -54,7 +54,7 @@ pub async fn run(args: ObserveArgs) -> Result<ExitCode, Error> {
                 named.push(Named {
                     name: name.clone(),
                     addrs: h.addrs.clone(),
-                    yaml: host_yaml(&host.selector),
+                    yaml: host_yaml(&host.selector, host.account.as_deref()),
                 });
             }
         }
@@ -315,8 +315,20 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// A spec host written back the way the spec gave it.
-pub fn host_yaml(selector: &HostSelector) -> String {
+/// A spec host written back the way the spec gave it, with its account.
+pub fn host_yaml(selector: &HostSelector, account: Option<&str>) -> String {
+    let yaml = selector_yaml(selector);
+    match account {
+        // Every selector's YAML is one flow mapping: the account goes inside it.
+        Some(a) => match yaml.strip_suffix(" }") {
+            Some(open) => format!("{open}, account: {} }}", yaml_string(a)),
+            None => yaml,
+        },
+        None => yaml,
+    }
+}
+
+fn selector_yaml(selector: &HostSelector) -> String {
     let list = |v: &[ipnet::IpNet]| {
         v.iter()
             .map(|n| yaml_string(&n.to_string()))
@@ -341,13 +353,32 @@ pub fn host_yaml(selector: &HostSelector) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        HostSelector::Aws(AwsSelector::Interface(f)) => format!(
+            "{{ interface: {{ {} }} }}",
+            [
+                ("description", &f.description),
+                ("requester", &f.requester),
+                ("type", &f.kind),
+                ("security_group", &f.security_group),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {}", yaml_string(v))))
+            .collect::<Vec<_>>()
+            .join(", ")
+        ),
         HostSelector::Aws(sel) => {
             let id = match sel {
                 AwsSelector::Instance(i)
                 | AwsSelector::Eni(i)
                 | AwsSelector::SecurityGroup(i)
-                | AwsSelector::Subnet(i) => i.clone(),
-                AwsSelector::Tag(_) => unreachable!("handled above"),
+                | AwsSelector::Subnet(i)
+                | AwsSelector::LoadBalancer(i)
+                | AwsSelector::Lambda(i)
+                | AwsSelector::VpcEndpoint(i)
+                | AwsSelector::NatGateway(i) => i.clone(),
+                AwsSelector::Tag(_) | AwsSelector::Interface(_) => {
+                    unreachable!("handled above")
+                }
             };
             format!("{{ {}: {} }}", sel.key(), yaml_string(&id))
         }
@@ -371,4 +402,31 @@ pub fn address_hosts(o: &Observed) -> Vec<Named> {
             yaml: format!("{{ ip: {} }}", yaml_string(&a.to_string())),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod host_yaml_tests {
+    use super::*;
+
+    /// What observe writes back must load as the same host: the account inside its mapping.
+    #[test]
+    fn hosts_are_written_back_with_their_account_and_load_again() {
+        let src = "app: a\nhosts:\n  db: { tag: { Name: shared-db }, account: \"222222222222\" }\n  rds: { interface: { description: RDSNetworkInterface, type: interface } }\n  lb: { load_balancer: shop-lb }\nexpect: [{from: lb, to: db, port: 5432}, {from: lb, to: rds, port: 5432}]\n";
+        let spec = crate::spec::parse(std::path::Path::new("s.yaml"), src).unwrap();
+        let hosts: Vec<String> = spec
+            .hosts
+            .iter()
+            .map(|(name, h)| format!("  {name}: {}", host_yaml(&h.selector, h.account.as_deref())))
+            .collect();
+        let again = format!(
+            "app: a\nhosts:\n{}\nexpect: [{{from: lb, to: db, port: 5432}}, {{from: lb, to: rds, port: 5432}}]\n",
+            hosts.join("\n")
+        );
+        let reread = crate::spec::parse(std::path::Path::new("s.yaml"), &again)
+            .unwrap_or_else(|p| panic!("{again}\n{p:?}"));
+        for (name, h) in &spec.hosts {
+            assert_eq!(reread.hosts[name].selector, h.selector, "{again}");
+            assert_eq!(reread.hosts[name].account, h.account, "{again}");
+        }
+    }
 }

@@ -57,11 +57,22 @@ pub struct Wanted {
     pub ips: BTreeSet<IpAddr>,
     pub enis: BTreeSet<String>,
     pub nets: BTreeSet<IpNet>,
+    /// What is wanted in other accounts (hosts that name one), read there.
+    pub accounts: BTreeMap<String, Wanted>,
 }
 
 impl Wanted {
-    /// Adds one side of a check: its interfaces (from its places) and its addresses.
+    /// Adds one side of a check: its interfaces (from its places) and its addresses, in the
+    /// account its places are in.
     pub fn add_side(&mut self, addrs: &AddrSet, places: &[Place]) {
+        if let Some(account) = places.iter().find_map(|p| p.account.clone()) {
+            let there = self.accounts.entry(account).or_default();
+            there.add_side(addrs, &[]);
+            there
+                .enis
+                .extend(places.iter().filter_map(|p| p.eni.clone()));
+            return;
+        }
         self.enis
             .extend(places.iter().filter_map(|p| p.eni.clone()));
         for n in addrs.ranges().networks() {
@@ -78,6 +89,36 @@ impl Config {
     pub fn end(&self, ip: IpAddr) -> End {
         self.ends.get(&ip).cloned().unwrap_or_default()
     }
+
+    /// Takes in another account's configuration: interface ids, group ids and VPC ids are
+    /// unique across accounts, so the two never clash.
+    pub fn merge(&mut self, other: Config) {
+        for (ip, end) in other.ends {
+            self.ends.entry(ip).or_insert(end);
+        }
+        self.members.groups.extend(other.members.groups);
+        self.members.prefix_lists.extend(other.members.prefix_lists);
+        self.interfaces.extend(other.interfaces);
+        self.routing.tables.extend(other.routing.tables);
+        self.routing.vpc_cidrs.extend(other.routing.vpc_cidrs);
+        if self.routing.unread.is_none() {
+            self.routing.unread = other.routing.unread;
+        }
+    }
+}
+
+/// Fetches what `wanted` names in the caller's account and, through the role, in each other
+/// account it names: the configuration of every account the checks' hosts live in.
+pub async fn fetch_accounts(aws: &crate::aws::Aws, wanted: &Wanted) -> Result<Config, String> {
+    let mut config = fetch_wanted(&aws.ec2, wanted).await?;
+    for (account, w) in &wanted.accounts {
+        let there = aws.in_account(Some(account)).await?;
+        let other = fetch_wanted(&there.ec2, w)
+            .await
+            .map_err(|e| format!("in account {account}: {e}"))?;
+        config.merge(other);
+    }
+    Ok(config)
 }
 
 fn rules_of(perms: &[IpPermission]) -> Vec<SgRule> {

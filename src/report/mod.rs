@@ -269,6 +269,11 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
             }
             Provenance::Insights(read) => {
                 let c = &read.cost;
+                // Several readings (log groups in two accounts, say): each says its own groups.
+                let source = match ev.provenance.len() {
+                    1 => source.to_string(),
+                    _ => format!("CloudWatch Logs Insights on {}", read.groups.join(", ")),
+                };
                 out.push_str(&format!(
                     "evidence: {source}; judged: {}\ncost: {} Logs Insights {}, {} records and {} scanned, {} records matched{}\n",
                     ranges(&read.ranges),

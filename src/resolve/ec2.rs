@@ -21,6 +21,8 @@ pub struct Eni {
     pub subnet: Option<String>,
     /// Its security groups.
     pub groups: Vec<String>,
+    /// What AWS wrote in its description (`ELB app/shop-web/...`, `AWS Lambda VPC ENI-...`).
+    pub description: Option<String>,
 }
 
 pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
@@ -74,6 +76,7 @@ fn eni(n: &NetworkInterface) -> Option<Eni> {
             .iter()
             .filter_map(|g| g.group_id().map(str::to_string))
             .collect(),
+        description: n.description().map(str::to_string),
     })
 }
 
@@ -113,6 +116,108 @@ async fn instances_with(client: &Client, filters: Vec<Filter>) -> Result<Vec<Str
     Ok(ids)
 }
 
+/// The descriptions Elastic Load Balancing gives the interfaces of a load balancer named `name`:
+/// `ELB app/NAME/ID` (Application), `ELB net/NAME/ID` (Network), `ELB gwy/NAME/ID` (Gateway),
+/// `ELB NAME` (Classic). EC2's filter takes `*` as a wildcard.
+pub fn load_balancer_descriptions(name: &str) -> [String; 4] {
+    [
+        format!("ELB app/{name}/*"),
+        format!("ELB net/{name}/*"),
+        format!("ELB gwy/{name}/*"),
+        format!("ELB {name}"),
+    ]
+}
+
+/// Whether an interface's description is one Lambda gives a function `name`'s interfaces:
+/// `AWS Lambda VPC ENI-NAME-UUID`. EC2's wildcard alone would take function `shop-api`'s
+/// interfaces for function `shop`'s, so the rest must be the UUID.
+pub fn is_lambda_description(description: &str, name: &str) -> bool {
+    let Some(rest) = description
+        .strip_prefix("AWS Lambda VPC ENI-")
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    rest.len() == 36
+        && rest.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The interface ids of a VPC endpoint; `None` when there is no such endpoint.
+async fn vpc_endpoint_enis(client: &Client, id: &str) -> Result<Option<Vec<String>>, String> {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    match client
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .vpc_endpoints()
+            .first()
+            .map(|e| e.network_interface_ids().to_vec())),
+        Err(e)
+            if e.code()
+                .is_some_and(|c| c.starts_with("InvalidVpcEndpointId")) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(describe("ec2:DescribeVpcEndpoints", &e).with_help()),
+    }
+}
+
+/// The interface ids of a NAT gateway (one per address it has); `None` when there is no such
+/// gateway.
+async fn nat_gateway_enis(client: &Client, id: &str) -> Result<Option<Vec<String>>, String> {
+    let out = client
+        .describe_nat_gateways()
+        .filter(filter("nat-gateway-id", [id]))
+        .send()
+        .await
+        .map_err(|e| describe("ec2:DescribeNatGateways", &e).with_help())?;
+    Ok(out.nat_gateways().first().map(|g| {
+        g.nat_gateway_addresses()
+            .iter()
+            .filter_map(|a| a.network_interface_id().map(str::to_string))
+            .collect()
+    }))
+}
+
+async fn enis_by_id(client: &Client, ids: Vec<String>) -> Result<Vec<Eni>, String> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(VALUES_PER_FILTER) {
+        out.extend(
+            describe_enis(client, vec![filter("network-interface-id", chunk.to_vec())]).await?,
+        );
+    }
+    Ok(out)
+}
+
+/// What a selector found: the interfaces, or that what it names is not there (`what`: "subnet",
+/// "VPC endpoint", ...).
+pub enum Found {
+    Enis(Vec<Eni>),
+    NoSuch(&'static str),
+}
+
+/// The interfaces a selector names, or which thing it names does not exist (a subnet, a VPC
+/// endpoint, a NAT gateway): for the selectors that name a resource with interfaces of its own.
+pub async fn find(client: &Client, sel: &AwsSelector) -> Result<Found, String> {
+    let ids = match sel {
+        AwsSelector::VpcEndpoint(id) => vpc_endpoint_enis(client, id).await?.ok_or("VPC endpoint"),
+        AwsSelector::NatGateway(id) => nat_gateway_enis(client, id).await?.ok_or("NAT gateway"),
+        _ => return Ok(Found::Enis(enis_of(client, sel).await?)),
+    };
+    match ids {
+        Err(what) => Ok(Found::NoSuch(what)),
+        Ok(ids) if ids.is_empty() => Ok(Found::Enis(Vec::new())),
+        Ok(ids) => Ok(Found::Enis(enis_by_id(client, ids).await?)),
+    }
+}
+
 /// The interfaces a selector names. `tag` matches interfaces that carry the tags themselves or
 /// whose instance does (an instance's tags are not copied to its interfaces).
 pub async fn enis_of(client: &Client, sel: &AwsSelector) -> Result<Vec<Eni>, String> {
@@ -146,6 +251,47 @@ pub async fn enis_of(client: &Client, sel: &AwsSelector) -> Result<Vec<Eni>, Str
         }
         AwsSelector::Subnet(id) => {
             describe_enis(client, vec![filter("subnet-id", [id.clone()])]).await?
+        }
+        AwsSelector::LoadBalancer(name) => {
+            describe_enis(
+                client,
+                vec![filter("description", load_balancer_descriptions(name))],
+            )
+            .await?
+        }
+        AwsSelector::Lambda(name) => {
+            let mut enis = describe_enis(
+                client,
+                vec![filter(
+                    "description",
+                    [format!("AWS Lambda VPC ENI-{name}-*")],
+                )],
+            )
+            .await?;
+            enis.retain(|e| {
+                e.description
+                    .as_deref()
+                    .is_some_and(|d| is_lambda_description(d, name))
+            });
+            enis
+        }
+        AwsSelector::VpcEndpoint(_) | AwsSelector::NatGateway(_) => {
+            match Box::pin(find(client, sel)).await? {
+                Found::Enis(enis) => enis,
+                Found::NoSuch(_) => Vec::new(),
+            }
+        }
+        AwsSelector::Interface(f) => {
+            let filters: Vec<Filter> = [
+                ("description", &f.description),
+                ("requester-id", &f.requester),
+                ("interface-type", &f.kind),
+                ("group-id", &f.security_group),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| filter(name, [v.clone()])))
+            .collect();
+            describe_enis(client, filters).await?
         }
     };
     // The same interface can come from both tag lookups.
@@ -218,3 +364,6 @@ pub async fn subnet_networks(
     );
     Ok(Some((nets, s.vpc_id().map(str::to_string))))
 }
+
+#[cfg(test)]
+mod tests;

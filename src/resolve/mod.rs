@@ -328,6 +328,8 @@ pub struct Place {
     pub eni: Option<String>,
     pub subnet: Option<String>,
     pub vpc: Option<String>,
+    /// The account that owns it, when a host named one (`None`: the caller's).
+    pub account: Option<String>,
 }
 
 impl Place {
@@ -340,6 +342,7 @@ impl Place {
             eni: Some(e.id.clone()),
             subnet: e.subnet.clone(),
             vpc: e.vpc.clone(),
+            account: None,
         }
     }
 }
@@ -347,7 +350,11 @@ impl Place {
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<&str> = self.ids().map(String::as_str).collect();
-        f.write_str(&ids.join(" in "))
+        f.write_str(&ids.join(" in "))?;
+        match &self.account {
+            Some(a) => write!(f, " (account {a})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -358,13 +365,10 @@ pub type Hosts = BTreeMap<String, Result<Host, String>>;
 /// Resolves the hosts of a spec. Hosts given by address need nothing; AWS selectors are looked
 /// up through EC2 when `ec2` is there. A selector that matches no interface, or one with no way
 /// to reach EC2, is a problem of the spec.
-pub async fn resolve(
-    spec: &Spec,
-    ec2: Option<&aws_sdk_ec2::Client>,
-) -> Result<Hosts, Vec<Problem>> {
-    if ec2.is_none() {
+pub async fn resolve(spec: &Spec, aws: Option<&crate::aws::Aws>) -> Result<Hosts, Vec<Problem>> {
+    let Some(aws) = aws else {
         return resolve_local(spec);
-    }
+    };
     let mut resolved = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, host) in &spec.hosts {
@@ -379,15 +383,46 @@ pub async fn resolve(
                 resolved.insert(name.clone(), Ok(Host::of_networks(include, exclude)));
             }
             HostSelector::Aws(sel) => {
-                let ec2 = ec2.expect("checked above");
+                let account = host.account.as_deref();
+                if let Some(a) = account
+                    && !aws.accounts.has_role()
+                {
+                    match aws.caller_account().await {
+                        Ok(caller) if caller != a => {
+                            problems.push(problem(
+                                format!("host `{name}` is in account {a}, not the caller's ({caller}), and no --role-arn says which role to assume there"),
+                                "add --role-arn 'arn:aws:iam::{account}:role/NAME' (and --external-id ID if the role's trust policy asks for one)",
+                            ));
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            resolved.insert(
+                                name.clone(),
+                                Err(format!("cannot resolve host `{name}`: {e}")),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                let there = match aws.in_account(account).await {
+                    Ok(there) => there,
+                    Err(e) => {
+                        resolved.insert(
+                            name.clone(),
+                            Err(format!("cannot resolve host `{name}`: {e}")),
+                        );
+                        continue;
+                    }
+                };
+                let ec2 = &there.ec2;
                 let nothing = |what: &str| {
                     problem(
                         format!(
                             "host `{name}`: {} matches no {what}",
                             describe_selector(sel)
                         ),
-                        "check the value and the region; flowgate looks for network interfaces \
-                         (tags on the interface or on its instance)",
+                        nothing_help(sel),
                     )
                 };
                 match resolve_selector(ec2, sel).await {
@@ -397,11 +432,14 @@ pub async fn resolve(
                             Err(format!("cannot resolve host `{name}`: {e}")),
                         );
                     }
-                    Ok(None) => problems.push(nothing("subnet")),
-                    Ok(Some(h)) if h.addrs.ranges().is_empty() => {
+                    Ok(Err(what)) => problems.push(nothing(what)),
+                    Ok(Ok(h)) if h.addrs.ranges().is_empty() => {
                         problems.push(nothing("network interface"))
                     }
-                    Ok(Some(h)) => {
+                    Ok(Ok(mut h)) => {
+                        for p in &mut h.places {
+                            p.account = host.account.clone();
+                        }
                         resolved.insert(name.clone(), Ok(h));
                     }
                 }
@@ -415,30 +453,70 @@ pub async fn resolve(
     }
 }
 
-/// What an AWS selector names; `None` for a subnet that does not exist.
+/// What to check when a selector matches nothing.
+fn nothing_help(sel: &AwsSelector) -> &'static str {
+    match sel {
+        AwsSelector::LoadBalancer(_) => {
+            "check the name and the region; flowgate looks for the interfaces Elastic Load Balancing \
+             made for it (description `ELB app/NAME/...`, `ELB net/NAME/...`, `ELB gwy/NAME/...` or `ELB NAME`)"
+        }
+        AwsSelector::Lambda(_) => {
+            "check the name and the region; only a function in a VPC has interfaces (description \
+             `AWS Lambda VPC ENI-NAME-...`); functions sharing subnets and security groups share \
+             interfaces named after one of them: `interface: { type: lambda, security_group: sg-... }` finds those"
+        }
+        AwsSelector::VpcEndpoint(_) => {
+            "check the id and the region; a Gateway endpoint (S3, DynamoDB) has no interfaces: its \
+             traffic goes to the service's public addresses (a `cidrs` host)"
+        }
+        AwsSelector::NatGateway(_) => "check the id and the region",
+        AwsSelector::Interface(_) => {
+            "check the values and the region; every field given must match (EC2's filters \
+             description, requester-id, interface-type and group-id; `*` is a wildcard in description)"
+        }
+        _ => {
+            "check the value and the region; flowgate looks for network interfaces \
+             (tags on the interface or on its instance)"
+        }
+    }
+}
+
+/// What an AWS selector names, or what it names that does not exist (`Err("subnet")`).
 async fn resolve_selector(
     ec2: &aws_sdk_ec2::Client,
     sel: &AwsSelector,
-) -> Result<Option<Host>, String> {
-    let enis = ec2::enis_of(ec2, sel).await?;
+) -> Result<Result<Host, &'static str>, String> {
+    let enis = match ec2::find(ec2, sel).await? {
+        ec2::Found::Enis(enis) => enis,
+        ec2::Found::NoSuch(what) => return Ok(Err(what)),
+    };
     let mut nets: Vec<IpNet> = enis.iter().flat_map(|e| e.nets.iter().copied()).collect();
     let mut places: Vec<Place> = enis.iter().map(Place::of).collect();
     if let AwsSelector::Subnet(id) = sel {
         // The whole subnet, not only the interfaces in it now.
         let Some((subnet_nets, vpc)) = ec2::subnet_networks(ec2, id).await? else {
-            return Ok(None);
+            return Ok(Err("subnet"));
         };
         nets = subnet_nets;
         places.push(Place {
             eni: None,
             subnet: Some(id.clone()),
             vpc,
+            account: None,
         });
     }
     places.sort();
     places.dedup();
-    let fixed = matches!(sel, AwsSelector::Eni(_) | AwsSelector::Instance(_));
-    Ok(Some(Host {
+    // Interfaces that do not come and go inside a window: an instance's, a NAT gateway's (one
+    // per address), an endpoint's (one per subnet). Load balancers and Lambda scale theirs.
+    let fixed = matches!(
+        sel,
+        AwsSelector::Eni(_)
+            | AwsSelector::Instance(_)
+            | AwsSelector::NatGateway(_)
+            | AwsSelector::VpcEndpoint(_)
+    );
+    Ok(Ok(Host {
         addrs: AddrSet::labelled(describe_selector(sel), nets),
         interfaces: fixed.then(|| enis.iter().filter_map(|e| IfaceId::new(&e.id)).collect()),
         places,
@@ -483,9 +561,14 @@ pub fn describe_selector(sel: &AwsSelector) -> String {
         AwsSelector::Instance(id)
         | AwsSelector::Eni(id)
         | AwsSelector::SecurityGroup(id)
-        | AwsSelector::Subnet(id) => {
+        | AwsSelector::Subnet(id)
+        | AwsSelector::LoadBalancer(id)
+        | AwsSelector::Lambda(id)
+        | AwsSelector::VpcEndpoint(id)
+        | AwsSelector::NatGateway(id) => {
             format!("{} {id}", sel.key())
         }
+        AwsSelector::Interface(f) => format!("interface {}", f.describe()),
     }
 }
 

@@ -57,6 +57,8 @@ pub struct FlowLog {
     /// Why it cannot be relied on: delivery failed.
     pub broken: Option<String>,
     pub created: Option<u64>,
+    /// The account it was found in, when a host named one (`None`: the caller's).
+    pub account: Option<String>,
 }
 
 /// The bucket and prefix of an S3 flow log's destination, `arn:aws:s3:::bucket/optional/prefix`.
@@ -95,6 +97,7 @@ impl FlowLog {
             traffic: fl.traffic_type().map_or("ALL", |t| t.as_str()).to_string(),
             broken,
             created: fl.creation_time().map(|t| t.secs().max(0) as u64),
+            account: None,
         })
     }
 
@@ -201,7 +204,7 @@ fn by_format(used: &[&FlowLog]) -> Result<Vec<LogSource>, String> {
 /// `given` (`--log-format`). Without AWS access (`client` is `None`, for `flowgate query`), the
 /// default format is assumed, and said to be.
 pub async fn named(
-    client: Option<&Client>,
+    aws: Option<&crate::aws::Aws>,
     groups: &[String],
     given: Option<&Format>,
 ) -> Result<Vec<LogSource>, SourceError> {
@@ -214,12 +217,48 @@ pub async fn named(
     if let Some(format) = given {
         return Ok(vec![source(groups.to_vec(), format.clone(), false)]);
     }
-    let Some(client) = client else {
+    let Some(aws) = aws else {
         return Ok(vec![source(groups.to_vec(), Format::default_v2(), true)]);
     };
-    let logs = flow_logs(client, "log-group-name", groups)
-        .await
-        .map_err(SourceError::Failed)?;
+    // The flow logs that deliver to each group, asked in the account that owns it: the
+    // caller's for a name, the ARN's own for an ARN (a monitoring account names a linked
+    // account's group so). A flow log answers with the group's name: the group is then named
+    // as the user gave it.
+    let mut by_account: BTreeMap<Option<String>, Vec<(&String, String)>> = BTreeMap::new();
+    for g in groups {
+        match crate::source::insights::GroupArn::parse(g) {
+            Some(arn) => by_account
+                .entry(Some(arn.account))
+                .or_default()
+                .push((g, arn.name)),
+            None => by_account.entry(None).or_default().push((g, g.clone())),
+        }
+    }
+    let mut logs = Vec::new();
+    for (account, named) in &by_account {
+        let there = aws.in_account(account.as_deref()).await.map_err(|e| {
+            SourceError::Usage(format!(
+                "--log-group {}: the flow log that delivers to it, whose format flowgate reads, is in account {}: {e}\n  help: or give the flow log's format with --log-format",
+                named[0].0,
+                account.as_deref().unwrap_or("?")
+            ))
+        })?;
+        let names: Vec<String> = named.iter().map(|(_, n)| n.clone()).collect();
+        for fl in flow_logs(&there.ec2, "log-group-name", &names)
+            .await
+            .map_err(SourceError::Failed)?
+        {
+            for (as_given, name) in named {
+                if *name == fl.group {
+                    logs.push(FlowLog {
+                        group: (*as_given).clone(),
+                        account: account.clone(),
+                        ..fl.clone()
+                    });
+                }
+            }
+        }
+    }
     for g in groups {
         let to_g: Vec<&FlowLog> = logs.iter().filter(|f| f.group == *g).collect();
         if to_g.is_empty() {
@@ -246,15 +285,23 @@ pub async fn named(
 }
 
 /// The flow logs the plan's checks need, found through their hosts' interfaces, subnets and
-/// VPCs: log groups by format, S3 locations and the checks they serve; and the checks no flow
-/// log covers, with why.
+/// VPCs, per account that owns them; and the checks no flow log covers, with why.
 pub struct Discovered {
-    pub sources: Vec<LogSource>,
-    /// S3 locations, each narrowed to the region and flow logs found.
-    pub s3: Vec<Location>,
-    /// The checks read from S3: no CloudWatch flow log covers them, S3 ones do.
-    pub s3_checks: BTreeSet<usize>,
+    pub parts: Vec<AccountPart>,
     pub uncovered: BTreeMap<usize, String>,
+}
+
+/// What one account's flow logs serve: its log groups by format and the checks read from them,
+/// and its S3 locations (each narrowed to the region and flow logs found) and the checks read
+/// there (no CloudWatch flow log covers them, S3 ones do).
+#[derive(Debug, Default)]
+pub struct AccountPart {
+    /// `None`: the caller's.
+    pub account: Option<String>,
+    pub sources: Vec<LogSource>,
+    pub logs_checks: BTreeSet<usize>,
+    pub s3: Vec<Location>,
+    pub s3_checks: BTreeSet<usize>,
 }
 
 /// A side of a check and where it lives: its own places, or for addresses, the interfaces that
@@ -276,28 +323,39 @@ fn side_places(side: &Side, by_addr: &BTreeMap<IpAddr, Vec<Place>>) -> Vec<Place
     out
 }
 
-/// The flow logs of `complete` that cover a check whose sides live at `sides`: every place of
-/// one side must have one (one side suffices: the traffic crosses it); `None` when neither does.
+/// The flow logs of `complete` that cover a check whose sides live at `sides`, and the account
+/// they are read in: every place of one side must have one (one side suffices: the traffic
+/// crosses it); `None` when neither does. Sides in one account are both read; across accounts,
+/// one side is: the caller's where it is covered (no role to assume), else the other.
 fn covering<'a>(
     complete: &BTreeMap<&str, Vec<&'a FlowLog>>,
     sides: &[Vec<Place>; 2],
-) -> Option<Vec<&'a FlowLog>> {
+) -> Option<(Option<String>, Vec<&'a FlowLog>)> {
     let of = |p: &Place| p.ids().find_map(|id| complete.get(id.as_str()));
-    let mut used = Vec::new();
-    let mut any = false;
+    let mut covered: Vec<(Option<String>, Vec<&'a FlowLog>)> = Vec::new();
     for places in sides {
         if !places.is_empty() && places.iter().all(|p| of(p).is_some()) {
-            any = true;
-            used.extend(places.iter().filter_map(of).flatten().copied());
+            let used = places.iter().filter_map(of).flatten().copied().collect();
+            covered.push((places[0].account.clone(), used));
         }
     }
-    any.then_some(used)
+    covered.sort_by_key(|(account, _)| account.is_some());
+    let mut sides = covered.into_iter();
+    let (account, mut used) = sides.next()?;
+    for (other, more) in sides {
+        if other == account {
+            used.extend(more);
+        }
+    }
+    Some((account, used))
 }
 
-/// Finds the flow logs of the plan's hosts. A check is covered when every place of one of its
-/// sides is: a flow log recording all traffic sits on the interface, its subnet or its VPC.
-/// CloudWatch's flow logs are preferred; S3's serve the checks CloudWatch's do not cover.
-pub async fn discover(client: &Client, plan: &Plan) -> Result<Discovered, String> {
+/// Finds the flow logs of the plan's hosts, each in the account that owns the host. A check is
+/// covered when every place of one of its sides is: a flow log recording all traffic sits on
+/// the interface, its subnet or its VPC. CloudWatch's flow logs are preferred; S3's serve the
+/// checks CloudWatch's do not cover.
+pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, String> {
+    let client = &aws.ec2;
     let singles: BTreeSet<IpAddr> = plan
         .checks
         .iter()
@@ -319,69 +377,88 @@ pub async fn discover(client: &Client, plan: &Plan) -> Result<Discovered, String
         .iter()
         .map(|c| [side_places(&c.from, &by_addr), side_places(&c.to, &by_addr)])
         .collect();
-    let mut ids: Vec<String> = sides
-        .iter()
-        .flatten()
-        .flatten()
-        .flat_map(|p| p.ids().cloned())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
+    let mut ids: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
+    for p in sides.iter().flatten().flatten() {
+        ids.entry(p.account.clone())
+            .or_default()
+            .extend(p.ids().cloned());
+    }
+    if ids.values().all(BTreeSet::is_empty) {
         return Err(
             "cannot tell which flow logs to read: no host of the specs is on a network interface flowgate can find \
              in EC2; name the log groups with --log-group, or the S3 location with --flow-logs s3://..."
                 .into(),
         );
     }
-    let logs = flow_logs(client, "resource-id", &ids).await?;
+    let mut logs = Vec::new();
+    for (account, ids) in &ids {
+        let there = aws.in_account(account.as_deref()).await?;
+        let ids: Vec<String> = ids.iter().cloned().collect();
+        for mut fl in flow_logs(&there.ec2, "resource-id", &ids).await? {
+            fl.account = account.clone();
+            logs.push(fl);
+        }
+    }
     let (to_s3, to_logs): (Vec<FlowLog>, Vec<FlowLog>) =
         logs.iter().cloned().partition(|f| f.s3.is_some());
     let (in_logs, in_s3) = (complete(&to_logs), complete(&to_s3));
-    let mut used: Vec<&FlowLog> = Vec::new();
-    let mut used_s3: Vec<&FlowLog> = Vec::new();
-    let mut s3_checks = BTreeSet::new();
+    let mut used: BTreeMap<Option<String>, (Vec<&FlowLog>, BTreeSet<usize>)> = BTreeMap::new();
+    let mut used_s3: BTreeMap<Option<String>, (Vec<&FlowLog>, BTreeSet<usize>)> = BTreeMap::new();
     let mut uncovered = BTreeMap::new();
     for (i, (check, sides)) in plan.checks.iter().zip(&sides).enumerate() {
         if check.unavailable.is_some() {
             continue;
         }
-        if let Some(found) = covering(&in_logs, sides) {
-            used.extend(found);
-        } else if let Some(found) = covering(&in_s3, sides) {
-            used_s3.extend(found);
-            s3_checks.insert(i);
+        if let Some((account, found)) = covering(&in_logs, sides) {
+            let (logs, checks) = used.entry(account).or_default();
+            logs.extend(found);
+            checks.insert(i);
+        } else if let Some((account, found)) = covering(&in_s3, sides) {
+            let (logs, checks) = used_s3.entry(account).or_default();
+            logs.extend(found);
+            checks.insert(i);
         } else {
             uncovered.insert(i, uncovered_reason(check, [&sides[0], &sides[1]], &logs));
         }
     }
-    used.sort_by(|a, b| a.id.cmp(&b.id));
-    used.dedup_by(|a, b| a.id == b.id);
-    let sources = by_format(&used)?;
     // One location per bucket and prefix, narrowed to the flow logs found, in this region.
     let region = client
         .config()
         .region()
         .map(|r| r.as_ref().to_string())
         .unwrap_or_default();
-    let mut s3: BTreeMap<String, Location> = BTreeMap::new();
-    for fl in used_s3 {
-        let Some(location) = &fl.s3 else { continue };
-        let entry = s3.entry(location.url()).or_insert_with(|| Location {
-            narrow: Some(Narrow {
-                region: region.clone(),
-                flow_logs: BTreeSet::new(),
-            }),
-            ..location.clone()
-        });
-        if let Some(n) = &mut entry.narrow {
-            n.flow_logs.insert(fl.id.clone());
+    let mut parts: BTreeMap<Option<String>, AccountPart> = BTreeMap::new();
+    for (account, (mut logs, checks)) in used {
+        logs.sort_by(|a, b| a.id.cmp(&b.id));
+        logs.dedup_by(|a, b| a.id == b.id);
+        let part = parts.entry(account.clone()).or_default();
+        part.account = account;
+        part.sources = by_format(&logs)?;
+        part.logs_checks = checks;
+    }
+    for (account, (logs, checks)) in used_s3 {
+        let mut s3: BTreeMap<String, Location> = BTreeMap::new();
+        for fl in logs {
+            let Some(location) = &fl.s3 else { continue };
+            let entry = s3.entry(location.url()).or_insert_with(|| Location {
+                narrow: Some(Narrow {
+                    region: region.clone(),
+                    flow_logs: BTreeSet::new(),
+                    account: account.clone(),
+                }),
+                ..location.clone()
+            });
+            if let Some(n) = &mut entry.narrow {
+                n.flow_logs.insert(fl.id.clone());
+            }
         }
+        let part = parts.entry(account.clone()).or_default();
+        part.account = account;
+        part.s3 = s3.into_values().collect();
+        part.s3_checks = checks;
     }
     Ok(Discovered {
-        sources,
-        s3: s3.into_values().collect(),
-        s3_checks,
+        parts: parts.into_values().collect(),
         uncovered,
     })
 }
@@ -447,6 +524,7 @@ mod tests {
             traffic: traffic.into(),
             broken: None,
             created: Some(100),
+            account: None,
         }
     }
 

@@ -179,11 +179,15 @@ pub enum Where {
         paths: Vec<PathBuf>,
         s3: Vec<s3::layout::Location>,
         format: Format,
+        /// The account whose credentials read S3 (`None`: the caller's).
+        account: Option<String>,
     },
     /// Log groups in CloudWatch Logs, by record format; and the checks no flow log covers.
     CloudWatch {
         sources: Vec<LogSource>,
         uncovered: BTreeMap<usize, String>,
+        /// The account the log groups are in (`None`: the caller's).
+        account: Option<String>,
     },
     /// Discovered flow logs in more than one place (CloudWatch for some checks, S3 for
     /// others): each part serves the checks listed with it.
@@ -222,12 +226,13 @@ pub async fn locate(
                 paths,
                 s3,
                 format: files::headerless_format(given)?,
+                account: None,
             })
         }
         Kind::LogGroups => Ok(Where::CloudWatch {
-            sources: discover::named(aws.map(|a| &a.ec2), &request.log_groups, given.as_ref())
-                .await?,
+            sources: discover::named(aws, &request.log_groups, given.as_ref()).await?,
             uncovered: BTreeMap::new(),
+            account: None,
         }),
         Kind::Discovered => {
             let aws = aws.ok_or_else(|| {
@@ -235,34 +240,48 @@ pub async fn locate(
                     "no evidence named and no AWS to find it in\n  help: give --flow-logs for files, or --region (or --profile) for AWS".into(),
                 )
             })?;
-            let found = discover::discover(&aws.ec2, plan)
+            let found = discover::discover(aws, plan)
                 .await
                 .map_err(SourceError::Failed)?;
-            if found.s3.is_empty() {
-                return Ok(Where::CloudWatch {
-                    sources: found.sources,
-                    uncovered: found.uncovered,
-                });
+            match found.parts.as_slice() {
+                [] => {
+                    return Ok(Where::CloudWatch {
+                        sources: Vec::new(),
+                        uncovered: found.uncovered,
+                        account: None,
+                    });
+                }
+                [one] if one.account.is_none() && one.s3.is_empty() => {
+                    return Ok(Where::CloudWatch {
+                        sources: one.sources.clone(),
+                        uncovered: found.uncovered,
+                        account: None,
+                    });
+                }
+                _ => {}
             }
             let mut parts = Vec::new();
-            let from_logs: Vec<usize> = (0..plan.checks.len())
-                .filter(|i| !found.uncovered.contains_key(i) && !found.s3_checks.contains(i))
-                .collect();
-            if !from_logs.is_empty() {
-                let cloudwatch = Where::CloudWatch {
-                    sources: found.sources,
-                    uncovered: BTreeMap::new(),
-                };
-                parts.push((cloudwatch, from_logs));
+            for part in found.parts {
+                if !part.logs_checks.is_empty() {
+                    let cloudwatch = Where::CloudWatch {
+                        sources: part.sources,
+                        uncovered: BTreeMap::new(),
+                        account: part.account.clone(),
+                    };
+                    parts.push((cloudwatch, part.logs_checks.into_iter().collect()));
+                }
+                if !part.s3_checks.is_empty() {
+                    // S3 objects carry a header line (text) or named columns (Parquet): the flow
+                    // log's format is read from them.
+                    let s3 = Where::Files {
+                        paths: Vec::new(),
+                        s3: part.s3,
+                        format: files::headerless_format(given.clone())?,
+                        account: part.account,
+                    };
+                    parts.push((s3, part.s3_checks.into_iter().collect()));
+                }
             }
-            // S3 objects carry a header line (text) or named columns (Parquet): the flow log's
-            // format is read from them.
-            let s3 = Where::Files {
-                paths: Vec::new(),
-                s3: found.s3,
-                format: files::headerless_format(given)?,
-            };
-            parts.push((s3, found.s3_checks.into_iter().collect()));
             Ok(Where::Split {
                 parts,
                 uncovered: found.uncovered,
@@ -282,11 +301,13 @@ impl Where {
         aws: Option<&Aws>,
     ) -> Result<String, SourceError> {
         Ok(match self {
-            Where::Files { .. } => match open(self.clone(), request, aws)? {
+            Where::Files { .. } => match open(self.clone(), request, aws).await? {
                 Source::Files(f) => f.preview(question).await?,
                 _ => unreachable!("files open as files"),
             },
-            Where::CloudWatch { sources, uncovered } => insights::InsightsSource::new(
+            Where::CloudWatch {
+                sources, uncovered, ..
+            } => insights::InsightsSource::new(
                 Arc::new(insights::run::Offline),
                 sources.clone(),
                 uncovered.clone(),
@@ -325,9 +346,14 @@ pub enum Source {
 }
 
 /// Opens the evidence `at` describes; `aws` is there for every kind but files.
-pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, SourceError> {
+pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, SourceError> {
     match at {
-        Where::Files { paths, s3, format } => {
+        Where::Files {
+            paths,
+            s3,
+            format,
+            account,
+        } => {
             if paths.is_empty() && !request.exclude.is_empty() {
                 return Err(SourceError::Usage(
                     "--exclude leaves out files on disk, and no --flow-logs path names any".into(),
@@ -339,6 +365,7 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
                 return Ok(Source::Files(source));
             }
             let aws = aws.ok_or_else(|| SourceError::Failed("S3 needs AWS".into()))?;
+            let aws = &in_account(aws, account.as_deref()).await?;
             Ok(Source::Files(source.with_s3(files::Remote {
                 lister: s3::Lister {
                     client: aws.s3.clone(),
@@ -351,7 +378,11 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
                 wait: request.wait,
             })))
         }
-        Where::CloudWatch { sources, uncovered } => {
+        Where::CloudWatch {
+            sources,
+            uncovered,
+            account,
+        } => {
             // As for files: a format that cannot show a flow is refused before any query, so a
             // deny check never passes on records that could not have shown the traffic.
             for s in &sources {
@@ -371,6 +402,7 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
                 }
             }
             let aws = aws.ok_or_else(|| SourceError::Failed("CloudWatch needs AWS".into()))?;
+            let aws = &in_account(aws, account.as_deref()).await?;
             let runner = Arc::new(Runner::new(aws.logs.clone(), request.max_queries));
             Ok(Source::Insights(insights::InsightsSource {
                 engine: Insights::new(runner, sources),
@@ -381,14 +413,23 @@ pub fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Source, S
                 },
             }))
         }
-        Where::Split { parts, uncovered } => Ok(Source::Split {
-            parts: parts
-                .into_iter()
-                .map(|(at, ids)| Ok((open(at, request, aws)?, ids)))
-                .collect::<Result<_, SourceError>>()?,
-            uncovered,
-        }),
+        Where::Split { parts, uncovered } => {
+            let mut opened = Vec::new();
+            for (at, ids) in parts {
+                opened.push((Box::pin(open(at, request, aws)).await?, ids));
+            }
+            Ok(Source::Split {
+                parts: opened,
+                uncovered,
+            })
+        }
     }
+}
+
+/// The clients of the account that owns what a source reads (assumed already, by the hosts'
+/// resolution and discovery: a role that failed there failed the checks that need it).
+async fn in_account(aws: &Aws, account: Option<&str>) -> Result<Aws, SourceError> {
+    aws.in_account(account).await.map_err(SourceError::Failed)
 }
 
 impl Source {

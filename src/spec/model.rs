@@ -28,6 +28,9 @@ pub struct Host {
     pub name: String,
     pub at: Pos,
     pub selector: HostSelector,
+    /// `account:`: the AWS account that owns the host's interfaces, when it is not the caller's
+    /// (12 digits). Only with an AWS selector.
+    pub account: Option<String>,
     /// `strict: true`: nothing may reach it beyond the spec's reach expectations to it.
     pub strict: bool,
 }
@@ -57,6 +60,47 @@ pub enum AwsSelector {
     Eni(String),
     SecurityGroup(String),
     Subnet(String),
+    /// An Application, Network or Gateway Load Balancer (or a Classic one) by name: the
+    /// interfaces Elastic Load Balancing made for it.
+    LoadBalancer(String),
+    /// A Lambda function in a VPC, by name: the interfaces Lambda made for it.
+    Lambda(String),
+    /// An interface VPC endpoint (or a Gateway Load Balancer endpoint): its interfaces.
+    VpcEndpoint(String),
+    /// A NAT gateway: its interface.
+    NatGateway(String),
+    /// Interfaces by what owns them: for the services that have no selector of their own (RDS,
+    /// ElastiCache, EFS, ...). At least one field is given; all given must match.
+    Interface(InterfaceFilter),
+}
+
+/// The `interface:` selector's fields, as EC2's DescribeNetworkInterfaces filters them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterfaceFilter {
+    /// The interface's description; `*` matches any run of characters (EC2's own wildcard).
+    pub description: Option<String>,
+    /// Who created the interface for you (`requester-id`: an AWS service's principal or account).
+    pub requester: Option<String>,
+    /// The interface type (`interface-type`: `interface`, `lambda`, `nat_gateway`, ...).
+    pub kind: Option<String>,
+    /// A security group of the interface.
+    pub security_group: Option<String>,
+}
+
+impl InterfaceFilter {
+    /// `description=RDSNetworkInterface, security_group=sg-1`: the fields given, for messages.
+    pub fn describe(&self) -> String {
+        [
+            ("description", &self.description),
+            ("requester", &self.requester),
+            ("type", &self.kind),
+            ("security_group", &self.security_group),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 impl AwsSelector {
@@ -68,6 +112,11 @@ impl AwsSelector {
             AwsSelector::Eni(_) => "eni",
             AwsSelector::SecurityGroup(_) => "security_group",
             AwsSelector::Subnet(_) => "subnet",
+            AwsSelector::LoadBalancer(_) => "load_balancer",
+            AwsSelector::Lambda(_) => "lambda",
+            AwsSelector::VpcEndpoint(_) => "vpc_endpoint",
+            AwsSelector::NatGateway(_) => "nat_gateway",
+            AwsSelector::Interface(_) => "interface",
         }
     }
 }

@@ -107,6 +107,12 @@ pub struct RawHost {
     pub eni: Option<Value>,
     pub security_group: Option<Value>,
     pub subnet: Option<Value>,
+    pub load_balancer: Option<Value>,
+    pub lambda: Option<Value>,
+    pub vpc_endpoint: Option<Value>,
+    pub nat_gateway: Option<Value>,
+    pub interface: Option<Value>,
+    pub account: Option<Value>,
     pub strict: Option<Value>,
 }
 
@@ -121,8 +127,17 @@ pub const HOST_KEYS: &[&str] = &[
     "eni",
     "security_group",
     "subnet",
+    "load_balancer",
+    "lambda",
+    "vpc_endpoint",
+    "nat_gateway",
+    "interface",
+    "account",
     "strict",
 ];
+
+/// The keys of an `interface:` selector.
+pub const INTERFACE_KEYS: &[&str] = &["description", "requester", "type", "security_group"];
 
 #[derive(Debug, Deserialize)]
 pub struct RawExpect {

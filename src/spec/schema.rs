@@ -63,9 +63,46 @@ struct Host {
     /// AWS: the interfaces in a subnet.
     #[schemars(regex(pattern = r"^subnet-[0-9a-f]+$"))]
     subnet: Option<String>,
+    /// AWS: the interfaces of an Application, Network or Gateway Load Balancer (or a Classic
+    /// one), by name.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$"))]
+    load_balancer: Option<String>,
+    /// AWS: the interfaces of a Lambda function in a VPC, by name.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9_-]{1,64}$"))]
+    lambda: Option<String>,
+    /// AWS: the interfaces of an interface VPC endpoint.
+    #[schemars(regex(pattern = r"^vpce-[0-9a-f]+$"))]
+    vpc_endpoint: Option<String>,
+    /// AWS: the interface of a NAT gateway.
+    #[schemars(regex(pattern = r"^nat-[0-9a-f]+$"))]
+    nat_gateway: Option<String>,
+    /// AWS: interfaces by what owns them (RDS, ElastiCache, EFS, ...): every field given must
+    /// match.
+    interface: Option<Interface>,
+    /// The AWS account that owns the host (12 digits, quoted), when it is not the caller's:
+    /// flowgate assumes `--role-arn` there.
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    account: Option<String>,
     /// `true`: nothing may reach this host beyond the spec's reach expectations to it; adds the
     /// test `<app>::nothing else reaches <host>`.
     strict: Option<bool>,
+}
+
+/// Network interfaces by their owner, as EC2's DescribeNetworkInterfaces filters them.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Interface {
+    /// The interface's description (`*` matches anything), e.g. `RDSNetworkInterface`.
+    description: Option<String>,
+    /// The requester id: the AWS service or account that made the interface.
+    requester: Option<String>,
+    /// The interface type: `interface`, `lambda`, `nat_gateway`, `vpc_endpoint`, ...
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// A security group of the interface.
+    #[schemars(regex(pattern = r"^sg-[0-9a-f]+$"))]
+    security_group: Option<String>,
 }
 
 /// An IPv4 or IPv6 address.
@@ -181,6 +218,10 @@ mod tests {
         assert_eq!(
             keys(&schema, "/$defs/Expect/properties"),
             sorted(EXPECT_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, "/$defs/Interface/properties"),
+            sorted(crate::spec::raw::INTERFACE_KEYS)
         );
         assert_eq!(schema["additionalProperties"], false);
     }

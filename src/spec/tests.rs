@@ -322,3 +322,76 @@ fn strict_hosts_are_booleans_and_their_test_names_cannot_clash() {
         ]
     );
 }
+
+#[test]
+fn managed_service_selectors_parse_into_the_model() {
+    let spec = ok(r#"app: a
+hosts:
+  lb: { load_balancer: shop-web }
+  fn: { lambda: shop_reports-1 }
+  vpce: { vpc_endpoint: vpce-0123456789abcdef0 }
+  nat: { nat_gateway: nat-0123456789abcdef0 }
+  rds: { interface: { description: RDSNetworkInterface, security_group: sg-0123456789abcdef0 }, account: "222222222222" }
+expect: [{from: lb, to: rds, port: 5432}]
+"#);
+    let sel = |h: &str| match &spec.hosts[h].selector {
+        HostSelector::Aws(s) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sel("lb"), AwsSelector::LoadBalancer("shop-web".into()));
+    assert_eq!(sel("fn"), AwsSelector::Lambda("shop_reports-1".into()));
+    assert_eq!(
+        sel("vpce"),
+        AwsSelector::VpcEndpoint("vpce-0123456789abcdef0".into())
+    );
+    assert_eq!(
+        sel("nat"),
+        AwsSelector::NatGateway("nat-0123456789abcdef0".into())
+    );
+    assert_eq!(
+        sel("rds"),
+        AwsSelector::Interface(InterfaceFilter {
+            description: Some("RDSNetworkInterface".into()),
+            security_group: Some("sg-0123456789abcdef0".into()),
+            ..InterfaceFilter::default()
+        })
+    );
+    assert_eq!(spec.hosts["rds"].account.as_deref(), Some("222222222222"));
+    assert_eq!(spec.hosts["lb"].account, None);
+}
+
+#[test]
+fn managed_service_selectors_and_accounts_are_checked() {
+    assert_eq!(
+        problems(
+            r#"app: a
+hosts:
+  lb: { load_balancer: "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1" }
+  fn: { lambda: "my function" }
+  vpce: { vpc_endpoint: vpc-0123456789abcdef0 }
+  nat: { nat_gateway: nat-xyz }
+  i1: { interface: { descripton: x } }
+  i2: { interface: { type: lamda } }
+  i3: { interface: {} }
+  i4: { interface: RDS }
+  a1: { tag: { Name: x }, account: 22222222222 }
+  a2: { ip: 10.0.0.1, account: "222222222222" }
+  two: { load_balancer: x, lambda: y }
+expect: [{from: lb, to: fn, port: 1}]
+"#
+        ),
+        [
+            "3:24 `arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1` is not a load balancer name",
+            "4:17 `my function` is not a Lambda function name",
+            "5:25 `vpc-0123456789abcdef0` is not a valid vpc_endpoint id",
+            "6:23 `nat-xyz` is not a valid nat_gateway id",
+            "7:22 unknown key `descripton` in an `interface` selector",
+            "8:28 `lamda` is not a network interface type",
+            "9:20 `interface` is empty",
+            "10:20 `interface` takes a mapping, not a string",
+            "11:36 account `22222222222` is not an AWS account id",
+            "12:23 host `a2` names an account but no AWS selector",
+            "13:28 host `two` has more than one AWS selector (`load_balancer` and `lambda`)",
+        ]
+    );
+}

@@ -10,9 +10,10 @@ use serde_yaml::Value;
 
 use super::locate::{Pos, Positions, Seg, display_path};
 use super::model::{
-    AwsSelector, Endpoint, Expectation, Host, HostSelector, Kind, PortSet, Ports, Protocol, Spec,
+    AwsSelector, Endpoint, Expectation, Host, HostSelector, InterfaceFilter, Kind, PortSet, Ports,
+    Protocol, Spec,
 };
-use super::raw::{EXPECT_KEYS, HOST_KEYS, RawExpect, RawHost, RawSpec, SPEC_KEYS};
+use super::raw::{EXPECT_KEYS, HOST_KEYS, INTERFACE_KEYS, RawExpect, RawHost, RawSpec, SPEC_KEYS};
 use super::{Problem, is_name};
 
 pub(super) struct Validator<'a> {
@@ -427,7 +428,7 @@ impl<'a> Validator<'a> {
             }
             aws.push(("tag", AwsSelector::Tag(parsed)));
         }
-        let id_selectors: [IdSelector<'_>; 4] = [
+        let id_selectors: [IdSelector<'_>; 6] = [
             ("instance", &raw.instance, "i-", AwsSelector::Instance),
             ("eni", &raw.eni, "eni-", AwsSelector::Eni),
             (
@@ -437,6 +438,18 @@ impl<'a> Validator<'a> {
                 AwsSelector::SecurityGroup,
             ),
             ("subnet", &raw.subnet, "subnet-", AwsSelector::Subnet),
+            (
+                "vpc_endpoint",
+                &raw.vpc_endpoint,
+                "vpce-",
+                AwsSelector::VpcEndpoint,
+            ),
+            (
+                "nat_gateway",
+                &raw.nat_gateway,
+                "nat-",
+                AwsSelector::NatGateway,
+            ),
         ];
         for (key, value, prefix, make) in id_selectors {
             if let Some(v) = value {
@@ -456,6 +469,63 @@ impl<'a> Validator<'a> {
             }
         }
 
+        if let Some(v) = &raw.load_balancer {
+            aws_given.push("load_balancer");
+            let vp = child(&hp, "load_balancer");
+            if let Some(n) = self.text_at(&vp, v, "load_balancer") {
+                if is_load_balancer_name(&n) {
+                    aws.push(("load_balancer", AwsSelector::LoadBalancer(n)));
+                } else {
+                    self.at_value(
+                        &vp,
+                        format!("`{n}` is not a load balancer name"),
+                        Some("give the name (up to 32 letters, digits and `-`, as in the console), not its ARN or DNS name".into()),
+                    );
+                }
+            }
+        }
+        if let Some(v) = &raw.lambda {
+            aws_given.push("lambda");
+            let vp = child(&hp, "lambda");
+            if let Some(n) = self.text_at(&vp, v, "lambda") {
+                if is_function_name(&n) {
+                    aws.push(("lambda", AwsSelector::Lambda(n)));
+                } else {
+                    self.at_value(
+                        &vp,
+                        format!("`{n}` is not a Lambda function name"),
+                        Some("give the function's name (up to 64 letters, digits, `-` and `_`), not its ARN".into()),
+                    );
+                }
+            }
+        }
+        if let Some(v) = &raw.interface {
+            aws_given.push("interface");
+            if let Some(f) = self.interface(&child(&hp, "interface"), v) {
+                aws.push(("interface", AwsSelector::Interface(f)));
+            }
+        }
+        let account = raw.account.as_ref().and_then(|v| {
+            let ap = child(&hp, "account");
+            let id = self.text_at(&ap, v, "account")?;
+            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+                Some(id)
+            } else {
+                self.at_value(
+                    &ap,
+                    format!("account `{id}` is not an AWS account id"),
+                    Some("an account id is 12 digits, in quotes (`account: \"222222222222\"`: YAML drops a number's leading zeros)".into()),
+                );
+                None
+            }
+        });
+        if raw.account.is_some() && aws_given.is_empty() {
+            self.at_key(
+                &child(&hp, "account"),
+                format!("host `{name}` names an account but no AWS selector"),
+                Some("`account` says where an AWS selector (tag, instance, load_balancer, ...) is looked up; addresses need none".into()),
+            );
+        }
         if aws_given.len() > 1 {
             self.at_key(
                 &child(&hp, aws_given[1]),
@@ -483,7 +553,7 @@ impl<'a> Validator<'a> {
             self.at_key(
                 &hp,
                 format!("host `{name}` has no addresses"),
-                Some("give ip, ips, cidr or cidrs (or an AWS selector: tag, instance, eni, security_group, subnet)".into()),
+                Some("give ip, ips, cidr or cidrs (or an AWS selector: tag, instance, eni, security_group, subnet, load_balancer, lambda, vpc_endpoint, nat_gateway, interface)".into()),
             );
         }
         for (i, ex) in exclude.iter().enumerate() {
@@ -537,8 +607,102 @@ impl<'a> Validator<'a> {
             name: name.to_string(),
             at,
             selector,
+            account,
             strict,
         })
+    }
+
+    /// The `interface:` selector: a map of the filters EC2 takes, at least one.
+    fn interface(&mut self, ip: &[Seg], v: &Value) -> Option<InterfaceFilter> {
+        let Value::Mapping(m) = v else {
+            self.at_value(
+                ip,
+                format!("`interface` takes a mapping, not {}", kind_of(v)),
+                Some("e.g. `interface: { description: \"RDSNetworkInterface\", security_group: sg-0123456789abcdef0 }`".into()),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        let mut f = InterfaceFilter::default();
+        for (k, v) in m {
+            let key = text(k).unwrap_or_default();
+            let kp = child(ip, key.as_str());
+            let slot = match key.as_str() {
+                "description" => &mut f.description,
+                "requester" => &mut f.requester,
+                "type" => &mut f.kind,
+                "security_group" => &mut f.security_group,
+                _ => {
+                    let close = INTERFACE_KEYS
+                        .iter()
+                        .map(|k| (strsim::jaro_winkler(k, &key), k))
+                        .filter(|(score, _)| *score > 0.8)
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, k)| format!("did you mean `{k}`? "))
+                        .unwrap_or_default();
+                    self.at_key(
+                        &kp,
+                        format!("unknown key `{key}` in an `interface` selector"),
+                        Some(format!(
+                            "{close}expected one of: {}",
+                            INTERFACE_KEYS.join(", ")
+                        )),
+                    );
+                    continue;
+                }
+            };
+            let Some(t) = self.text_at(&kp, v, &key) else {
+                continue;
+            };
+            if t.is_empty() {
+                self.at_value(
+                    &kp,
+                    format!("`{key}` is empty"),
+                    Some("give a value, or leave the key out".into()),
+                );
+                continue;
+            }
+            *slot = Some(t);
+        }
+        if let Some(t) = &f.kind
+            && !INTERFACE_TYPES.contains(&t.as_str())
+        {
+            let close = INTERFACE_TYPES
+                .iter()
+                .map(|k| (strsim::jaro_winkler(k, t), k))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(score, _)| *score > 0.8)
+                .map(|(_, k)| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            self.at_value(
+                &child(ip, "type"),
+                format!("`{t}` is not a network interface type"),
+                Some(format!(
+                    "{close}EC2's interface types: {}",
+                    INTERFACE_TYPES.join(", ")
+                )),
+            );
+        }
+        if let Some(g) = &f.security_group
+            && !is_aws_id(g, "sg-")
+        {
+            self.at_value(
+                &child(ip, "security_group"),
+                format!("`{g}` is not a valid security_group id"),
+                Some("security_group ids look like `sg-0123456789abcdef0`".into()),
+            );
+        }
+        if m.is_empty() {
+            self.at_value(
+                ip,
+                "`interface` is empty",
+                Some(format!(
+                    "give at least one of {}",
+                    INTERFACE_KEYS.join(", ")
+                )),
+            );
+        }
+        (self.problems.len() == before).then_some(f)
     }
 
     fn address(&mut self, p: &[Seg], v: &Value) -> Option<IpNet> {
@@ -900,6 +1064,47 @@ fn parent_label(path: &[Seg]) -> String {
 }
 
 /// `i-0123abcd`, `eni-0123456789abcdef0`: a prefix then 8 or 17 hex digits.
+/// The values EC2's `interface-type` filter takes (DescribeNetworkInterfaces).
+const INTERFACE_TYPES: &[&str] = &[
+    "api_gateway_managed",
+    "aws_codestar_connections_managed",
+    "branch",
+    "ec2_instance_connect_endpoint",
+    "efa",
+    "efa-only",
+    "efs",
+    "evs",
+    "gateway_load_balancer",
+    "gateway_load_balancer_endpoint",
+    "global_accelerator_managed",
+    "interface",
+    "iot_rules_managed",
+    "lambda",
+    "load_balancer",
+    "nat_gateway",
+    "network_load_balancer",
+    "quicksight",
+    "transit_gateway",
+    "trunk",
+    "vpc_endpoint",
+];
+
+/// An Elastic Load Balancing name: 1-32 letters, digits and hyphens, not starting or ending
+/// with a hyphen (the ENI descriptions embed it as written).
+fn is_load_balancer_name(n: &str) -> bool {
+    (1..=32).contains(&n.len())
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !n.starts_with('-')
+        && !n.ends_with('-')
+}
+
+/// A Lambda function name: 1-64 letters, digits, hyphens and underscores.
+fn is_function_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 fn is_aws_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|hex| {
         (hex.len() == 8 || hex.len() == 17)

@@ -133,6 +133,29 @@ def main():
         LogFormat=FORMAT,
     )
 
+    # Managed services in the shop's edge subnet: what owns interfaces without being an
+    # instance. moto makes the interfaces of a NAT gateway and an interface endpoint itself; those
+    # of a load balancer, a Lambda function and an RDS database it does not model, so they are
+    # made here with the descriptions AWS gives them.
+    edge = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.5.0/24")["Subnet"]["SubnetId"]
+    rds_sg = ec2.create_security_group(GroupName="shop-rds", Description="rds", VpcId=vpc)["GroupId"]
+    nat = ec2.create_nat_gateway(SubnetId=edge, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+    nat_ip = ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]["NatGatewayAddresses"][0]["PrivateIp"]
+    vpce = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName="com.amazonaws.eu-west-1.logs", VpcEndpointType="Interface", SubnetIds=[edge],
+    )["VpcEndpoint"]
+    vpce_ip = ec2.describe_network_interfaces(NetworkInterfaceIds=vpce["NetworkInterfaceIds"])[
+        "NetworkInterfaces"][0]["PrivateIpAddress"]
+    for ip, description, groups in [
+        ("10.0.5.10", "ELB app/shop-lb/50dc6c495c0c9188", []),
+        ("10.0.5.11", "ELB app/shop-lb/50dc6c495c0c9188", []),
+        ("10.0.5.12", "ELB app/shop-lb-old/7f1e2d3c4b5a6978", []),
+        ("10.0.5.20", "AWS Lambda VPC ENI-shop-reports-3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b", []),
+        ("10.0.5.21", "AWS Lambda VPC ENI-shop-reports-v2-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", []),
+        ("10.0.5.30", "RDSNetworkInterface", [rds_sg]),
+    ]:
+        ec2.create_network_interface(SubnetId=edge, PrivateIpAddress=ip, Description=description, Groups=groups)
+
     legacy_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     legacy_subnet = ec2.create_subnet(VpcId=legacy_vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
     legacy = ec2.create_network_interface(
@@ -163,7 +186,10 @@ def main():
               rec(app, "10.0.2.20", "10.0.1.10", 8080, 40001, "ACCEPT", 18),
               rec(app, "10.0.1.11", "10.0.2.20", 40002, 8080, "REJECT", 2),
               rec(app, "10.0.2.20", "10.0.3.30", 50001, 1433, "ACCEPT", 2),
-              rec(app, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18)],
+              rec(app, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18),
+              # To the shared database in the second account (below), which logs it too.
+              rec(app, "10.0.2.20", "10.20.1.50", 50100, 5432, "ACCEPT", 2),
+              rec(app, "10.20.1.50", "10.0.2.20", 5432, 50100, "ACCEPT", 18)],
         db: [rec(db, "10.0.2.20", "10.0.3.30", 50001, 1433, "ACCEPT", 2),
              rec(db, "10.0.3.30", "10.0.2.20", 1433, 50001, "ACCEPT", 18),
              rec(db, "203.0.113.9", "10.0.3.30", 51515, 1433, "REJECT", 2),
@@ -174,6 +200,78 @@ def main():
         logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
         events = [{"timestamp": end * 1000 + i, "message": r} for i, r in enumerate(records)]
         logs.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=events)
+
+    # A second account, 222222222222 (shared services), which flowgate reaches through the role
+    # arn:aws:iam::222222222222:role/flowgate-reader with the external id `shop-ci`: moto keeps
+    # accounts apart by the credentials sts:AssumeRole hands out. Its role flowgate-denied cannot
+    # be assumed (moto assumes any role; the trust policy's refusal is played here). It holds
+    # the shared database and a batch job, a VPC flow log delivering to its own log group
+    # /vpc/shared, and that group's records: app (account 1) reaches the shared db, as does the
+    # batch job.
+    import moto.sts.models as sts_models  # noqa: E402
+    from moto.sts.exceptions import STSClientError  # noqa: E402
+    real_assume = sts_models.STSBackend.assume_role
+
+    def assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):
+        name = role_arn.rsplit("/", 1)[-1]
+        if name == "flowgate-denied" or (name == "flowgate-reader" and external_id != "shop-ci"):
+            raise STSClientError(
+                "AccessDenied",
+                f"User: arn:aws:iam::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            )
+        return real_assume(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+
+    sts_models.STSBackend.assume_role = assume_role
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="eu-west-1")
+    creds = sts.assume_role(
+        RoleArn="arn:aws:iam::222222222222:role/flowgate-reader", RoleSessionName="setup", ExternalId="shop-ci",
+    )["Credentials"]
+
+    def second(service):
+        return boto3.client(
+            service, endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        )
+
+    ec2b, logsb = second("ec2"), second("logs")
+    shared_vpc = ec2b.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    shared_subnet = ec2b.create_subnet(VpcId=shared_vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+
+    # The shared db's group takes 5432 from the batch job and from app, and nothing on 6379:
+    # flowgate explains the refused 6379 with it, read in this account.
+    shared_sg = ec2b.create_security_group(GroupName="shared-db", Description="db", VpcId=shared_vpc)["GroupId"]
+    ec2b.authorize_security_group_ingress(GroupId=shared_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+         "IpRanges": [{"CidrIp": "10.20.1.60/32"}, {"CidrIp": "10.0.2.20/32"}]}])
+
+    def shared_eni(name, ip):
+        return ec2b.create_network_interface(
+            SubnetId=shared_subnet, PrivateIpAddress=ip, Groups=[shared_sg] if name == "shared-db" else [],
+            TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": name}]}],
+        )["NetworkInterface"]["NetworkInterfaceId"]
+
+    shared_db = shared_eni("shared-db", "10.20.1.50")
+    shared_batch = shared_eni("shared-batch", "10.20.1.60")
+    logsb.create_log_group(logGroupName="/vpc/shared")
+    ec2b.create_flow_logs(
+        ResourceType="VPC", ResourceIds=[shared_vpc], TrafficType="ALL", LogDestinationType="cloud-watch-logs",
+        LogGroupName="/vpc/shared", DeliverLogsPermissionArn="arn:aws:iam::222222222222:role/flow-logs",
+        LogFormat=FORMAT,
+    )
+    shared_streams = {
+        shared_db: [rec(shared_db, "10.0.2.20", "10.20.1.50", 50100, 5432, "ACCEPT", 2),
+                    rec(shared_db, "10.20.1.50", "10.0.2.20", 5432, 50100, "ACCEPT", 18),
+                    rec(shared_db, "10.20.1.60", "10.20.1.50", 50200, 5432, "ACCEPT", 2),
+                    rec(shared_db, "10.20.1.50", "10.20.1.60", 5432, 50200, "ACCEPT", 18),
+                    rec(shared_db, "10.20.1.60", "10.20.1.50", 50300, 6379, "REJECT", 2)],
+        shared_batch: [rec(shared_batch, "10.20.1.60", "10.20.1.50", 50300, 6379, "ACCEPT", 2),
+                       rec(shared_batch, "10.20.1.60", "10.20.1.50", 50200, 5432, "ACCEPT", 2),
+                       rec(shared_batch, "10.20.1.50", "10.20.1.60", 5432, 50200, "ACCEPT", 18)],
+    }
+    for eni, records in shared_streams.items():
+        logsb.create_log_stream(logGroupName="/vpc/shared", logStreamName=f"{eni}-all")
+        events = [{"timestamp": end * 1000 + i, "message": r} for i, r in enumerate(records)]
+        logsb.put_log_events(logGroupName="/vpc/shared", logStreamName=f"{eni}-all", logEvents=events)
 
     # The shipped examples in S3, in every layout AWS documents (see s3_layouts.py).
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -220,11 +318,37 @@ def main():
     s3c.put_object(Bucket=central, Key=folder + name.format(archive_log), Body=gzip.compress(body.encode()))
     s3c.put_object(Bucket=central, Key=folder + name.format("fl-0ffffffffffffffff"), Body=b"not ours\n")
 
+    # The second account's archive delivers its flow log to the same central bucket, under
+    # AWSLogs/222222222222/ (a log-archive bucket every account writes to). It sits in a VPC of
+    # its own, with no CloudWatch flow log: discovery reads it from S3, with the role's
+    # credentials (moto lets them read the bucket, as the bucket policy of a log archive does).
+    ec2c = second("ec2")
+    vault_vpc = ec2c.create_vpc(CidrBlock="10.21.0.0/16")["Vpc"]["VpcId"]
+    vault_subnet = ec2c.create_subnet(VpcId=vault_vpc, CidrBlock="10.21.0.0/24")["Subnet"]["SubnetId"]
+    vault = ec2c.create_network_interface(
+        SubnetId=vault_subnet, PrivateIpAddress="10.21.0.5",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "shared-vault"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    vault_log = ec2c.create_flow_logs(
+        ResourceType="NetworkInterface", ResourceIds=[vault], TrafficType="ALL", LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{central}",
+        DestinationOptions={"FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": False},
+    )["FlowLogIds"][0]
+    vault_body = "\n".join([
+        header,
+        f"2 222222222222 {vault} 192.168.5.5 10.21.0.5 50010 443 6 3 180 {s3_start} {s3_end} ACCEPT OK",
+        f"2 222222222222 {vault} 10.21.0.5 192.168.5.5 443 50010 6 3 180 {s3_start} {s3_end} ACCEPT OK",
+    ]) + "\n"
+    vault_key = (f"AWSLogs/222222222222/vpcflowlogs/eu-west-1/{slot:%Y/%m/%d}/"
+                 f"222222222222_vpcflowlogs_eu-west-1_{vault_log}_{slot:%Y%m%dT%H%M}Z_0000abce.log.gz")
+    s3c.put_object(Bucket=central, Key=vault_key, Body=gzip.compress(vault_body.encode()))
+
     for key, value in [
         ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc), ("archive", archive), ("archive_log", archive_log),
-        ("app_subnet", subnet["app"]), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
+        ("app_subnet", subnet["app"]), ("nat", nat), ("nat_ip", nat_ip), ("vpce", vpce["VpcEndpointId"]),
+        ("vpce_ip", vpce_ip), ("rds_sg", rds_sg), ("shared_db", shared_db), ("shared_vpc", shared_vpc), ("shared_sg", shared_sg), ("vault_log", vault_log), ("igw", igw), ("vgw", vgw), ("public_rtb", public_rtb), ("main_rtb", main_rtb),
     ]:
         print(key, value)
     print("ready", flush=True)

@@ -29,6 +29,38 @@ pub const DELIVERY_MARGIN: u64 = 600;
 /// The most log groups one Logs Insights query may name (StartQuery's `logGroupNames`).
 pub const MAX_GROUPS: usize = 50;
 
+/// A log group's ARN, `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME`: how a monitoring
+/// account names a linked account's group (StartQuery's logGroupIdentifiers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupArn {
+    pub account: String,
+    pub name: String,
+}
+
+impl GroupArn {
+    pub fn parse(arn: &str) -> Option<GroupArn> {
+        let mut parts = arn.splitn(7, ':');
+        let (arn_, _partition, service, _region, account, kind, name) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        let ok = arn_ == "arn"
+            && service == "logs"
+            && kind == "log-group"
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| GroupArn {
+            account: account.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
 /// Log groups that share a record format: one family of queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSource {

@@ -172,10 +172,14 @@ impl Runner {
         if self.is_cancelled() {
             return Err("cancelled (Ctrl-C) before the query started".into());
         }
+        // Groups named by ARN (a monitoring account's view of linked accounts) go in
+        // logGroupIdentifiers, which takes names too; StartQuery takes one of the two lists.
+        let by_arn = groups.iter().any(|g| g.starts_with("arn:"));
         let started = self
             .client
             .start_query()
-            .set_log_group_names(Some(groups.to_vec()))
+            .set_log_group_names((!by_arn).then(|| groups.to_vec()))
+            .set_log_group_identifiers(by_arn.then(|| groups.to_vec()))
             .start_time(start)
             .end_time(end)
             .query_string(query)

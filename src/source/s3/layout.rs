@@ -34,6 +34,9 @@ pub struct Narrow {
     pub region: String,
     /// Flow-log ids (`fl-...`), as object names carry them.
     pub flow_logs: BTreeSet<String>,
+    /// The account whose flow logs they are, when a host named one: a central bucket is read
+    /// under that account's `AWSLogs/{account}/` only (`None`: under every account's).
+    pub account: Option<String>,
 }
 
 impl Narrow {
@@ -281,6 +284,7 @@ mod tests {
         let n = Narrow {
             region: "eu-west-1".into(),
             flow_logs: ["fl-0a1".to_string()].into(),
+            account: None,
         };
         let day = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20/";
         assert!(n.keeps(&format!(

@@ -100,7 +100,12 @@ impl Lister {
                         .collect()
                 }
             };
-            if accounts.is_empty() {
+            let layout = !accounts.is_empty();
+            let mut accounts = accounts;
+            if let Some(only) = location.narrow.as_ref().and_then(|n| n.account.as_ref()) {
+                accounts.retain(|(_, a)| a == only);
+            }
+            if !layout {
                 // Not AWS's layout (files copied under a prefix of one's own): every object.
                 listing.read.prefixes += 1;
                 found = self

@@ -173,6 +173,7 @@ async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing(
     location.narrow = Some(super::layout::Narrow {
         region: "eu-west-1".into(),
         flow_logs: ["fl-1".to_string(), "fl-2".to_string()].into(),
+        account: None,
     });
     let lister = Lister {
         client: mocked(&[&listed()]),

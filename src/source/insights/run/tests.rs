@@ -286,3 +286,34 @@ async fn cancelling_stops_the_running_queries() {
             .contains("before the query started")
     );
 }
+
+#[tokio::test]
+async fn groups_named_by_arn_go_in_log_group_identifiers() {
+    // A monitoring account's query spans linked accounts' groups only through
+    // logGroupIdentifiers; StartQuery refuses both lists at once.
+    let arns = [
+        "arn:aws:logs:eu-west-1:111111111111:log-group:/vpc/flow".to_string(),
+        "/vpc/local".to_string(),
+    ];
+    let by_id = mock!(Client::start_query)
+        .match_requests(move |r| {
+            r.log_group_names().is_empty()
+                && r.log_group_identifiers()
+                    == [
+                        "arn:aws:logs:eu-west-1:111111111111:log-group:/vpc/flow",
+                        "/vpc/local",
+                    ]
+        })
+        .then_output(|| StartQueryOutput::builder().query_id("q-1").build());
+    let by_name = mock!(Client::start_query)
+        .match_requests(|r| {
+            r.log_group_identifiers().is_empty() && r.log_group_names() == ["/vpc/local"]
+        })
+        .then_output(|| StartQueryOutput::builder().query_id("q-2").build());
+    let done = mock!(Client::get_query_results).then_output(|| complete(1));
+    let r = runner(mocked(RuleMode::MatchAny, &[&by_id, &by_name, &done]));
+    r.run(&arns, 0, 100, "q").await.unwrap();
+    r.run(&arns[1..], 0, 100, "q").await.unwrap();
+    assert_eq!(by_id.num_calls(), 1);
+    assert_eq!(by_name.num_calls(), 1);
+}
