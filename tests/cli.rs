@@ -136,6 +136,20 @@ fn the_troubled_cutover_shows_every_verdict_and_exits_101() {
 }
 
 #[test]
+fn a_role_given_for_no_other_account_is_said_to_be_unused() {
+    let role = "arn:aws:iam::{account}:role/flowgate-read";
+    let o = run(&["check", "--flow-logs", FIXED, "--role-arn", role, SPEC]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: --role-arn is not used: no host names an account"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["check", "--flow-logs", FIXED, SPEC]);
+    assert!(!stderr(&o).contains("--role-arn"), "{}", stderr(&o));
+}
+
+#[test]
 fn after_the_fixes_the_whole_gate_passes() {
     let o = run(&["check", "--flow-logs", FIXED, SPEC]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
@@ -4911,8 +4925,10 @@ fn transit_gateway_records_beside_vpc_records_explain_the_verdicts() {
     );
     assert!(
         err.contains("evidence: 2 flow-log files")
-            && err.contains("12 records (0 outside the window, 1 NODATA)"),
-        "both files read, every line a record: {out}"
+            && err.contains(
+                "5 records (0 outside the window, 0 NODATA; and 7 Transit Gateway records)"
+            ),
+        "both files read, every line a record: {err}"
     );
     // reject-reason, in words, where a security group would otherwise be blamed.
     assert!(
@@ -4946,6 +4962,37 @@ fn transit_gateway_records_beside_vpc_records_explain_the_verdicts() {
         partner.contains("transit gateway: the requests crossed the transit gateway and no reply came back through it")
             && partner.contains("transit gateway: tgw-0a1b2c3d4e5f60718 (attachment tgw-attach-0ff9ee8dd7cc6bb52): requests 1 record, replies 0 records"),
         "{partner}"
+    );
+}
+
+/// Transit Gateway records are not VPC records: a window where only the gateway's flow log was
+/// delivered is missing its evidence, never a pass (the deny check) or a plain NO_TRAFFIC.
+#[test]
+fn only_transit_gateway_records_in_the_window_is_missing_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = "tests/data/records/mixed/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20";
+    let tgw = "123456789012_vpcflowlogs_eu-west-1_fl-0f9e8d7c6b5a49382_20261120T0905Z_9a8b7c6d.log";
+    std::fs::copy(Path::new(ROOT).join(day).join(tgw), dir.path().join(tgw)).unwrap();
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        dir.path().to_str().unwrap(),
+        RECORDS,
+        "--",
+        "rdp is refused",
+        "batch",
+    ]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_ne!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        !out.contains("test records::rdp is refused ... ok"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "no record to judge: the flow-log files hold only Transit Gateway records (7)"
+        ),
+        "{err}"
     );
 }
 

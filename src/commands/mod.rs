@@ -119,6 +119,15 @@ pub async fn connect(
             "evidence: no --flow-logs or --log-group given: reading the flow logs of the specs' hosts from AWS (found through EC2, in CloudWatch Logs or S3); --flow-logs PATH reads files instead"
         );
     }
+    let names_an_account = specs
+        .iter()
+        .any(|s| s.hosts.values().any(|h| h.account.is_some()));
+    if args.aws.role_arn.is_some() && !names_an_account {
+        // Given and unused: said, so that nobody believes another account was read.
+        eprintln!(
+            "warning: --role-arn is not used: no host names an account (`account: \"222222222222\"` beside a host's selector); every call runs in the caller's account"
+        );
+    }
     Ok(if for_evidence || opts.given() {
         Some(aws::connect(&opts).await?)
     } else {

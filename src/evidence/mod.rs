@@ -722,9 +722,13 @@ impl Gaps {
 pub struct Stats {
     /// Bytes of records read (after decompression).
     pub bytes: u64,
+    /// VPC flow-log records: what says whether the window's evidence was delivered.
     pub records: u64,
     pub outside_window: u64,
     pub nodata: u64,
+    /// Transit Gateway flow-log records, counted apart: they explain a path but never make a
+    /// window without VPC records look delivered.
+    pub tgw_records: u64,
     /// The earliest start and latest end of the records read: what the evidence spans.
     pub span: Option<(u64, u64)>,
 }
@@ -735,6 +739,7 @@ impl Stats {
         self.records += o.records;
         self.outside_window += o.outside_window;
         self.nodata += o.nodata;
+        self.tgw_records += o.tgw_records;
         if let Some((start, end)) = o.span {
             self.saw(start, end);
         }
@@ -785,6 +790,7 @@ impl Evidence {
             if let Ok(c) = &mut check {
                 for p in c.pairs.values_mut() {
                     p.samples.iter_mut().for_each(|s| shift(&mut s.origin));
+                    p.tgw_samples.iter_mut().for_each(|s| shift(&mut s.origin));
                 }
             }
             self.checks[*i] = check;

@@ -241,11 +241,16 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
         (Some(a), None) => format!("records from {} on", text::time(a)),
         (None, Some(b)) => format!("records up to {}", text::time(b)),
     };
+    // Counted apart from the VPC records (see `Stats::tgw_records`).
+    let tgw = match s.tgw_records {
+        0 => String::new(),
+        n => format!("; and {n} Transit Gateway records"),
+    };
     let mut out = String::new();
     for p in &ev.provenance {
         match p {
             Provenance::Files { .. } => out.push_str(&format!(
-                "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA); judged: {window}\n",
+                "evidence: {source}, {} read, {} records ({} outside the window, {} NODATA{tgw}); judged: {window}\n",
                 bytes(s.bytes),
                 s.records,
                 s.outside_window,
@@ -254,7 +259,7 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
             Provenance::S3(read) => {
                 let (skipped, skipped_bytes) = read.skipped();
                 out.push_str(&format!(
-                    "evidence: {source}: {} prefixes listed, {} objects fetched ({}), {skipped} skipped outside the window ({}){}; {} read, {} records ({} outside the window, {} NODATA); judged: {}\n",
+                    "evidence: {source}: {} prefixes listed, {} objects fetched ({}), {skipped} skipped outside the window ({}){}; {} read, {} records ({} outside the window, {} NODATA{tgw}); judged: {}\n",
                     read.prefixes,
                     read.fetched,
                     bytes(read.fetched_bytes),

@@ -323,26 +323,31 @@ fn side_places(side: &Side, by_addr: &BTreeMap<IpAddr, Vec<Place>>) -> Vec<Place
     out
 }
 
-/// The flow logs of `complete` that cover a check whose sides live at `sides`, and the account
-/// they are read in: every place of one side must have one (one side suffices: the traffic
-/// crosses it); `None` when neither does. Sides in one account are both read; across accounts,
-/// one side is: the caller's where it is covered (no role to assume), else the other.
+/// The flow logs of `complete` that cover a check whose sides (from, to) live at `sides`, and the
+/// account they are read in: every place of one side must have one (one side suffices: the
+/// traffic crosses it); `None` when neither does. Sides in one account are both read. Across
+/// accounts one side is, and it must be the side that sees a failure: the client's for a reach
+/// check (a reply refused on its way in is only logged there, so the server's side alone could
+/// show an established connection), the server's for a deny check (where a request that got
+/// through is accepted). The other side only when that one is not covered.
 fn covering<'a>(
     complete: &BTreeMap<&str, Vec<&'a FlowLog>>,
     sides: &[Vec<Place>; 2],
+    deny: bool,
 ) -> Option<(Option<String>, Vec<&'a FlowLog>)> {
     let of = |p: &Place| p.ids().find_map(|id| complete.get(id.as_str()));
-    let mut covered: Vec<(Option<String>, Vec<&'a FlowLog>)> = Vec::new();
-    for places in sides {
+    let mut covered: Vec<(usize, Option<String>, Vec<&'a FlowLog>)> = Vec::new();
+    for (side, places) in sides.iter().enumerate() {
         if !places.is_empty() && places.iter().all(|p| of(p).is_some()) {
             let used = places.iter().filter_map(of).flatten().copied().collect();
-            covered.push((places[0].account.clone(), used));
+            covered.push((side, places[0].account.clone(), used));
         }
     }
-    covered.sort_by_key(|(account, _)| account.is_some());
+    let telling = usize::from(deny);
+    covered.sort_by_key(|(side, _, _)| *side != telling);
     let mut sides = covered.into_iter();
-    let (account, mut used) = sides.next()?;
-    for (other, more) in sides {
+    let (_, account, mut used) = sides.next()?;
+    for (_, other, more) in sides {
         if other == account {
             used.extend(more);
         }
@@ -409,11 +414,11 @@ pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, 
         if check.unavailable.is_some() {
             continue;
         }
-        if let Some((account, found)) = covering(&in_logs, sides) {
+        if let Some((account, found)) = covering(&in_logs, sides, check.is_deny()) {
             let (logs, checks) = used.entry(account).or_default();
             logs.extend(found);
             checks.insert(i);
-        } else if let Some((account, found)) = covering(&in_s3, sides) {
+        } else if let Some((account, found)) = covering(&in_s3, sides, check.is_deny()) {
             let (logs, checks) = used_s3.entry(account).or_default();
             logs.extend(found);
             checks.insert(i);
@@ -526,6 +531,48 @@ mod tests {
             created: Some(100),
             account: None,
         }
+    }
+
+    #[test]
+    fn across_accounts_a_check_reads_the_side_that_sees_its_failure() {
+        let mut web_log = fl("fl-web", "vpc-web", "/vpc/web", "ALL");
+        web_log.account = Some("222222222222".into());
+        let db_log = fl("fl-db", "vpc-db", "/vpc/db", "ALL");
+        let logs = [web_log, db_log];
+        let complete = complete(&logs);
+        let place = |vpc: &str, account: Option<&str>| Place {
+            eni: None,
+            subnet: None,
+            vpc: Some(vpc.into()),
+            account: account.map(Into::into),
+        };
+        // web (another account) -> db (the caller's): both sides covered.
+        let sides = [
+            vec![place("vpc-web", Some("222222222222"))],
+            vec![place("vpc-db", None)],
+        ];
+        // A reach check: the client's side, where a refused reply shows (the server's side
+        // alone would show it ESTABLISHED), although the caller's side is covered too.
+        let (account, used) = covering(&complete, &sides, false).unwrap();
+        assert_eq!(account.as_deref(), Some("222222222222"));
+        assert_eq!(
+            used.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            ["fl-web"]
+        );
+        // A deny check: the server's side, where a request that got through is accepted.
+        let (account, used) = covering(&complete, &sides, true).unwrap();
+        assert_eq!(account, None);
+        assert_eq!(
+            used.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            ["fl-db"]
+        );
+        // Only one side covered: that one, whichever it is.
+        let only_db = [
+            vec![place("vpc-elsewhere", Some("222222222222"))],
+            sides[1].clone(),
+        ];
+        let (account, _) = covering(&complete, &only_db, false).unwrap();
+        assert_eq!(account, None);
     }
 
     #[test]

@@ -361,6 +361,13 @@ fn nothing_to_judge(ev: &Evidence, window: &Window) -> Option<String> {
     if let Some(m) = g.missing.first() {
         return Some(format!("no record to judge: {m}"));
     }
+    if s.tgw_records > 0 {
+        return Some(format!(
+            "no record to judge: the flow-log files hold only Transit Gateway records ({}), which explain a path but cannot show a connection
+  help: add the VPC flow logs of the checks' interfaces, subnets or VPCs (they may not be delivered yet)",
+            s.tgw_records
+        ));
+    }
     Some("no record to judge: the flow-log files hold no records (they are empty)".into())
 }
 

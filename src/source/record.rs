@@ -118,6 +118,11 @@ impl Layout {
         }
     }
 
+    /// Whether these are a Transit Gateway flow log's records.
+    pub fn is_tgw(&self) -> bool {
+        self.tgw
+    }
+
     /// Parses one line (no line terminator).
     pub fn parse(&self, line: &str) -> Result<Record, String> {
         let mut spans = Vec::new();

@@ -269,14 +269,20 @@ impl Scanner<'_> {
                 // A flow no check can match: count it, place it in the window, and move on. It
                 // is read in full all the same: a broken line is a gap wherever its addresses
                 // point (they may be as broken as the rest), as the plain reading says.
-                let times = match layout.record_with(&fields, addresses) {
-                    Ok(r) => r.times(),
+                let (times, tgw) = match layout.record_with(&fields, addresses) {
+                    Ok(r) => (r.times(), layout.is_tgw()),
                     Err(reason) => {
                         part.gaps.bad_line(origin(), reason);
                         continue;
                     }
                 };
                 match (needs_time, times) {
+                    // A transit gateway's records are not VPC records: they never make a window
+                    // look delivered (see `Stats::tgw_records`).
+                    (_, (Some(_), Some(_))) | (false, _) if tgw => {
+                        part.stats.tgw_records += 1;
+                        continue;
+                    }
                     (false, _) => {
                         part.stats.records += 1;
                         continue;
@@ -301,7 +307,13 @@ impl Scanner<'_> {
                     continue;
                 }
             };
-            part.stats.records += 1;
+            // Every record of a Transit Gateway flow log, NODATA included, is the gateway's.
+            let tgw = layout.is_tgw();
+            if tgw {
+                part.stats.tgw_records += 1;
+            } else {
+                part.stats.records += 1;
+            }
             if needs_time {
                 let (Some(start), Some(end)) = record.times() else {
                     part.gaps.bad_line(
@@ -310,8 +322,13 @@ impl Scanner<'_> {
                     );
                     continue;
                 };
-                part.stats.saw(start, end);
+                if !tgw {
+                    part.stats.saw(start, end);
+                }
                 if !self.plan.window.overlaps(start, end) {
+                    if tgw {
+                        continue;
+                    }
                     part.stats.outside_window += 1;
                     if let Record::Flow(flow) = record
                         && self.plan.window.in_context(end)
@@ -329,7 +346,8 @@ impl Scanner<'_> {
                 }
             }
             match record {
-                Record::NoData { .. } => part.stats.nodata += 1,
+                Record::NoData { .. } if !tgw => part.stats.nodata += 1,
+                Record::NoData { .. } => {}
                 Record::SkipData { iface, .. } => {
                     *part.gaps.skipdata.entry(iface).or_default() += 1
                 }
