@@ -339,8 +339,15 @@ fn covering<'a>(
     let mut covered: Vec<(usize, Option<String>, Vec<&'a FlowLog>)> = Vec::new();
     for (side, places) in sides.iter().enumerate() {
         if !places.is_empty() && places.iter().all(|p| of(p).is_some()) {
-            let used = places.iter().filter_map(of).flatten().copied().collect();
-            covered.push((side, places[0].account.clone(), used));
+            let used: Vec<&FlowLog> = places.iter().filter_map(of).flatten().copied().collect();
+            // Read in the account whose flow logs they are (a shared VPC's owner logs its
+            // participants' interfaces), and only where one account's flow logs cover the side:
+            // an ACCEPT-only flow log in one account and a REJECT-only one in another are not
+            // one record of the traffic.
+            let accounts: BTreeSet<&Option<String>> = used.iter().map(|f| &f.account).collect();
+            if let [account] = accounts.into_iter().collect::<Vec<_>>()[..] {
+                covered.push((side, account.clone(), used));
+            }
         }
     }
     let telling = usize::from(deny);
@@ -352,6 +359,8 @@ fn covering<'a>(
             used.extend(more);
         }
     }
+    used.sort_by(|a, b| a.id.cmp(&b.id));
+    used.dedup_by(|a, b| a.id == b.id);
     Some((account, used))
 }
 
@@ -566,6 +575,32 @@ mod tests {
             used.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
             ["fl-db"]
         );
+        // The account is the flow log's: a participant's interface in a VPC shared by the
+        // caller is logged by the caller's flow log, and read there.
+        let shared = [
+            vec![place("vpc-db", Some("222222222222"))],
+            sides[1].clone(),
+        ];
+        let (account, used) = covering(&complete, &shared, false).unwrap();
+        assert_eq!(account, None);
+        assert_eq!(
+            used.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            ["fl-db"]
+        );
+        // Flow logs of two accounts on one side are not one record of it: not covered.
+        let mut mixed = logs.to_vec();
+        for f in &mut mixed {
+            f.resource = "vpc-both".into();
+            f.traffic = if f.account.is_some() {
+                "ACCEPT"
+            } else {
+                "REJECT"
+            }
+            .into();
+        }
+        let mixed_complete = super::complete(&mixed);
+        let both = [vec![place("vpc-both", None)], vec![]];
+        assert!(covering(&mixed_complete, &both, false).is_none());
         // Only one side covered: that one, whichever it is.
         let only_db = [
             vec![place("vpc-elsewhere", Some("222222222222"))],
