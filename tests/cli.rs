@@ -1942,6 +1942,34 @@ expect:
     // The assumed role's credentials are moto's ASIA... keys: never printed.
     assert!(!out.contains("ASIA") && !err.contains("ASIA"), "{out}{err}");
 
+    // A strict host in the second account: its checks are read on one side each, so its own
+    // account's flow logs may not all be read; "nothing else reaches it" is not judged on that.
+    let strict_spec = dir.path().join("strict.yaml");
+    let text = std::fs::read_to_string(spec).unwrap().replace(
+        "account: \"222222222222\" }\n  batch",
+        "account: \"222222222222\", strict: true }\n  batch",
+    );
+    assert!(text.contains("strict: true"), "{text}");
+    std::fs::write(&strict_spec, text).unwrap();
+    let o = against_moto(
+        &[
+            &["check", "--role-arn", role, "--external-id", "shop-ci"][..],
+            &common,
+            &[strict_spec.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("test zone::nothing else reaches db ") && l.ends_with("FAILED")),
+        "{out}"
+    );
+    assert!(
+        out.contains("UNAVAILABLE: db is in account 222222222222: a strict host's undeclared traffic is not yet gathered"),
+        "{out}"
+    );
+
     // Without a role to assume there, another account is a usage error that says what to add.
     let o = against_moto(&[&["check"][..], &common, &[spec]].concat());
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));

@@ -172,7 +172,10 @@ async fn gather(args: &CheckArgs, specs: &[Spec], window: Window) -> Result<Gath
     let aws = super::connect(&args.evidence, &request, specs, super::Purpose::Read).await?;
     let hosts = super::resolve_all(specs, aws.as_ref()).await?;
     let plan = Arc::new(plan::assemble(specs, &hosts, window));
-    let strict = plan::strict(specs, &hosts, &plan);
+    let mut strict = plan::strict(specs, &hosts, &plan);
+    if !preflight && request.kind()? == crate::source::Kind::Discovered {
+        unjudged_across_accounts(&mut strict, specs);
+    }
     if preflight {
         return Ok(Gathered {
             plan,
@@ -202,6 +205,24 @@ async fn gather(args: &CheckArgs, specs: &[Spec], window: Window) -> Result<Gath
         described: source.describe(),
         aws,
     })
+}
+
+/// A strict host in another account, read from discovered flow logs: each check is read on one
+/// side, so nothing makes sure that every flow log of the host's own account is read, and
+/// "nothing else reaches it" could pass on part of its traffic. Unavailable, and said why.
+fn unjudged_across_accounts(strict: &mut [plan::Strict], specs: &[Spec]) {
+    for s in strict.iter_mut().filter(|s| s.unavailable.is_none()) {
+        let account = specs
+            .iter()
+            .filter(|spec| spec.app == s.app)
+            .find_map(|spec| spec.hosts.get(&s.host).and_then(|h| h.account.clone()));
+        if let Some(account) = account {
+            s.unavailable = Some(format!(
+                "{} is in account {account}: a strict host's undeclared traffic is not yet gathered from discovered flow logs in another account (they may not all be read); give its flow logs with --flow-logs or --log-group",
+                s.host
+            ));
+        }
+    }
 }
 
 /// The run summary of a preflight: what was read instead of traffic.
