@@ -91,10 +91,28 @@ impl Config {
     }
 
     /// Takes in another account's configuration: interface ids, group ids and VPC ids are
-    /// unique across accounts, so the two never clash.
-    pub fn merge(&mut self, other: Config) {
+    /// unique across accounts, so the two never clash. Addresses may: accounts of a landing
+    /// zone often use the same ranges, and an address held by two interfaces cannot say which one
+    /// a check means, so its configuration is not read rather than read from the wrong one.
+    pub fn merge(&mut self, other: Config, account: &str) -> Result<(), String> {
         for (ip, end) in other.ends {
-            self.ends.entry(ip).or_insert(end);
+            match self.ends.get(&ip) {
+                Some(mine) if mine.eni.is_some() && end.eni.is_some() && mine.eni != end.eni => {
+                    return Err(format!(
+                        "address {ip} is held by {} and, in account {account}, by {}: the accounts' address ranges overlap, so the configuration cannot tell which interface a check means; name such hosts by selector in their own account rather than by a CIDR that spans both",
+                        mine.eni.as_deref().unwrap_or("?"),
+                        end.eni.as_deref().unwrap_or("?"),
+                    ));
+                }
+                // Known here only as an address without an interface: the other account's is it.
+                Some(mine) if mine.eni.is_none() => {
+                    self.ends.insert(ip, end);
+                }
+                Some(_) => {}
+                None => {
+                    self.ends.insert(ip, end);
+                }
+            }
         }
         self.members.groups.extend(other.members.groups);
         self.members.prefix_lists.extend(other.members.prefix_lists);
@@ -104,6 +122,7 @@ impl Config {
         if self.routing.unread.is_none() {
             self.routing.unread = other.routing.unread;
         }
+        Ok(())
     }
 }
 
@@ -116,7 +135,7 @@ pub async fn fetch_accounts(aws: &crate::aws::Aws, wanted: &Wanted) -> Result<Co
         let other = fetch_wanted(&there.ec2, w)
             .await
             .map_err(|e| format!("in account {account}: {e}"))?;
-        config.merge(other);
+        config.merge(other, account)?;
     }
     Ok(config)
 }

@@ -520,3 +520,38 @@ async fn the_shops_routes_and_rules_are_read_and_witnessed_from_the_emulator() {
             .is_some()
     );
 }
+
+#[test]
+fn an_address_held_in_two_accounts_is_not_read_from_either() {
+    let ip: IpAddr = "10.0.1.20".parse().unwrap();
+    let end = |eni: Option<&str>| End {
+        eni: eni.map(Into::into),
+        ..End::default()
+    };
+    let with = |eni: Option<&str>| Config {
+        ends: [(ip, end(eni))].into(),
+        ..Config::default()
+    };
+    // Another account's interface where the caller's has none: taken in.
+    let mut caller = with(None);
+    caller
+        .merge(with(Some("eni-theirs")), "222222222222")
+        .unwrap();
+    assert_eq!(caller.end(ip).eni.as_deref(), Some("eni-theirs"));
+    // The same interface seen from both (a shared VPC): one.
+    let mut caller = with(Some("eni-shared"));
+    caller
+        .merge(with(Some("eni-shared")), "222222222222")
+        .unwrap();
+    // Two interfaces with one address (overlapping ranges): neither, and said why.
+    let mut caller = with(Some("eni-mine"));
+    let err = caller
+        .merge(with(Some("eni-theirs")), "222222222222")
+        .unwrap_err();
+    assert!(
+        err.contains(
+            "address 10.0.1.20 is held by eni-mine and, in account 222222222222, by eni-theirs"
+        ),
+        "{err}"
+    );
+}
