@@ -1,6 +1,8 @@
 //! The AWS connection: configuration from the standard chain, clients, and errors in words.
 
 pub mod error;
+#[cfg(test)]
+pub mod mocks;
 
 pub use error::AwsError;
 

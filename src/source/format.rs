@@ -37,6 +37,22 @@ pub enum Field {
     Other,
 }
 
+impl Field {
+    /// A field only Transit Gateway flow logs have.
+    pub fn is_tgw(self) -> bool {
+        matches!(
+            self,
+            Field::TgwId
+                | Field::TgwAttachmentId
+                | Field::LostNoRoute
+                | Field::LostBlackhole
+                | Field::LostMtu
+                | Field::LostTtl
+                | Field::TgwOther
+        )
+    }
+}
+
 /// Every field name AWS documents for VPC flow logs (versions 2 to 11, from the "Flow log
 /// records" page of the Amazon VPC User Guide) and for Transit Gateway flow logs (version 6, from
 /// the "Transit Gateway Flow Log records" page), and what flowgate makes of it.
@@ -238,18 +254,7 @@ impl Format {
     /// field, and have no action (a transit gateway does not accept or reject; it drops, and
     /// counts the packets it lost).
     pub fn is_tgw(&self) -> bool {
-        self.columns.iter().any(|f| {
-            matches!(
-                f,
-                Field::TgwId
-                    | Field::TgwAttachmentId
-                    | Field::LostNoRoute
-                    | Field::LostBlackhole
-                    | Field::LostMtu
-                    | Field::LostTtl
-                    | Field::TgwOther
-            )
-        })
+        self.columns.iter().any(|f| f.is_tgw())
     }
 
     /// What is missing for flows to be judged; `needs_time` when a window must place records.

@@ -322,19 +322,8 @@ impl Book<'_> {
         origin: Origin,
         text: impl FnOnce() -> String,
     ) {
-        let (client, server, cport, sport) = match role {
-            Role::Request => (flow.src, flow.dst, flow.srcport, flow.dstport),
-            Role::Reply => (flow.dst, flow.src, flow.dstport, flow.srcport),
-        };
         let ledger = self.ledger;
-        let check = check as u32;
-        let local = self
-            .local
-            .entry((check, client, server))
-            .or_insert_with(|| Local {
-                id: ledger.pair_id(check, client, server),
-                ..Local::default()
-            });
+        let (local, cport, sport) = self.local_of(check, role, flow);
         local.tally.tgw.observe(role, hop);
         // Records with drops are kept as their own kind (`Reject`), so that they are shown.
         let dropped = hop.lost.iter().any(|n| *n > 0);
@@ -368,15 +357,9 @@ impl Book<'_> {
         self.mark(check, role, flow, 0, Some((origin, || text)), (0, None));
     }
 
-    fn mark(
-        &mut self,
-        check: usize,
-        role: Role,
-        flow: &Flow,
-        flags: u8,
-        sample: Option<(Origin, impl FnOnce() -> String)>,
-        (records, latest_start): (u64, Option<u64>),
-    ) {
+    /// This reader's view of the pair a flow in `role` is of, with the client's and the
+    /// server's port.
+    fn local_of(&mut self, check: usize, role: Role, flow: &Flow) -> (&mut Local, u16, u16) {
         let (client, server, cport, sport) = match role {
             Role::Request => (flow.src, flow.dst, flow.srcport, flow.dstport),
             Role::Reply => (flow.dst, flow.src, flow.dstport, flow.srcport),
@@ -390,6 +373,21 @@ impl Book<'_> {
                 id: ledger.pair_id(check, client, server),
                 ..Local::default()
             });
+        (local, cport, sport)
+    }
+
+    fn mark(
+        &mut self,
+        check: usize,
+        role: Role,
+        flow: &Flow,
+        flags: u8,
+        sample: Option<(Origin, impl FnOnce() -> String)>,
+        (records, latest_start): (u64, Option<u64>),
+    ) {
+        let ledger = self.ledger;
+        let (local, cport, sport) = self.local_of(check, role, flow);
+        let id = local.id;
         let slot = match local.slots.iter().find(|(i, _)| *i == flow.iface) {
             Some((_, s)) => *s,
             None => {
@@ -417,8 +415,7 @@ impl Book<'_> {
         if flags == 0 {
             return;
         }
-        *self.conns.entry(key(local.id, cport, sport)).or_default() |=
-            u64::from(flags) << (8 * slot);
+        *self.conns.entry(key(id, cport, sport)).or_default() |= u64::from(flags) << (8 * slot);
         if self.conns.len() >= ledger.table {
             // The full table goes to disk before its successor is allocated: one at a time.
             match write_run(std::mem::take(&mut self.conns)) {

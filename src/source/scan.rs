@@ -19,7 +19,7 @@ use super::parquet;
 use super::record::{Layout, Record};
 use crate::aws::AwsError;
 use crate::evidence::flows::{Fold, Folded};
-use crate::evidence::{Action, BadFile, Gaps, Origin, Stats};
+use crate::evidence::{Action, BadFile, Flow, Gaps, Origin, Role, Stats};
 use crate::plan::Plan;
 use crate::plan::index::Index;
 use crate::resolve::Ranges;
@@ -333,13 +333,8 @@ impl Scanner<'_> {
                     if let Record::Flow(flow) = record
                         && self.plan.window.in_context(end)
                     {
-                        self.index
-                            .candidates(flow.src, flow.dst, &mut part.candidates);
-                        for &i in &part.candidates {
-                            let i = i as usize;
-                            for role in self.plan.checks[i].roles_of(&flow) {
-                                part.book.observe_context(i, role, &flow);
-                            }
+                        for (i, role) in self.concerned(&flow, &mut part.candidates) {
+                            part.book.observe_context(i, role, &flow);
                         }
                     }
                     continue;
@@ -354,33 +349,41 @@ impl Scanner<'_> {
                 // What a transit gateway carried and dropped: evidence about the path, never
                 // a connection of its own (the VPC flow logs judge those).
                 Record::Tgw(flow, hop) => {
-                    self.index
-                        .candidates(flow.src, flow.dst, &mut part.candidates);
-                    for &i in &part.candidates {
-                        let i = i as usize;
-                        for role in self.plan.checks[i].roles_of(&flow) {
-                            part.book
-                                .observe_tgw(i, role, &flow, &hop, origin(), || text.to_string());
-                        }
+                    for (i, role) in self.concerned(&flow, &mut part.candidates) {
+                        part.book
+                            .observe_tgw(i, role, &flow, &hop, origin(), || text.to_string());
                     }
                 }
                 Record::Flow(flow) => {
                     if self.folding == Some(flow.action) {
                         part.folded.add(&flow);
                     }
-                    self.index
-                        .candidates(flow.src, flow.dst, &mut part.candidates);
-                    for &i in &part.candidates {
-                        let i = i as usize;
-                        for role in self.plan.checks[i].roles_of(&flow) {
-                            part.book
-                                .observe(i, role, &flow, origin(), || text.to_string());
-                        }
+                    for (i, role) in self.concerned(&flow, &mut part.candidates) {
+                        part.book
+                            .observe(i, role, &flow, origin(), || text.to_string());
                     }
                 }
             }
         }
         read
+    }
+}
+
+impl Scanner<'_> {
+    /// The checks a flow concerns, each with the role the flow plays there (the index narrows,
+    /// `roles_of` decides); `candidates` is the reader's reused list.
+    fn concerned<'s>(
+        &'s self,
+        flow: &'s Flow,
+        candidates: &'s mut Vec<u32>,
+    ) -> impl Iterator<Item = (usize, Role)> + 's {
+        self.index.candidates(flow.src, flow.dst, candidates);
+        candidates.iter().flat_map(move |&i| {
+            let i = i as usize;
+            self.plan.checks[i]
+                .roles_of(flow)
+                .map(move |role| (i, role))
+        })
     }
 }
 

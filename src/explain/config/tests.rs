@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
     RouteTableAssociationState, Vpc, VpcCidrBlockAssociation, VpcCidrBlockState,
     VpcIpv6CidrBlockAssociation,
 };
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
@@ -205,28 +205,7 @@ fn a_vpcs_cidrs_are_its_associated_ipv4_and_ipv6_blocks() {
     );
 }
 
-fn mocked(rules: &[&Rule]) -> Client {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAFLOWGATETESTFAKE",
-            "flowgate-test-fake-secret",
-            None,
-            None,
-            "test",
-        )))
-        .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_ec2::config::Builder::from(&sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
-}
+use crate::aws::mocks::ec2 as mocked;
 
 fn unauthorized() -> Response {
     Response::new(

@@ -2,39 +2,16 @@
 //! model (the interface-type and requester-id filters, Elastic Load Balancing's and Lambda's
 //! own interfaces, an endpoint id EC2 does not know).
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
 use aws_sdk_ec2::types::{NetworkInterface, NetworkInterfacePrivateIpAddress};
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::mock;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
 use super::*;
 use crate::spec::InterfaceFilter;
 
-fn mocked(rules: &[&Rule]) -> Client {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAFLOWGATETESTFAKE",
-            "flowgate-test-fake-secret",
-            None,
-            None,
-            "test",
-        )))
-        .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_ec2::config::Builder::from(&sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
-}
+use crate::aws::mocks::ec2 as mocked;
 
 fn iface(id: &str, ip: &str, description: &str) -> NetworkInterface {
     NetworkInterface::builder()
