@@ -475,7 +475,6 @@ class Athena:
         return {"TableMetadata": {
             "Name": table.name,
             "CreateTime": table.create_time,
-            "LastAccessTime": 0,
             "TableType": "EXTERNAL_TABLE",
             "Columns": [{"Name": n, "Type": t} for n, t in table.columns],
             "PartitionKeys": [{"Name": n, "Type": t} for n, t in table.partitions],
