@@ -61,6 +61,13 @@ pub enum Command {
         after_help = "Examples:\n  flowgate observe --hosts-of specs/shop.yaml --flow-logs examples/after-fixes > baseline.yaml\n  flowgate observe --hosts-of specs/shop.yaml --region eu-west-1 --since 24h > baseline.yaml\n  flowgate observe --cidr 10.0.0.0/16 --log-group /vpc/flow-logs --since 24h > baseline.yaml"
     )]
     Observe(ObserveArgs),
+    /// Print a CREATE EXTERNAL TABLE statement for the flow logs in S3, with partition projection
+    /// for their layout: the table --athena-table reads, with no crawler or MSCK REPAIR needed
+    #[command(
+        name = "athena-ddl",
+        after_help = "Examples:\n  flowgate athena-ddl --location s3://org-flow-logs/ --accounts 111111111111,222222222222 --regions eu-west-1\n  flowgate athena-ddl --location s3://org-flow-logs/ --parquet --hourly --accounts 111111111111 --regions eu-west-1,us-east-1"
+    )]
+    AthenaDdl(AthenaDdlArgs),
     /// Print the JSON Schema of the spec format, for editors (YAML language server)
     #[command(
         after_help = "Example:\n  flowgate schema > flowgate.schema.json\n  # then, first line of a spec: # yaml-language-server: $schema=flowgate.schema.json"
@@ -211,12 +218,78 @@ pub struct EvidenceArgs {
     )]
     pub insights_rows: Option<RowsArg>,
 
-    /// Logs Insights queries running at once [default: 4]
+    /// Logs Insights or Athena queries running at once [default: 4]
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=20), help_heading = "CloudWatch Logs")]
     pub max_queries: Option<usize>,
 
+    /// Athena table over the flow logs in S3 (DATABASE.TABLE, e.g. one `flowgate athena-ddl`
+    /// creates): the records are scanned by Athena, pruned by the table's partitions, and
+    /// judged as from files
+    #[arg(long, value_name = "DB.TABLE", help_heading = "Athena")]
+    pub athena_table: Option<String>,
+
+    /// Athena workgroup the queries run in [default: primary]
+    #[arg(long, value_name = "NAME", help_heading = "Athena")]
+    pub athena_workgroup: Option<String>,
+
+    /// Where Athena writes query results (s3://BUCKET/PREFIX/), for a workgroup that sets no
+    /// result location
+    #[arg(long, value_name = "S3URL", value_parser = s3_url, help_heading = "Athena")]
+    pub athena_output: Option<String>,
+
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+fn s3_url(s: &str) -> Result<String, String> {
+    match s.strip_prefix("s3://") {
+        Some(rest) if !rest.is_empty() => Ok(s.to_string()),
+        _ => Err("give an S3 location: s3://BUCKET/PREFIX/".into()),
+    }
+}
+
+fn list(s: &str) -> Result<Vec<String>, String> {
+    Ok(s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+#[derive(Debug, Args)]
+pub struct AthenaDdlArgs {
+    /// The S3 location the flow logs are delivered to: the folder that holds AWSLogs/
+    #[arg(long, value_name = "S3URL")]
+    pub location: String,
+
+    /// The flow logs are Parquet files (the flow log's file format)
+    #[arg(long)]
+    pub parquet: bool,
+
+    /// The flow logs use Hive-compatible S3 prefixes (aws-account-id=…/…/year=…)
+    #[arg(long)]
+    pub hive: bool,
+
+    /// The flow logs are partitioned per hour (the flow log's "per hour partitions")
+    #[arg(long)]
+    pub hourly: bool,
+
+    /// The accounts whose flow logs the location holds, comma-separated
+    #[arg(long, value_name = "ID,...", value_parser = list)]
+    pub accounts: Option<Vec<String>>,
+
+    /// The regions whose flow logs the location holds, comma-separated
+    #[arg(long, value_name = "REGION,...", value_parser = list)]
+    pub regions: Option<Vec<String>>,
+
+    /// The table's name
+    #[arg(long, value_name = "NAME", default_value = "vpc_flow_logs")]
+    pub table: String,
+
+    /// The flow log's record format, for text files whose format is not AWS's documented one:
+    /// the columns follow it, in its order ('${version} ${srcaddr} ...')
+    #[arg(long, value_name = "FIELDS")]
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

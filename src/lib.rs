@@ -3,7 +3,7 @@
 //! The pipeline runs in one direction, one module per stage:
 //! [`spec`] (YAML → validated model) → [`resolve`] (hosts → address sets, through EC2 for AWS
 //! selectors) → [`plan`] (what evidence to ask for) → [`source`] (flow-log files, CloudWatch
-//! Logs Insights: one way in for every command) → [`verdict`] (pure judgement) → [`report`]
+//! Logs Insights, Athena: one way in for every command) → [`verdict`] (pure judgement) → [`report`]
 //! (libtest-mimic trials, JUnit, summaries). [`evidence`] is the model sources hand to verdicts,
 //! at the bottom. Each command is a module of [`commands`], a short story over these stages.
 
@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Query(args) => runtime()?.block_on(commands::query::run(args)),
         Command::Triage(args) => runtime()?.block_on(commands::triage::run(args)),
         Command::Observe(args) => runtime()?.block_on(commands::observe::run(args)),
+        Command::AthenaDdl(args) => commands::athena_ddl::run(args),
         Command::Schema => commands::print::schema(),
         Command::Completions { shell } => commands::print::completions(shell),
         Command::Man { command } => commands::print::man(command.as_deref()),

@@ -5123,3 +5123,189 @@ fn a_transit_gateway_format_for_cloudwatch_is_a_usage_error_before_any_query() {
         "{err}"
     );
 }
+
+// ---- Athena: the local Athena of tests/data/athena_duckdb.py (DuckDB runs the SQL) ---------
+
+/// The columns of AWS's Athena DDL for text flow logs (versions 2 to 5, `region` left out as in
+/// its partition projection DDL), with their types.
+const ATHENA_COLUMNS: &str = "version:int account_id interface_id srcaddr dstaddr srcport:int dstport:int protocol:bigint packets:bigint bytes:bigint start:bigint end:bigint action log_status vpc_id subnet_id instance_id tcp_flags:int type pkt_srcaddr pkt_dstaddr az_id sublocation_type sublocation_id pkt_src_aws_service pkt_dst_aws_service flow_direction traffic_path:int";
+
+fn athena_columns(columns: &str) -> serde_json::Value {
+    columns
+        .split(' ')
+        .map(|c| {
+            let (n, t) = c.split_once(':').unwrap_or((c, "string"));
+            serde_json::json!([n, t])
+        })
+        .collect()
+}
+
+/// A table as AWS's text DDL with partition projection defines it (`flowgate athena-ddl`):
+/// partitioned by account, region and day, over `files`.
+fn text_table(files: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "columns": athena_columns(ATHENA_COLUMNS),
+        "partitions": [["accid", "string"], ["region", "string"], ["day", "string"]],
+        "parameters": {"projection.enabled": "true", "projection.day.format": "yyyy/MM/dd"},
+        "partition_values": {"accid": "{account}", "region": "{region}", "day": "{delivered:%Y/%m/%d}"},
+        "files": files,
+    })
+}
+
+/// The local Athena, running until this is dropped, with its log of queries.
+struct LocalAthena {
+    endpoint: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    _server: (std::process::Child, std::process::ChildStdin),
+}
+
+impl LocalAthena {
+    fn start(tables: serde_json::Value, settings: serde_json::Value) -> LocalAthena {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("athena.jsonl");
+        let mut config = serde_json::json!({
+            "account": "123456789012",
+            "region": "eu-west-1",
+            "tables": tables,
+            "page_size": 3,
+            "log": log,
+        });
+        for (k, v) in settings.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let path = dir.path().join("athena.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut child = std::process::Command::new(test_python())
+            .arg("tests/data/athena_duckdb.py")
+            .arg(&path)
+            .current_dir(ROOT)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tests/data/athena_duckdb.py");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut endpoint = None;
+        for line in out.lines() {
+            let line = line.unwrap();
+            if let Some(e) = line.strip_prefix("endpoint ") {
+                endpoint = Some(e.to_string());
+            }
+            if line == "ready" {
+                let stdin = child.stdin.take().unwrap();
+                return LocalAthena {
+                    endpoint: endpoint.expect("an endpoint before ready"),
+                    log,
+                    _dir: dir,
+                    _server: (child, stdin),
+                };
+            }
+        }
+        panic!(
+            "athena_duckdb.py ended before it was ready (are sqlglot and duckdb in FLOWGATE_TEST_PYTHON's venv?)"
+        );
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        flowgate()
+            .args(args)
+            .args(["--no-explain", "--endpoint-url", &self.endpoint])
+            .output()
+            .unwrap()
+    }
+
+    /// The statements the server was sent, with what became of them.
+    fn queries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|q| q["op"] == "StartQueryExecution")
+            .collect()
+    }
+}
+
+impl Drop for LocalAthena {
+    fn drop(&mut self) {
+        let _ = self._server.0.kill();
+        let _ = self._server.0.wait();
+    }
+}
+
+#[test]
+fn athena_gives_the_verdicts_of_the_same_files_pruned_by_partition_and_paged() {
+    let athena = LocalAthena::start(
+        serde_json::json!({
+            "flowlogs.troubled": text_table(&[TROUBLED]),
+            "flowlogs.fixed": text_table(&[FIXED]),
+        }),
+        serde_json::json!({}),
+    );
+    for (dir, table, window) in [
+        (TROUBLED, "flowlogs.troubled", EXAMPLE_WINDOW),
+        (
+            FIXED,
+            "flowlogs.fixed",
+            [
+                "--start",
+                "2026-11-20T14:00:00Z",
+                "--end",
+                "2026-11-20T14:30:00Z",
+            ],
+        ),
+    ] {
+        let mut files = vec!["check", "--flow-logs", dir];
+        files.extend(window);
+        files.push(SPEC);
+        let expected = verdicts(&run(&files));
+        let mut args = vec!["check", "--athena-table", table];
+        args.extend(window);
+        args.push(SPEC);
+        let o = athena.run(&args);
+        let err = stderr(&o);
+        assert_eq!(verdicts(&o), expected, "{table}: {err}{}", stdout(&o));
+        assert!(
+            err.contains("evidence: Athena table") && err.contains("Athena queries,"),
+            "the cost line: {err}"
+        );
+        assert!(!err.contains("evidence missing"), "{err}");
+    }
+    let troubled = verdicts(&run(&[
+        "check",
+        "--flow-logs",
+        TROUBLED,
+        EXAMPLE_WINDOW[0],
+        EXAMPLE_WINDOW[1],
+        EXAMPLE_WINDOW[2],
+        EXAMPLE_WINDOW[3],
+        SPEC,
+    ]));
+    assert_eq!(
+        troubled.0,
+        Some(101),
+        "the troubled cutover fails: the comparison can fail"
+    );
+    let queries = athena.queries();
+    assert!(queries.len() >= 8, "{}", queries.len());
+    for q in &queries {
+        let sql = q["query"].as_str().unwrap();
+        assert_eq!(q["state"], "SUCCEEDED", "{q}");
+        assert!(
+            sql.contains("\"accid\" IN ('123456789012')")
+                && sql.contains("\"region\" IN ('eu-west-1')")
+                && sql.contains("\"day\" IN ('2026/11/20')"),
+            "every statement is pruned by every partition key: {sql}"
+        );
+        // One day of the two each table holds? Both hold one day: the pruning shows in the
+        // partitions touched, never all of the table's.
+        assert!(
+            !q["partitions_touched"].as_array().unwrap().is_empty(),
+            "{q}"
+        );
+    }
+    assert!(
+        queries.iter().any(|q| q["rows"].as_u64().unwrap_or(0) > 3),
+        "some answers span several pages (3 rows a page)"
+    );
+}

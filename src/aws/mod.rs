@@ -45,6 +45,7 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub athena: aws_sdk_athena::Client,
     /// The caller's account and the others, shared by every copy.
     pub accounts: Arc<Accounts>,
 }
@@ -82,6 +83,11 @@ impl Accounts {
 }
 
 impl Aws {
+    /// The region calls go to.
+    pub fn region(&self) -> Option<String> {
+        self.accounts.config.region().map(|r| r.to_string())
+    }
+
     /// The caller's account id (sts:GetCallerIdentity, once per run).
     pub async fn caller_account(&self) -> Result<String, String> {
         self.accounts
@@ -253,6 +259,7 @@ impl Aws {
             accounts: Arc::new(Accounts::of(c)),
             ec2: aws_sdk_ec2::Client::new(c),
             logs: aws_sdk_cloudwatchlogs::Client::new(c),
+            athena: aws_sdk_athena::Client::new(c),
             // An endpoint of one's own (an emulator) serves buckets by path, not by host name.
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(c)

@@ -2,6 +2,7 @@
 //! connect to AWS when something needs it, resolve the hosts into a plan, locate and open the
 //! evidence, ask it a question, report.
 
+pub mod athena_ddl;
 pub mod check;
 pub mod observe;
 pub mod print;
@@ -74,6 +75,24 @@ pub fn request(args: &EvidenceArgs, wait: Option<std::time::Duration>) -> Reques
         .into_iter()
         .flatten()
         .collect(),
+        athena: args
+            .athena_table
+            .as_ref()
+            .map(|table| source::AthenaRequest {
+                table: table.clone(),
+                workgroup: args
+                    .athena_workgroup
+                    .clone()
+                    .unwrap_or_else(|| "primary".to_string()),
+                output: args.athena_output.clone(),
+            }),
+        athena_options: [
+            args.athena_workgroup.as_ref().map(|_| "--athena-workgroup"),
+            args.athena_output.as_ref().map(|_| "--athena-output"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     }
 }
 
@@ -109,8 +128,11 @@ pub async fn connect(
     let for_evidence = match purpose {
         Purpose::Read => request.needs_aws()?,
         Purpose::Print => {
-            request.kind()? == source::Kind::Discovered
-                || (request.kind()? == source::Kind::LogGroups && has_aws_selectors(specs))
+            // An Athena table is read before any SQL is written: its partition keys prune.
+            matches!(
+                request.kind()?,
+                source::Kind::Discovered | source::Kind::Athena
+            ) || (request.kind()? == source::Kind::LogGroups && has_aws_selectors(specs))
         }
     };
     if purpose == Purpose::Read && request.kind()? == source::Kind::Discovered {

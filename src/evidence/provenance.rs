@@ -10,6 +10,8 @@ pub enum Provenance {
     S3(S3Read),
     /// Logs Insights queries over log groups.
     Insights(InsightsRead),
+    /// Athena queries over a table.
+    Athena(AthenaRead),
 }
 
 /// What an S3 source listed, fetched and skipped.
@@ -60,13 +62,38 @@ pub struct InsightsRead {
     pub cost: QueryCost,
 }
 
-/// What queries cost, from the engine's own statistics (Logs Insights bills per GB scanned).
+/// What the Athena queries of a run asked and cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AthenaRead {
+    /// `database.table`.
+    pub table: String,
+    pub workgroup: String,
+    /// The time ranges judged, in Unix seconds.
+    pub ranges: Vec<(u64, u64)>,
+    pub cost: QueryCost,
+}
+
+/// Athena's price: $5 per TB scanned (10^12 bytes), each query billed for at least 10 MB.
+pub const ATHENA_DOLLARS_PER_TB: f64 = 5.0;
+
+impl AthenaRead {
+    pub fn dollars(&self) -> f64 {
+        self.cost.billed_bytes / 1e12 * ATHENA_DOLLARS_PER_TB
+    }
+}
+
+/// What queries cost, from the engine's own statistics (Logs Insights bills per GB scanned,
+/// Athena per TB).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct QueryCost {
     pub queries: u64,
     pub records_scanned: f64,
     pub records_matched: f64,
     pub bytes_scanned: f64,
+    /// What the engine bills for (Athena: at least 10 MB a query, in whole megabytes).
+    pub billed_bytes: f64,
+    /// Time the engine spent (Athena's EngineExecutionTimeInMillis).
+    pub engine_millis: u64,
     /// Queries whose answer had no statistics (an emulator).
     pub unreported: u64,
 }
@@ -78,5 +105,7 @@ impl QueryCost {
         self.records_scanned += o.records_scanned;
         self.records_matched += o.records_matched;
         self.bytes_scanned += o.bytes_scanned;
+        self.billed_bytes += o.billed_bytes;
+        self.engine_millis += o.engine_millis;
     }
 }

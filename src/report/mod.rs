@@ -294,6 +294,23 @@ pub fn summary(source: &str, plan: &Plan, ev: &Evidence) -> String {
                     }
                 ))
             }
+            Provenance::Athena(read) => {
+                let c = &read.cost;
+                out.push_str(&format!(
+                    "evidence: {source}; judged: {}\ncost: {} Athena {}, {} scanned, ${:.4} at ${}/TB scanned (each query billed for at least 10 MB), {:.1} s of engine time{}\n",
+                    ranges(&read.ranges),
+                    c.queries,
+                    if c.queries == 1 { "query" } else { "queries" },
+                    bytes(c.bytes_scanned as u64),
+                    read.dollars(),
+                    crate::evidence::provenance::ATHENA_DOLLARS_PER_TB,
+                    c.engine_millis as f64 / 1000.0,
+                    match c.unreported {
+                        0 => String::new(),
+                        n => format!(" ({n} of them reported no statistics)"),
+                    }
+                ))
+            }
         }
     }
     for note in &ev.notes {
@@ -337,6 +354,17 @@ pub fn what_was_read(ev: &Evidence) -> String {
                 read.locations.join(", "),
                 read.fetched,
                 ranges(&read.ranges)
+            ),
+            Provenance::Athena(read) => format!(
+                "Athena table {}, {}, {} {}",
+                read.table,
+                ranges(&read.ranges),
+                read.cost.queries,
+                if read.cost.queries == 1 {
+                    "query"
+                } else {
+                    "queries"
+                }
             ),
             Provenance::Insights(read) => format!(
                 "CloudWatch Logs {}, {}, {} {}",

@@ -7,6 +7,7 @@
 //! one arm of each `match` here; verdicts never see where the evidence came from.
 
 pub mod aggregate;
+pub mod athena;
 pub mod blob;
 pub mod discover;
 pub mod files;
@@ -96,15 +97,31 @@ pub struct Request {
     pub wait: Option<Duration>,
     /// `--max-queries`.
     pub max_queries: usize,
-    /// The options given that only Logs Insights uses (`--insights-rows`, `--max-queries`).
+    /// The options given that only Logs Insights and Athena use (`--insights-rows`,
+    /// `--max-queries`).
     pub cloudwatch_options: Vec<&'static str>,
+    /// `--athena-table`, with its workgroup and result location.
+    pub athena: Option<AthenaRequest>,
+    /// `--athena-workgroup` or `--athena-output`, when given.
+    pub athena_options: Vec<&'static str>,
 }
 
-/// Where evidence comes from, in the only three ways a command line can say it.
+/// The Athena table the command line names.
+#[derive(Debug, Clone, Default)]
+pub struct AthenaRequest {
+    /// `DATABASE.TABLE`.
+    pub table: String,
+    pub workgroup: String,
+    pub output: Option<String>,
+}
+
+/// Where evidence comes from, in the only ways a command line can say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Files,
     LogGroups,
+    /// An Athena table over the flow logs in S3.
+    Athena,
     /// Neither: the flow logs of the hosts, found through EC2.
     Discovered,
 }
@@ -112,6 +129,19 @@ pub enum Kind {
 impl Request {
     /// The kind of evidence named; giving two kinds at once is a usage error.
     pub fn kind(&self) -> Result<Kind, SourceError> {
+        if self.athena.is_some() {
+            if !self.flow_logs.is_empty() || !self.log_groups.is_empty() {
+                return Err(SourceError::Usage(
+                    "--athena-table reads the flow logs through Athena; --flow-logs and --log-group read them directly: give one".into(),
+                ));
+            }
+            return Ok(Kind::Athena);
+        }
+        if let Some(option) = self.athena_options.first() {
+            return Err(SourceError::Usage(format!(
+                "{option} goes with --athena-table, which names the table to query\n  help: add --athena-table DATABASE.TABLE, or drop {option}"
+            )));
+        }
         match (self.flow_logs.is_empty(), self.log_groups.is_empty()) {
             (false, false) => Err(SourceError::Usage(
                 "--flow-logs reads files; --log-group reads CloudWatch: give one".into(),
@@ -189,6 +219,13 @@ pub enum Where {
         /// The account the log groups are in (`None`: the caller's).
         account: Option<String>,
     },
+    /// An Athena table, read: its columns and partition keys, and the values of its account and
+    /// region keys for this run.
+    Athena {
+        table: athena::table::Table,
+        partitions: athena::sql::Partitions,
+        request: AthenaRequest,
+    },
     /// Discovered flow logs in more than one place (CloudWatch for some checks, S3 for
     /// others): each part serves the checks listed with it.
     Split {
@@ -234,6 +271,18 @@ pub async fn locate(
             uncovered: BTreeMap::new(),
             account: None,
         }),
+        Kind::Athena => {
+            let named = request.athena.as_ref().expect("Kind::Athena has a table");
+            let aws = aws.ok_or_else(|| {
+                SourceError::Failed("Athena needs AWS: its table is read first".into())
+            })?;
+            if given.is_some() {
+                return Err(SourceError::Usage(
+                    "--log-format: an Athena table's columns say which field each holds: drop --log-format".into(),
+                ));
+            }
+            athena::locate(aws, named, plan).await
+        }
         Kind::Discovered => {
             let aws = aws.ok_or_else(|| {
                 SourceError::Usage(
@@ -315,6 +364,23 @@ impl Where {
                 None,
             )
             .preview(question),
+            Where::Athena {
+                table,
+                partitions,
+                request: named,
+            } => athena::AthenaSource {
+                engine: athena::Athena::new(
+                    Arc::new(athena::run::Offline),
+                    table.clone(),
+                    partitions.clone(),
+                    named.workgroup.clone(),
+                ),
+                settings: aggregate::Settings {
+                    rows: request.rows,
+                    ..aggregate::Settings::default()
+                },
+            }
+            .preview(question),
             Where::Split { parts, uncovered } => {
                 let plan = question.plan();
                 let mut out = String::new();
@@ -338,6 +404,7 @@ impl Where {
 pub enum Source {
     Files(files::FileSource),
     Insights(insights::InsightsSource),
+    Athena(athena::AthenaSource),
     /// Sources that each serve some checks (by plan index); the rest are `uncovered`.
     Split {
         parts: Vec<(Source, Vec<usize>)>,
@@ -413,6 +480,27 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
                 },
             }))
         }
+        Where::Athena {
+            table,
+            partitions,
+            request: named,
+        } => {
+            let aws = aws.ok_or_else(|| SourceError::Failed("Athena needs AWS".into()))?;
+            let runner = athena::run::Runner::new(
+                aws.athena.clone(),
+                named.workgroup.clone(),
+                named.output.clone(),
+                request.max_queries,
+            );
+            Ok(Source::Athena(athena::AthenaSource {
+                engine: athena::Athena::new(Arc::new(runner), table, partitions, named.workgroup),
+                settings: aggregate::Settings {
+                    rows: request.rows,
+                    wait: request.wait,
+                    uncovered: BTreeMap::new(),
+                },
+            }))
+        }
         Where::Split { parts, uncovered } => {
             let mut opened = Vec::new();
             for (at, ids) in parts {
@@ -438,6 +526,7 @@ impl Source {
         match self {
             Source::Files(s) => s.gather(question).await,
             Source::Insights(s) => s.gather(question).await,
+            Source::Athena(s) => s.gather(question).await,
             Source::Split { parts, uncovered } => {
                 let plan = question.plan();
                 let mut all = Evidence {
@@ -481,6 +570,7 @@ impl Source {
         match self {
             Source::Files(s) => s.describe(),
             Source::Insights(s) => s.describe(),
+            Source::Athena(s) => s.describe(),
             Source::Split { parts, .. } => parts
                 .iter()
                 .map(|(s, _)| s.describe())
@@ -494,6 +584,7 @@ impl Source {
         match self {
             Source::Files(_) => None,
             Source::Insights(s) => Some(&s.settings.uncovered),
+            Source::Athena(s) => Some(&s.settings.uncovered),
             Source::Split { uncovered, .. } => Some(uncovered),
         }
     }
@@ -502,7 +593,7 @@ impl Source {
     pub fn stops(&self) -> bool {
         match self {
             Source::Files(_) => false,
-            Source::Insights(_) => true,
+            Source::Insights(_) | Source::Athena(_) => true,
             Source::Split { parts, .. } => parts.iter().any(|(s, _)| s.stops()),
         }
     }
@@ -512,6 +603,7 @@ impl Source {
         match self {
             Source::Files(_) => {}
             Source::Insights(s) => s.engine.runner.cancel().await,
+            Source::Athena(s) => s.engine.runner.cancel().await,
             Source::Split { parts, .. } => {
                 for (s, _) in parts {
                     Box::pin(s.cancel()).await;

@@ -16,6 +16,7 @@
 
 pub mod ask;
 pub mod rows;
+pub mod running;
 pub mod settle;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use ask::{Ask, Job, Rows, Target};
 pub use rows::{Decoded, PairRow, Span, unordered};
+pub use running::Running;
 
 use super::format::{Field, Format};
 use super::ledger::{Book, Ledger};
@@ -711,4 +713,64 @@ pub async fn gather_flows<E: Engine>(
         notes: notes(engine),
         ..Evidence::default()
     })
+}
+
+/// What a source backed by an engine gives for a question.
+pub async fn gather<E: Engine>(
+    engine: &E,
+    settings: &Settings,
+    question: &super::Question,
+) -> Result<Evidence, super::SourceError> {
+    match question {
+        super::Question::Checks(plan) => Ok(gather_checks(engine, settings, plan).await),
+        super::Question::Flows { plan, ask } => gather_flows(engine, settings, plan, ask)
+            .await
+            .map_err(super::SourceError::Failed),
+    }
+}
+
+/// The queries a run starts with, to paste into the engine's console; `what` names the
+/// families (`log groups`, `table`).
+pub fn preview<E: Engine>(
+    engine: &E,
+    settings: &Settings,
+    question: &super::Question,
+    what: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let plan = question.plan();
+    for (i, why) in &settings.uncovered {
+        let _ = writeln!(
+            out,
+            "# {}: not judged: {why}\n",
+            plan.checks[*i].trial_name()
+        );
+    }
+    let now = crate::now();
+    let planned = match question {
+        super::Question::Checks(plan) => planned(engine, settings, plan, now),
+        super::Question::Flows { plan, ask } => planned_flows(engine, settings, plan, ask, now),
+    };
+    for p in &planned {
+        let (start, end) = p.range;
+        for text in &p.texts {
+            let _ = writeln!(
+                out,
+                "# {what}: {}\n# time range: {} .. {} ({start} .. {end})\n{text}\n",
+                p.family,
+                time(start),
+                time(end),
+            );
+        }
+    }
+    if planned.iter().any(|p| p.pairs) {
+        let _ = writeln!(
+            out,
+            "# Then, only for the address pairs whose totals do not settle the verdict (rejects in a\n\
+             # reach check, accepts in a deny check, a server that stopped taking connections), the\n\
+             # same records per connection, over the same time ranges."
+        );
+    }
+    out
 }

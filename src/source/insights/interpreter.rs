@@ -762,6 +762,7 @@ fn cost(o: &Outcome) -> Cost {
         records_matched: o.matched as f64,
         bytes_scanned: o.bytes as f64,
         unreported: 0,
+        ..Cost::default()
     }
 }
 

@@ -295,16 +295,7 @@ impl<R: Asker> InsightsSource<R> {
     }
 
     pub async fn gather(&self, question: &Question) -> Result<Evidence, SourceError> {
-        match question {
-            Question::Checks(plan) => {
-                Ok(aggregate::gather_checks(&self.engine, &self.settings, plan).await)
-            }
-            Question::Flows { plan, ask } => {
-                aggregate::gather_flows(&self.engine, &self.settings, plan, ask)
-                    .await
-                    .map_err(SourceError::Failed)
-            }
-        }
+        aggregate::gather(&self.engine, &self.settings, question).await
     }
 
     /// The evidence of every check of `plan` (what `gather` gives for `Question::Checks`).
@@ -333,41 +324,12 @@ impl<R: Asker> InsightsSource<R> {
                 s.groups.join(", ")
             );
         }
-        let plan = question.plan();
-        for (i, why) in &self.settings.uncovered {
-            let _ = writeln!(
-                out,
-                "# {}: not judged: {why}\n",
-                plan.checks[*i].trial_name()
-            );
-        }
-        let now = crate::now();
-        let planned = match question {
-            Question::Checks(plan) => aggregate::planned(&self.engine, &self.settings, plan, now),
-            Question::Flows { plan, ask } => {
-                aggregate::planned_flows(&self.engine, &self.settings, plan, ask, now)
-            }
-        };
-        for p in &planned {
-            let (start, end) = p.range;
-            for text in &p.texts {
-                let _ = writeln!(
-                    out,
-                    "# log groups: {}\n# time range: {} .. {} ({start} .. {end})\n{text}\n",
-                    p.family,
-                    time(start),
-                    time(end),
-                );
-            }
-        }
-        if planned.iter().any(|p| p.pairs) {
-            let _ = writeln!(
-                out,
-                "# Then, only for the address pairs whose totals do not settle the verdict (rejects in a\n\
-                 # reach check, accepts in a deny check, a server that stopped taking connections), the\n\
-                 # same records per connection, over the same time ranges."
-            );
-        }
+        out.push_str(&aggregate::preview(
+            &self.engine,
+            &self.settings,
+            question,
+            "log groups",
+        ));
         out
     }
 }

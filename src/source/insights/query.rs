@@ -180,7 +180,7 @@ impl Fields {
 /// The text of an address in a query: flow logs write IPv4 addresses in one form, so text
 /// comparison works; IPv6 ones are written in full, so they are compared as networks
 /// (`2001:db8::10` and `2001:0db8:0000:...:0010` are the same address).
-fn is_single_v4(n: &IpNet) -> bool {
+pub fn is_single_v4(n: &IpNet) -> bool {
     matches!(n, IpNet::V4(v) if v.prefix_len() == 32)
 }
 
@@ -331,13 +331,14 @@ pub struct Query {
     pub scope: Scope,
 }
 
-/// Packs items into as few queries as the length limit allows, in order.
-fn pack<T: Clone>(items: &[T], query: impl Fn(&[T]) -> Query) -> Vec<Query> {
+/// Packs items into as few queries as the length limit `max` allows, in order (Athena's
+/// limit is not Logs Insights').
+pub fn pack<T: Clone>(items: &[T], max: usize, query: impl Fn(&[T]) -> Query) -> Vec<Query> {
     let mut out = Vec::new();
     let mut batch: Vec<T> = Vec::new();
     for item in items {
         batch.push(item.clone());
-        if query(&batch).text.len() > MAX_QUERY && batch.len() > 1 {
+        if query(&batch).text.len() > max && batch.len() > 1 {
             let last = batch.pop().expect("two at least");
             out.push(query(&batch));
             batch = vec![last];
@@ -346,7 +347,7 @@ fn pack<T: Clone>(items: &[T], query: impl Fn(&[T]) -> Query) -> Vec<Query> {
     if !batch.is_empty() {
         out.push(query(&batch));
     }
-    debug_assert!(out.iter().all(|q| q.text.len() <= MAX_QUERY));
+    debug_assert!(out.iter().all(|q| q.text.len() <= max));
     out
 }
 
@@ -396,7 +397,7 @@ pub fn by_networks(
         }
         with_action(clauses.join(" or "))
     };
-    pack(&interesting.networks(), |batch| Query {
+    pack(&interesting.networks(), MAX_QUERY, |batch| Query {
         ask,
         text: render(&fields, ask, &filter(batch), true),
         scope: Scope::Nets(Ranges::of(batch, &[])),
@@ -408,7 +409,7 @@ pub fn by_networks(
 pub fn by_pairs(format: &Format, pairs: &BTreeSet<(IpAddr, IpAddr)>, ask: Ask) -> Vec<Query> {
     let fields = Fields::of(format);
     let pairs: Vec<(IpAddr, IpAddr)> = pairs.iter().copied().collect();
-    pack(&pairs, |batch| {
+    pack(&pairs, MAX_QUERY, |batch| {
         let clauses: Vec<String> = batch.iter().map(|p| pair_filter(&fields, *p)).collect();
         Query {
             ask,
@@ -436,7 +437,7 @@ pub fn reports(batches: &[Query], batch: usize, own: Option<(IpAddr, IpAddr)>) -
     first == Some(batch)
 }
 
-fn action_name(a: Action) -> &'static str {
+pub fn action_name(a: Action) -> &'static str {
     match a {
         Action::Accept => "ACCEPT",
         Action::Reject => "REJECT",

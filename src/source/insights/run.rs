@@ -1,9 +1,6 @@
 //! Running Logs Insights queries: start, poll with backoff, stop; a bounded number at a time;
 //! results at the row limit are never taken as complete: the window is split and asked again.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
@@ -13,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::query::{MAX_ROWS, Query};
 use crate::aws::describe;
 pub use crate::evidence::QueryCost as Cost;
+use crate::source::aggregate::Running;
 
 /// One result row: (field, value) pairs as Logs Insights returns them.
 pub type Row = Vec<(String, String)>;
@@ -77,8 +75,7 @@ pub struct Runner {
     pub max_poll: Duration,
     pub first_poll: Duration,
     /// Query ids running now, to stop on Ctrl-C.
-    running: Mutex<BTreeSet<String>>,
-    cancelled: AtomicBool,
+    running: Running,
 }
 
 /// The shortest time range a query is split into when its result hits the row limit.
@@ -91,36 +88,18 @@ impl Runner {
             slots: Semaphore::new(concurrency.max(1)),
             max_poll: Duration::from_secs(5),
             first_poll: Duration::from_millis(250),
-            running: Mutex::new(BTreeSet::new()),
-            cancelled: AtomicBool::new(false),
+            running: Running::default(),
         }
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.running.is_cancelled()
     }
 
     /// Stops every running query (Ctrl-C); queries not yet started are not started.
     pub async fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        let ids: Vec<String> = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        for id in ids {
+        for id in self.running.cancel() {
             let _ = self.client.stop_query().query_id(&id).send().await;
-        }
-    }
-
-    fn track(&self, id: &str, on: bool) {
-        let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if on {
-            r.insert(id.to_string());
-        } else {
-            r.remove(id);
         }
     }
 
@@ -191,9 +170,9 @@ impl Runner {
             .query_id()
             .ok_or("logs:StartQuery returned no query id")?
             .to_string();
-        self.track(&id, true);
+        self.running.track(&id, true);
         let result = self.poll(&id).await;
-        self.track(&id, false);
+        self.running.track(&id, false);
         result
     }
 
@@ -235,6 +214,7 @@ impl Runner {
                         records_matched: s.map_or(0.0, |s| s.records_matched()),
                         bytes_scanned: s.map_or(0.0, |s| s.bytes_scanned()),
                         unreported: u64::from(s.is_none()),
+                        ..Cost::default()
                     };
                     return Ok((Answer { rows, cost }, out.next_token().is_some()));
                 }

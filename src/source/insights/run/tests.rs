@@ -103,6 +103,7 @@ async fn a_query_is_polled_until_complete_and_reports_its_cost() {
             records_matched: 3.0,
             bytes_scanned: 64000.0,
             unreported: 0,
+            ..Cost::default()
         }
     );
     assert_eq!(results.num_calls(), 3);

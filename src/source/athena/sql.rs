@@ -1,0 +1,433 @@
+//! Athena (Trino) SQL for the jobs of the shared protocol (see `source::aggregate`): the same
+//! questions as the Logs Insights queries, with the same result column names, so that one
+//! decoder reads both engines' rows.
+//!
+//! Every statement is pruned by partition first: the table's account and region keys hold the
+//! accounts and region of the run, its date (and hour) keys the days (and hours) whose folders
+//! can hold records of the range: S3 files sit under the time they were written, up to
+//! `layout::AFTER` after their records began. Then the records' own start time, the addresses
+//! (exact IPv4 addresses as lists, networks and IPv6 addresses through Trino's `contains(cidr,
+//! ipaddress)`), and the action. Only values flowgate produced reach the text: addresses and
+//! networks it parsed, numbers, partition values it formatted, and the table's identifiers,
+//! quoted.
+//!
+//! Constructs, each as Trino documents them (<https://trino.io/docs/current/>): `IN`, `BETWEEN`,
+//! `count(*)`, `count(DISTINCT x)`, `min`, `max`, `min_by(x, y)` (functions/aggregate.html),
+//! `contains(varchar, ipaddress)` and `TRY_CAST(x AS IPADDRESS)` (functions/ip.html,
+//! functions/conversion.html), `concat_ws` and `coalesce` (functions/string.html,
+//! functions/conditional.html), `DATE '...'` literals (language/types.html).
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::table::{Part, Table, quote};
+use crate::evidence::Action;
+use crate::resolve::Ranges;
+use crate::source::aggregate::{Ask, Job, Target};
+use crate::source::format::Field;
+use crate::source::insights::query::{Fields, Query, Scope, action_name, is_single_v4, pack};
+use crate::source::s3::layout;
+
+/// Athena's limit on a query string (262,144 bytes), less room for what a client adds.
+pub const MAX_SQL: usize = 260_000;
+
+/// The values of the account and region keys: the accounts the hosts are in (the caller's for
+/// hosts that name none) and the run's region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Partitions {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+/// Writes the statements of jobs over one table.
+pub struct Writer<'t> {
+    pub table: &'t Table,
+    pub partitions: &'t Partitions,
+    fields: Fields,
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn list(values: &[String]) -> String {
+    values.join(", ")
+}
+
+impl<'t> Writer<'t> {
+    pub fn new(table: &'t Table, partitions: &'t Partitions) -> Writer<'t> {
+        Writer {
+            table,
+            partitions,
+            fields: Fields::of(&table.format),
+        }
+    }
+
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    fn col(&self, f: Field) -> String {
+        self.table.column(f).unwrap_or_else(|| "NULL".to_string())
+    }
+
+    /// The expression behind a result column the decoder reads (Logs Insights' names).
+    fn expr(&self, name: &str) -> String {
+        match name {
+            "interfaceId" => self.col(Field::InterfaceId),
+            // No interface-id column: the interface is unknown, as `-` in a record says.
+            "@logStream" => "'-'".to_string(),
+            "srcAddr" => self.col(Field::SrcAddr),
+            "dstAddr" => self.col(Field::DstAddr),
+            "pktSrcAddr" => self.col(Field::PktSrcAddr),
+            "pktDstAddr" => self.col(Field::PktDstAddr),
+            "srcPort" => self.col(Field::SrcPort),
+            "dstPort" => self.col(Field::DstPort),
+            "protocol" => self.col(Field::Protocol),
+            "action" => self.col(Field::Action),
+            "tcpFlags" => self.col(Field::TcpFlags),
+            "logStatus" => self.col(Field::LogStatus),
+            "endTime" => self.col(Field::End),
+            other => unreachable!("no column behind {other}"),
+        }
+    }
+
+    /// The record as a flow-log line, its fields in the table's order and `-` for none: what
+    /// samples show and what a raw query's rows are read as.
+    fn record_text(&self) -> String {
+        let parts: Vec<String> = self
+            .table
+            .columns
+            .iter()
+            .map(|c| format!("coalesce(CAST({} AS varchar), '-')", quote(c)))
+            .collect();
+        format!("concat_ws(' ', {})", parts.join(", "))
+    }
+
+    /// The partition predicates for records that began in `range`.
+    pub fn prune(&self, range: (u64, u64)) -> Vec<String> {
+        let folders = (range.0, range.1.saturating_add(layout::AFTER));
+        let days = layout::days(folders);
+        let mut out = Vec::new();
+        let value = |numeric: bool, n: u32, width: usize| {
+            if numeric {
+                n.to_string()
+            } else {
+                format!("'{n:0width$}'")
+            }
+        };
+        for k in &self.table.keys {
+            let values = match k.part {
+                Part::Account => &self.partitions.accounts,
+                Part::Region => &self.partitions.regions,
+                Part::Service => {
+                    out.push(format!("{} = 'vpcflowlogs'", quote(&k.name)));
+                    continue;
+                }
+                _ => continue,
+            };
+            if !values.is_empty() {
+                let vs: Vec<String> = values.iter().map(|v| literal(v)).collect();
+                out.push(format!("{} IN ({})", quote(&k.name), list(&vs)));
+            }
+        }
+        // One day's own keys: a date key, or the Hive layout's year, month and day.
+        let day_terms = |d: time::Date| -> Vec<String> {
+            self.table
+                .keys
+                .iter()
+                .filter_map(|k| {
+                    let v = match &k.part {
+                        Part::Date(key) => key.render(d),
+                        Part::Year => value(k.numeric, d.year() as u32, 4),
+                        Part::Month => value(k.numeric, u8::from(d.month()).into(), 2),
+                        Part::DayOfMonth => value(k.numeric, d.day().into(), 2),
+                        _ => return None,
+                    };
+                    Some(format!("{} = {v}", quote(&k.name)))
+                })
+                .collect()
+        };
+        let hour = self.table.keys.iter().find(|k| k.part == Part::Hour);
+        let single_date = self
+            .table
+            .keys
+            .iter()
+            .filter(|k| matches!(k.part, Part::Date(_)))
+            .count()
+            == 1
+            && !self
+                .table
+                .keys
+                .iter()
+                .any(|k| matches!(k.part, Part::Year | Part::Month | Part::DayOfMonth));
+        match (hour, single_date) {
+            (None, true) => {
+                let k = self
+                    .table
+                    .keys
+                    .iter()
+                    .find(|k| matches!(k.part, Part::Date(_)))
+                    .expect("a date key");
+                let Part::Date(key) = &k.part else {
+                    unreachable!()
+                };
+                let vs: Vec<String> = days.iter().map(|d| key.render(*d)).collect();
+                out.push(format!("{} IN ({})", quote(&k.name), list(&vs)));
+            }
+            _ => {
+                let each: Vec<String> = days
+                    .iter()
+                    .map(|d| {
+                        let mut terms = day_terms(*d);
+                        if let Some(h) = hour {
+                            let hs: Vec<String> = layout::hours(*d, folders)
+                                .into_iter()
+                                .map(|n| value(h.numeric, n.into(), 2))
+                                .collect();
+                            terms.push(format!("{} IN ({})", quote(&h.name), list(&hs)));
+                        }
+                        format!("({})", terms.join(" AND "))
+                    })
+                    .collect();
+                out.push(match each.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("({})", each.join(" OR ")),
+                });
+            }
+        }
+        out
+    }
+
+    /// `col IN ('10.0.1.10', ...)` for single IPv4 addresses (flow logs write them in one
+    /// form), `contains('net', TRY_CAST(col AS IPADDRESS))` for networks and IPv6 addresses
+    /// (written in full or short, the same address). TRY_CAST: SKIPDATA and NODATA records
+    /// hold `-`.
+    fn terms(&self, col: &str, nets: &[IpNet]) -> Vec<String> {
+        let singles: Vec<String> = nets
+            .iter()
+            .filter(|n| is_single_v4(n))
+            .map(|n| literal(&n.addr().to_string()))
+            .collect();
+        let mut out = Vec::new();
+        if !singles.is_empty() {
+            out.push(format!("{col} IN ({})", list(&singles)));
+        }
+        out.extend(nets.iter().filter(|n| !is_single_v4(n)).map(|n| {
+            format!(
+                "contains({}, TRY_CAST({col} AS IPADDRESS))",
+                literal(&n.to_string())
+            )
+        }));
+        out
+    }
+
+    fn address_columns(&self) -> Vec<(String, Option<String>)> {
+        vec![
+            (
+                self.col(Field::SrcAddr),
+                self.table.column(Field::PktSrcAddr),
+            ),
+            (
+                self.col(Field::DstAddr),
+                self.table.column(Field::PktDstAddr),
+            ),
+        ]
+    }
+
+    fn is_addr(&self, own: &str, pkt: Option<&str>, addr: IpAddr) -> String {
+        let one = |c: &str| self.terms(c, &[IpNet::from(addr)]).join(" OR ");
+        match pkt {
+            None => one(own),
+            Some(p) => format!("({} OR {})", one(own), one(p)),
+        }
+    }
+
+    fn pair_filter(&self, (a, b): (IpAddr, IpAddr)) -> String {
+        let cols = self.address_columns();
+        let (src, dst) = (&cols[0], &cols[1]);
+        let way = |x, y| {
+            format!(
+                "({} AND {})",
+                self.is_addr(&src.0, src.1.as_deref(), x),
+                self.is_addr(&dst.0, dst.1.as_deref(), y)
+            )
+        };
+        if a == b {
+            way(a, b)
+        } else {
+            format!("{} OR {}", way(a, b), way(b, a))
+        }
+    }
+
+    /// One statement: `filter` picks the records; `skipdata` adds SKIPDATA records to a query
+    /// of records.
+    pub fn render(
+        &self,
+        ask: Ask,
+        range: (u64, u64),
+        filter: Option<&str>,
+        skipdata: bool,
+    ) -> String {
+        let f = &self.fields;
+        let start = self.col(Field::Start);
+        let end = self.col(Field::End);
+        let by: Vec<&str> = match ask {
+            Ask::Pairs | Ask::PairsEdge => f.pair_group(),
+            Ask::Connections | Ask::ConnectionsEdge => f.connection_group(),
+            Ask::Flows(fold) | Ask::FlowsEdge(fold) => f.flow_group(fold),
+            Ask::SkipData | Ask::SkipDataEdge => vec![f.iface, "logStatus"],
+            Ask::Records | Ask::RecordsEdge => Vec::new(),
+        };
+        let mut by = by;
+        if ask.is_edge() && !ask.is_records() {
+            by.push("endTime");
+        }
+        let mut select: Vec<String> = by
+            .iter()
+            .map(|n| format!("{} AS {}", self.expr(n), quote(n)))
+            .collect();
+        let times = [
+            format!("min({start}) AS \"first\""),
+            format!("max({start}) AS \"lastStart\""),
+            format!("max({end}) AS \"last\""),
+        ];
+        let ports = |side: &str, col: String| {
+            [
+                format!("min({col}) AS \"{side}Low\""),
+                format!("max({col}) AS \"{side}High\""),
+            ]
+        };
+        select.push("count(*) AS \"records\"".to_string());
+        match ask {
+            Ask::Pairs | Ask::PairsEdge => {
+                select.extend(times);
+                for (side, c) in [("srcPort", Field::SrcPort), ("dstPort", Field::DstPort)] {
+                    select.extend(ports(side, self.col(c)));
+                    select.push(format!("count(DISTINCT {}) AS \"{side}s\"", self.col(c)));
+                }
+            }
+            Ask::Connections | Ask::ConnectionsEdge => {
+                select.extend(times);
+                select.push(format!(
+                    "min_by({}, {start}) AS \"sample\"",
+                    self.record_text()
+                ));
+            }
+            Ask::Flows(_) | Ask::FlowsEdge(_) => {
+                select.push(format!("min({start}) AS \"first\""));
+                select.push(format!("max({end}) AS \"last\""));
+                select.extend(ports("srcPort", self.col(Field::SrcPort)));
+            }
+            Ask::SkipData | Ask::SkipDataEdge => {
+                select.push(format!("max({end}) AS \"last\""));
+            }
+            Ask::Records | Ask::RecordsEdge => {
+                select = vec![format!("{} AS \"@message\"", self.record_text())];
+            }
+        }
+        let mut wheres = self.prune(range);
+        wheres.push(format!("{start} BETWEEN {} AND {}", range.0, range.1));
+        if let Some(filter) = filter {
+            let status = self.table.column(Field::LogStatus);
+            wheres.push(match status {
+                Some(s) if skipdata && ask.is_records() => {
+                    format!("({s} = 'SKIPDATA' OR {filter})")
+                }
+                _ => format!("({filter})"),
+            });
+        }
+        let mut q = String::new();
+        let _ = writeln!(q, "SELECT {}", select.join(",\n       "));
+        let _ = writeln!(q, "FROM {}", self.table.quoted());
+        let _ = write!(q, "WHERE {}", wheres.join("\n  AND "));
+        if !by.is_empty() {
+            let n: Vec<String> = (1..=by.len()).map(|i| i.to_string()).collect();
+            let _ = write!(q, "\nGROUP BY {}", n.join(", "));
+        }
+        q
+    }
+
+    /// The statements a job becomes.
+    pub fn for_job(&self, job: &Job) -> Vec<Query> {
+        let range = job.range;
+        if matches!(job.ask, Ask::SkipData | Ask::SkipDataEdge) {
+            // Every record's status per interface: SKIPDATA, and whether there is any record.
+            return vec![Query {
+                ask: job.ask,
+                text: self.render(job.ask, range, None, false),
+                scope: Scope::All,
+            }];
+        }
+        match &job.target {
+            Target::Networks { nets, action } => {
+                self.by_networks(nets.as_ref(), job.ask, *action, range)
+            }
+            Target::Pairs(pairs) => self.by_pairs(pairs, job.ask, range),
+        }
+    }
+
+    fn by_networks(
+        &self,
+        interesting: Option<&Ranges>,
+        ask: Ask,
+        action: Option<Action>,
+        range: (u64, u64),
+    ) -> Vec<Query> {
+        let action_col = self.col(Field::Action);
+        let with_action = |filter: String| match action {
+            None => filter,
+            Some(a) => format!("{action_col} = '{}' AND ({filter})", action_name(a)),
+        };
+        let Some(interesting) = interesting else {
+            let all = match (action, self.table.column(Field::LogStatus)) {
+                (Some(a), _) => format!("{action_col} = '{}'", action_name(a)),
+                (None, Some(s)) => format!("{s} = 'OK'"),
+                (None, None) => format!("{action_col} IN ('ACCEPT', 'REJECT')"),
+            };
+            return vec![Query {
+                ask,
+                text: self.render(ask, range, Some(&all), true),
+                scope: Scope::All,
+            }];
+        };
+        let filter = |nets: &[IpNet]| -> String {
+            let mut clauses = Vec::new();
+            for (own, pkt) in self.address_columns() {
+                clauses.extend(self.terms(&own, nets));
+                if let Some(p) = pkt {
+                    clauses.extend(self.terms(&p, nets));
+                }
+            }
+            with_action(clauses.join(" OR "))
+        };
+        pack(&interesting.networks(), MAX_SQL, |batch| Query {
+            ask,
+            text: self.render(ask, range, Some(&filter(batch)), true),
+            scope: Scope::Nets(Ranges::of(batch, &[])),
+        })
+    }
+
+    fn by_pairs(
+        &self,
+        pairs: &BTreeSet<(IpAddr, IpAddr)>,
+        ask: Ask,
+        range: (u64, u64),
+    ) -> Vec<Query> {
+        let pairs: Vec<(IpAddr, IpAddr)> = pairs.iter().copied().collect();
+        pack(&pairs, MAX_SQL, |batch| {
+            let clauses: Vec<String> = batch.iter().map(|p| self.pair_filter(*p)).collect();
+            Query {
+                ask,
+                text: self.render(ask, range, Some(&clauses.join(" OR ")), false),
+                scope: Scope::Pairs(batch.iter().copied().collect()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
