@@ -5187,24 +5187,31 @@ impl LocalAthena {
             .expect("start tests/data/athena_duckdb.py");
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut endpoint = None;
-        for line in out.lines() {
-            let line = line.unwrap();
+        let mut ready = false;
+        for line in out.lines().map_while(Result::ok) {
             if let Some(e) = line.strip_prefix("endpoint ") {
                 endpoint = Some(e.to_string());
             }
             if line == "ready" {
-                let stdin = child.stdin.take().unwrap();
-                return LocalAthena {
-                    endpoint: endpoint.expect("an endpoint before ready"),
-                    log,
-                    _dir: dir,
-                    _server: (child, stdin),
-                };
+                ready = true;
+                break;
             }
         }
-        panic!(
-            "athena_duckdb.py ended before it was ready (are sqlglot and duckdb in FLOWGATE_TEST_PYTHON's venv?)"
-        );
+        match (ready, endpoint, child.stdin.take()) {
+            (true, Some(endpoint), Some(stdin)) => LocalAthena {
+                endpoint,
+                log,
+                _dir: dir,
+                _server: (child, stdin),
+            },
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "athena_duckdb.py ended before it was ready (are sqlglot and duckdb in FLOWGATE_TEST_PYTHON's venv?)"
+                );
+            }
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
