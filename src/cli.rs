@@ -248,14 +248,6 @@ fn s3_url(s: &str) -> Result<String, String> {
     }
 }
 
-fn list(s: &str) -> Result<Vec<String>, String> {
-    Ok(s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect())
-}
-
 #[derive(Debug, Args)]
 pub struct AthenaDdlArgs {
     /// The S3 location the flow logs are delivered to: the folder that holds AWSLogs/
@@ -275,12 +267,12 @@ pub struct AthenaDdlArgs {
     pub hourly: bool,
 
     /// The accounts whose flow logs the location holds, comma-separated
-    #[arg(long, value_name = "ID,...", value_parser = list)]
-    pub accounts: Option<Vec<String>>,
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub accounts: Vec<String>,
 
     /// The regions whose flow logs the location holds, comma-separated
-    #[arg(long, value_name = "REGION,...", value_parser = list)]
-    pub regions: Option<Vec<String>>,
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',')]
+    pub regions: Vec<String>,
 
     /// The table's name
     #[arg(long, value_name = "NAME", default_value = "vpc_flow_logs")]

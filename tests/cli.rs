@@ -5214,10 +5214,14 @@ impl LocalAthena {
         }
     }
 
+    /// A command against it; `check` without explanations (there is no EC2 here).
     fn run(&self, args: &[&str]) -> Output {
-        flowgate()
-            .args(args)
-            .args(["--no-explain", "--endpoint-url", &self.endpoint])
+        let mut cmd = flowgate();
+        cmd.args(args);
+        if args.first() == Some(&"check") {
+            cmd.arg("--no-explain");
+        }
+        cmd.args(["--endpoint-url", &self.endpoint])
             .output()
             .unwrap()
     }
@@ -5507,4 +5511,205 @@ fn athena_gives_the_verdicts_of_the_files_on_generated_records_across_midnight()
             .contains("\"day\" IN ('2026/11/20', '2026/11/21')")),
         "windows across midnight read both days"
     );
+}
+
+/// A check against the local Athena with `faults`: the shop over the troubled cutover's half hour.
+fn athena_with(faults: serde_json::Value) -> (LocalAthena, Output) {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"faults": faults, "polls_before_done": 1}),
+    );
+    let mut args = vec!["check", "--athena-table", "flowlogs.vpc_flow_logs"];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let o = athena.run(&args);
+    (athena, o)
+}
+
+#[test]
+fn a_failed_or_refused_athena_query_leaves_the_checks_unavailable_with_athenas_reason() {
+    let reason = "Access denied when writing output to url: s3://athena-results/ (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)";
+    let (_a, failed) = athena_with(serde_json::json!({"state": "FAILED", "reason": reason}));
+    let out = stdout(&failed);
+    assert_eq!(failed.status.code(), Some(3), "{}{out}", stderr(&failed));
+    assert!(out.contains("UNAVAILABLE") && out.contains(reason), "{out}");
+    assert!(
+        !out.contains("... ok"),
+        "nothing passes on a failed query: {out}"
+    );
+
+    let (_a, denied) = athena_with(serde_json::json!({
+        "start": "AccessDeniedException",
+        "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: athena:StartQueryExecution"
+    }));
+    let out = stdout(&denied);
+    assert_eq!(denied.status.code(), Some(3), "{}{out}", stderr(&denied));
+    assert!(
+        out.contains("athena:StartQueryExecution") && out.contains("not authorized"),
+        "{out}"
+    );
+
+    let (_a, results) = athena_with(serde_json::json!({"results": "AccessDeniedException"}));
+    assert_eq!(results.status.code(), Some(3), "{}", stdout(&results));
+    assert!(
+        stdout(&results).contains("athena:GetQueryResults"),
+        "{}",
+        stdout(&results)
+    );
+}
+
+#[test]
+fn an_athena_table_that_cannot_be_pruned_or_read_is_refused_before_any_query() {
+    let mut unpartitioned = text_table(&[TROUBLED]);
+    unpartitioned["partitions"] = serde_json::json!([]);
+    let mut no_ports = text_table(&[TROUBLED]);
+    no_ports["columns"] = athena_columns(
+        "interface_id srcaddr dstaddr protocol:bigint start:bigint end:bigint action",
+    );
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.flat": unpartitioned, "flowlogs.noports": no_ports}),
+        serde_json::json!({}),
+    );
+    let check = |table: &str| {
+        let mut args = vec!["check", "--athena-table", table];
+        args.extend(EXAMPLE_WINDOW);
+        args.push(SPEC);
+        athena.run(&args)
+    };
+    for (table, says) in [
+        ("flowlogs.flat", "is not partitioned by day"),
+        ("flowlogs.noports", "has no column srcport, dstport"),
+        ("flowlogs.missing", "--athena-table flowlogs.missing"),
+        ("no_database", "give it as DATABASE.TABLE"),
+    ] {
+        let o = check(table);
+        assert_eq!(o.status.code(), Some(2), "{table}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{table}: {}", stderr(&o));
+    }
+    assert!(athena.queries().is_empty(), "no query ran");
+    // Options that only mean something with a table say so.
+    let o = run(&[
+        "check",
+        "--athena-workgroup",
+        "analytics",
+        "--flow-logs",
+        TROUBLED,
+        SPEC,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--athena-workgroup goes with --athena-table"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_athena_queries_and_the_checks_end_unavailable() {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"faults": {"hang": true}}),
+    );
+    let child = flowgate_process()
+        .args([
+            "check",
+            "--no-explain",
+            "--athena-table",
+            "flowlogs.vpc_flow_logs",
+        ])
+        .args(EXAMPLE_WINDOW)
+        .arg(SPEC)
+        .args(["--endpoint-url", &athena.endpoint])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while athena.queries().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}{}", stderr(&o), stdout(&o));
+    assert!(stdout(&o).contains("UNAVAILABLE"), "{}", stdout(&o));
+    let stops = std::fs::read_to_string(&athena.log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("StopQueryExecution"))
+        .count();
+    assert!(stops >= 1, "the running queries were stopped");
+}
+
+#[test]
+fn query_prints_the_athena_sql_and_athena_ddl_prints_the_table() {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({}),
+    );
+    let mut args = vec!["query", "--athena-table", "flowlogs.vpc_flow_logs"];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let o = flowgate()
+        .args(&args)
+        .args(["--endpoint-url", &athena.endpoint])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("# Athena table: flowlogs.vpc_flow_logs")
+            && out.contains("FROM \"flowlogs\".\"vpc_flow_logs\"")
+            && out.contains("\"day\" IN ('2026/11/20')"),
+        "{out}"
+    );
+    assert!(athena.queries().is_empty(), "query runs nothing");
+
+    let ddl = run(&[
+        "athena-ddl",
+        "--location",
+        "s3://org-flow-logs/",
+        "--accounts",
+        "111111111111,222222222222",
+        "--regions",
+        "eu-west-1",
+    ]);
+    assert_eq!(ddl.status.code(), Some(0), "{}", stderr(&ddl));
+    assert!(stdout(&ddl).contains("'storage.location.template'='s3://org-flow-logs/AWSLogs/${accid}/vpcflowlogs/${region}/${day}'"));
+    let missing = run(&["athena-ddl", "--location", "s3://org-flow-logs/"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("--accounts and --regions"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn triage_and_observe_through_athena_say_what_the_files_say() {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"polls_before_done": 0}),
+    );
+    for command in [vec!["triage", SPEC], vec!["observe", "--hosts-of", SPEC]] {
+        let mut files = vec![command[0], "--flow-logs", TROUBLED];
+        files.extend(EXAMPLE_WINDOW);
+        files.extend(&command[1..]);
+        let expected = run(&files);
+        let mut args = vec![command[0], "--athena-table", "flowlogs.vpc_flow_logs"];
+        args.extend(EXAMPLE_WINDOW);
+        args.extend(&command[1..]);
+        let o = athena.run(&args);
+        assert_eq!(o.status.code(), expected.status.code(), "{}", stderr(&o));
+        // The listing itself, without the line that says what was read.
+        let body = |o: &Output| {
+            stdout(o)
+                .lines()
+                .filter(|l| !l.contains("flow-log file") && !l.contains("Athena table"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(body(&o), body(&expected), "{}: {}", command[0], stderr(&o));
+        assert!(!body(&o).is_empty());
+    }
 }

@@ -24,8 +24,8 @@ pub fn run(args: AthenaDdlArgs) -> Result<ExitCode, Error> {
         parquet: args.parquet,
         hive: args.hive,
         hourly: args.hourly,
-        accounts: args.accounts.unwrap_or_default(),
-        regions: args.regions.unwrap_or_default(),
+        accounts: args.accounts,
+        regions: args.regions,
         format,
     };
     let ddl = create_table(&layout).map_err(Error::Usage)?;

@@ -200,7 +200,7 @@ pub fn skipdata(row: &Row, fields: &Fields) -> Result<Decoded, String> {
 }
 
 /// Reads a row of folded flows (`Ask::Flows`): grouped by the addresses, destination port,
-/// protocol and action (and source port and tcp-flags when folded by 5-tuple), with the span
+/// protocol, action and tcp-flags (and source port when folded by 5-tuple), with the span
 /// of source ports.
 pub fn folded(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     let c = match common(row, fields)? {

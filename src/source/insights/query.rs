@@ -158,9 +158,8 @@ impl Fields {
             by.push("srcPort");
         }
         by.extend(["dstPort", "protocol", "action"]);
-        if fold == Fold::Tuple {
-            by.extend(self.tcp_flags);
-        }
+        // Under either fold: triage tells late packets (no SYN among a flow's flags) from blocks.
+        by.extend(self.tcp_flags);
         by
     }
 
