@@ -43,10 +43,10 @@ pub enum Command {
     /// Check spec files without evidence (for pull-request pipelines)
     #[command(after_help = "Example:\n  flowgate validate specs/")]
     Validate(ValidateArgs),
-    /// Print the Logs Insights queries `check` would run, with their log groups and time ranges,
-    /// to paste into the console
+    /// Print the Logs Insights queries or Athena SQL `check` would run, with their log groups or
+    /// table and time ranges, to paste into the console
     #[command(
-        after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --region eu-west-1 specs/"
+        after_help = "Examples:\n  flowgate query --log-group /vpc/flow-logs --since 2h specs/shop.yaml\n  flowgate query --athena-table flowlogs.vpc_flow_logs --since 1h specs/\n  flowgate query --region eu-west-1 specs/"
     )]
     Query(QueryArgs),
     /// List the REJECTed flows touching the specs' hosts, most first, with the expectation that

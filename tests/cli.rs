@@ -5181,6 +5181,7 @@ impl LocalAthena {
             .arg("tests/data/athena_duckdb.py")
             .arg(&path)
             .current_dir(ROOT)
+            .stderr(std::process::Stdio::null())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -5273,6 +5274,11 @@ fn athena_gives_the_verdicts_of_the_same_files_pruned_by_partition_and_paged() {
         let mut args = vec!["check", "--athena-table", table];
         args.extend(window);
         args.push(SPEC);
+        // Records themselves, read as the file source reads lines, give the same too.
+        let mut raw = args.clone();
+        raw.extend(["--insights-rows", "raw"]);
+        let o = athena.run(&raw);
+        assert_eq!(verdicts(&o), expected, "{table} raw: {}", stderr(&o));
         let o = athena.run(&args);
         let err = stderr(&o);
         assert_eq!(verdicts(&o), expected, "{table}: {err}{}", stdout(&o));
@@ -5712,4 +5718,34 @@ fn triage_and_observe_through_athena_say_what_the_files_say() {
         assert_eq!(body(&o), body(&expected), "{}: {}", command[0], stderr(&o));
         assert!(!body(&o).is_empty());
     }
+}
+
+#[test]
+fn an_athena_window_with_no_record_in_its_partitions_is_missing_evidence_never_no_traffic() {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"polls_before_done": 0}),
+    );
+    // A day after the records: the partitions hold nothing.
+    let o = athena.run(&[
+        "check",
+        "--athena-table",
+        "flowlogs.vpc_flow_logs",
+        "--start",
+        "2026-11-21T09:00:00Z",
+        "--end",
+        "2026-11-21T09:30:00Z",
+        SPEC,
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{}{out}", stderr(&o));
+    assert!(
+        !out.contains("NO_TRAFFIC") && !out.contains("... ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("INCOMPLETE") || out.contains("UNAVAILABLE"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("evidence missing"), "{}", stderr(&o));
 }

@@ -489,6 +489,17 @@ impl<'p> Reading<'p> {
     }
 }
 
+/// Why a window with not one record in any family is not judged.
+fn nothing_in<E: Engine>(engine: &E, (start, end): (u64, u64)) -> String {
+    let names: Vec<&str> = engine.families().iter().map(|f| f.name.as_str()).collect();
+    format!(
+        "no record to judge: {} hold no record from {} to {} (the flow logs are not delivered there yet, or deliver elsewhere)\n  help: end the window earlier or --wait for delivery; check that the flow logs deliver there",
+        names.join(", "),
+        time(start),
+        time(end)
+    )
+}
+
 /// The notes every answer of an engine carries: formats that cannot show SKIPDATA.
 fn notes<E: Engine>(engine: &E) -> Vec<String> {
     engine
@@ -537,8 +548,13 @@ async fn attempt<E: Engine>(
         let mut reading = Reading::new(plan, &ids, window.0, engine.families().len());
         reading.origins = std::mem::take(&mut origins);
         reading.columns = std::mem::take(&mut columns);
-        let result = judge_window(engine, settings, &mut reading, window).await;
+        let mut result = judge_window(engine, settings, &mut reading, window).await;
         reading.note_missing(engine, window, now);
+        if reading.gaps.no_records && result.is_ok() {
+            // As the file source says of files without a record in the window: nothing to
+            // judge, and never NO_TRAFFIC on partitions or log groups that are simply empty.
+            result = Err(nothing_in(engine, window));
+        }
         gaps.merge(std::mem::take(&mut reading.gaps));
         cost.add(&reading.cost);
         origins = reading.origins;
@@ -704,6 +720,9 @@ pub async fn gather_flows<E: Engine>(
         return Err(e);
     }
     reading.note_missing(engine, range, now);
+    if reading.gaps.no_records {
+        return Err(nothing_in(engine, range));
+    }
     Ok(Evidence {
         flows: reading.folded.take().unwrap_or_default(),
         gaps: std::mem::take(&mut reading.gaps),
