@@ -5749,3 +5749,64 @@ fn an_athena_window_with_no_record_in_its_partitions_is_missing_evidence_never_n
     );
     assert!(stderr(&o).contains("evidence missing"), "{}", stderr(&o));
 }
+
+#[test]
+fn athena_over_parquet_in_hourly_hive_folders_gives_the_verdicts_of_the_files() {
+    // The troubled cutover's objects as Parquet (AWS's column names and types), in the
+    // Hive-compatible per-hour folders, written by the S3 tests' own converter.
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import glob, gzip, os, sys
+sys.path.insert(0, "tests/data")
+from s3_layouts import parquet, EXAMPLES
+out = sys.argv[1]
+for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.log.gz"))):
+    name = os.path.basename(path)
+    hour = name.split("T")[1][:2]
+    folder = os.path.join(out, "AWSLogs", "aws-account-id=123456789012", "aws-service=vpcflowlogs",
+                          "aws-region=eu-west-1", "year=2026", "month=11", "day=20", f"hour={hour}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name.replace(".log.gz", ".log.parquet")), "wb") as f:
+        f.write(parquet(gzip.decompress(open(path, "rb").read())))
+"#;
+    let written = std::process::Command::new(test_python())
+        .args(["-c", script])
+        .arg(dir.path())
+        .current_dir(ROOT)
+        .status()
+        .unwrap();
+    assert!(written.success());
+    let table = serde_json::json!({
+        "columns": athena_columns(ATHENA_COLUMNS),
+        "partitions": [
+            ["aws_account_id", "string"], ["aws_service", "string"], ["aws_region", "string"],
+            ["year", "string"], ["month", "string"], ["day", "string"], ["hour", "string"]
+        ],
+        "parameters": {"projection.enabled": "true"},
+        "partition_values": {
+            "aws_account_id": "{account}", "aws_service": "vpcflowlogs", "aws_region": "{region}",
+            "year": "{delivered:%Y}", "month": "{delivered:%m}", "day": "{delivered:%d}", "hour": "{delivered:%H}"
+        },
+        "files": [dir.path()],
+    });
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.parquet_hive": table}),
+        serde_json::json!({"polls_before_done": 0}),
+    );
+    let mut files = vec!["check", "--flow-logs", TROUBLED];
+    files.extend(EXAMPLE_WINDOW);
+    files.push(SPEC);
+    let expected = verdicts(&run(&files));
+    let mut args = vec!["check", "--athena-table", "flowlogs.parquet_hive"];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let o = athena.run(&args);
+    assert_eq!(verdicts(&o), expected, "{}", stderr(&o));
+    for q in athena.queries() {
+        let sql = q["query"].as_str().unwrap();
+        assert!(
+            sql.contains("\"aws_service\" = 'vpcflowlogs'") && sql.contains("\"hour\" IN ("),
+            "{sql}"
+        );
+    }
+}

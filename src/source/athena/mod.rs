@@ -103,7 +103,13 @@ impl<R: Asker> Athena<R> {
         let fields = writer.fields();
         let layout = Layout::new(&self.table.format);
         let ask = job.ask;
-        let mut scanned = answer.rows.len() as f64;
+        let coverage = matches!(ask, Ask::SkipData | Ask::SkipDataEdge);
+        // Rows prove records; the coverage query counts every record of the range.
+        let mut scanned = if coverage {
+            0.0
+        } else {
+            answer.rows.len() as f64
+        };
         let mut rows = Vec::with_capacity(answer.rows.len());
         for row in &answer.rows {
             let decoded = match ask {
@@ -127,7 +133,7 @@ impl<R: Asker> Athena<R> {
                         .find(|(n, _)| n == "records")
                         .and_then(|(_, v)| v.parse::<f64>().ok())
                         .unwrap_or(0.0);
-                    scanned += n - 1.0;
+                    scanned += n;
                     match status {
                         Some("SKIPDATA") => decode::skipdata(row, fields).map(|d| (d, None)),
                         _ => Ok((Decoded::Nothing, None)),
@@ -152,7 +158,7 @@ impl<R: Asker> Athena<R> {
         Part {
             name: format!("Athena {}.{}", self.table.database, self.table.name),
             range: job.range,
-            scanned: scanned.max(0.0),
+            scanned,
             rows,
             columns: Some(self.table.format.to_string()),
         }
