@@ -121,8 +121,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 
-    /// Keep asking CloudWatch until every reach expectation has records, for up to DURATION
-    /// (flow logs arrive 5-10 minutes late)
+    /// Keep asking CloudWatch, S3 or Athena until every reach expectation has records, for up to
+    /// DURATION (flow logs arrive 5-10 minutes late)
     #[arg(long, value_name = "DURATION", help_heading = "CloudWatch Logs")]
     pub wait: Option<humantime::Duration>,
 
