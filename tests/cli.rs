@@ -5825,3 +5825,31 @@ for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.log.gz"))):
         );
     }
 }
+
+#[test]
+fn a_listing_cut_short_by_its_reader_is_no_crash() {
+    // More names than a pipe holds, read by `head -1`: the rest has nowhere to go.
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec =
+        String::from("app: many\nhosts:\n  a: { ip: 10.0.0.1 }\n  b: { ip: 10.0.0.2 }\nexpect:\n");
+    for i in 0..4000 {
+        spec.push_str(&format!(
+            "  - {{ name: expectation number {i}, from: a, to: b, port: {} }}\n",
+            1000 + i
+        ));
+    }
+    let path = dir.path().join("many.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let o = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "\"$0\" check --list \"$1\" | head -1; exit ${PIPESTATUS[0]}",
+        ])
+        .arg(env!("CARGO_BIN_EXE_flowgate"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "many::expectation number 0: test\n");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

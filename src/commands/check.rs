@@ -47,9 +47,22 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode, Error> {
         )));
     }
     if harness.list {
+        // Printed here rather than by libtest-mimic, whose printer panics on a closed pipe
+        // (`--list | head`); the lines are libtest's.
         let listed = selected(report::listing(&named), &args.harness);
-        let _ = libtest_mimic::run(&harness, listed);
-        return Ok(ExitCode::SUCCESS);
+        let text: String = listed
+            .iter()
+            .filter(|t| !harness.ignored || t.has_ignored_flag())
+            .map(|t| {
+                let kind = match t.kind() {
+                    "" => String::new(),
+                    k => format!("[{k}] "),
+                };
+                let what = if t.is_bench() { "bench" } else { "test" };
+                format!("{kind}{}: {what}\n", t.name())
+            })
+            .collect();
+        return super::emit(text.as_bytes());
     }
     let gathered = match preflight_conflict(&args) {
         Some(e) => Err(e),
