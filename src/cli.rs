@@ -207,9 +207,9 @@ pub struct EvidenceArgs {
     )]
     pub log_groups: Vec<String>,
 
-    /// What Logs Insights returns: `aggregated` (totals per address pair computed by `stats`,
-    /// then per connection only for pairs the totals do not settle), or `raw` records (for low
-    /// volumes, or emulators without `stats`) [default: aggregated]
+    /// What Logs Insights (or Athena) returns: `aggregated` (totals per address pair computed by
+    /// `stats` or GROUP BY, then per connection only for pairs the totals do not settle), or `raw`
+    /// records (for low volumes, or emulators without `stats`) [default: aggregated]
     #[arg(
         long,
         value_enum,

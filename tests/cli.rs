@@ -5146,7 +5146,15 @@ fn text_table(files: &[&str]) -> serde_json::Value {
     serde_json::json!({
         "columns": athena_columns(ATHENA_COLUMNS),
         "partitions": [["accid", "string"], ["region", "string"], ["day", "string"]],
-        "parameters": {"projection.enabled": "true", "projection.day.format": "yyyy/MM/dd"},
+        "parameters": {
+            "projection.enabled": "true",
+            "projection.accid.type": "enum",
+            "projection.accid.values": "123456789012",
+            "projection.region.type": "enum",
+            "projection.region.values": "eu-west-1",
+            "projection.day.type": "date",
+            "projection.day.format": "yyyy/MM/dd"
+        },
         "partition_values": {"accid": "{account}", "region": "{region}", "day": "{delivered:%Y/%m/%d}"},
         "files": files,
     })
@@ -5570,6 +5578,31 @@ fn a_failed_or_refused_athena_query_leaves_the_checks_unavailable_with_athenas_r
         "{out}"
     );
 
+    // A workgroup without a result location, and no --athena-output: Athena refuses the start.
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"workgroup_output": ""}),
+    );
+    let mut args = vec!["check", "--athena-table", "flowlogs.vpc_flow_logs"];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let o = athena.run(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("help: give --athena-output"),
+        "{}",
+        stdout(&o)
+    );
+    let mut with_output = args.clone();
+    with_output.extend(["--athena-output", "s3://athena-results/flowgate/"]);
+    let o = athena.run(&with_output);
+    assert_eq!(
+        o.status.code(),
+        Some(101),
+        "--athena-output is used: {}",
+        stderr(&o)
+    );
+
     let (_a, results) = athena_with(serde_json::json!({"results": "AccessDeniedException"}));
     assert_eq!(results.status.code(), Some(3), "{}", stdout(&results));
     assert!(
@@ -5797,7 +5830,13 @@ for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.log.gz"))):
             ["aws_account_id", "string"], ["aws_service", "string"], ["aws_region", "string"],
             ["year", "string"], ["month", "string"], ["day", "string"], ["hour", "string"]
         ],
-        "parameters": {"projection.enabled": "true"},
+        "parameters": {
+            "projection.enabled": "true",
+            "projection.aws_account_id.type": "enum",
+            "projection.aws_account_id.values": "123456789012",
+            "projection.aws_region.type": "enum",
+            "projection.aws_region.values": "eu-west-1"
+        },
         "partition_values": {
             "aws_account_id": "{account}", "aws_service": "vpcflowlogs", "aws_region": "{region}",
             "year": "{delivered:%Y}", "month": "{delivered:%m}", "day": "{delivered:%d}", "hour": "{delivered:%H}"
@@ -5852,4 +5891,34 @@ fn a_listing_cut_short_by_its_reader_is_no_crash() {
     assert_eq!(stdout(&o), "many::expectation number 0: test\n");
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn an_athena_partition_of_the_window_without_records_is_missing_evidence() {
+    let athena = LocalAthena::start(
+        serde_json::json!({"flowlogs.vpc_flow_logs": text_table(&[TROUBLED])}),
+        serde_json::json!({"polls_before_done": 0}),
+    );
+    // The window runs into the next day, whose partition holds nothing: not registered, or
+    // not delivered. Passes become INCOMPLETE; what failed still fails.
+    let o = athena.run(&[
+        "check",
+        "--athena-table",
+        "flowlogs.vpc_flow_logs",
+        "--start",
+        "2026-11-20T09:00:00Z",
+        "--end",
+        "2026-11-21T01:00:00Z",
+        SPEC,
+    ]);
+    let out = stdout(&o);
+    assert!(!out.contains("... ok"), "{out}");
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    assert!(
+        stderr(&o).contains(
+            "no record in partition day=2026/11/21 of Athena table flowlogs.vpc_flow_logs"
+        ),
+        "{}",
+        stderr(&o)
+    );
 }

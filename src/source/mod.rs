@@ -223,7 +223,6 @@ pub enum Where {
     /// region keys for this run.
     Athena {
         table: athena::table::Table,
-        partitions: athena::sql::Partitions,
         request: AthenaRequest,
     },
     /// Discovered flow logs in more than one place (CloudWatch for some checks, S3 for
@@ -366,13 +365,11 @@ impl Where {
             .preview(question),
             Where::Athena {
                 table,
-                partitions,
                 request: named,
             } => athena::AthenaSource {
                 engine: athena::Athena::new(
                     Arc::new(athena::run::Offline),
                     table.clone(),
-                    partitions.clone(),
                     named.workgroup.clone(),
                 ),
                 settings: aggregate::Settings {
@@ -482,7 +479,6 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
         }
         Where::Athena {
             table,
-            partitions,
             request: named,
         } => {
             let aws = aws.ok_or_else(|| SourceError::Failed("Athena needs AWS".into()))?;
@@ -493,7 +489,7 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
                 request.max_queries,
             );
             Ok(Source::Athena(athena::AthenaSource {
-                engine: athena::Athena::new(Arc::new(runner), table, partitions, named.workgroup),
+                engine: athena::Athena::new(Arc::new(runner), table, named.workgroup),
                 settings: aggregate::Settings {
                     rows: request.rows,
                     wait: request.wait,

@@ -69,6 +69,9 @@ pub struct Part {
     pub rows: Vec<Row>,
     /// The field names of the records the rows carry as samples (the family's format).
     pub columns: Option<String>,
+    /// What the answer shows is missing besides its rows (a partition of the window that holds
+    /// no record).
+    pub missing: Vec<String>,
 }
 
 /// The answer to one job.
@@ -104,6 +107,18 @@ pub trait Engine: Send + Sync {
 
     /// Where records are delivered, in words, for the message about an undelivered tail.
     fn destination(&self) -> &'static str;
+
+    /// Whether every answer says how many records the query scanned (Logs Insights'
+    /// statistics). An engine that does not (Athena) is asked, for every range, a query of its
+    /// own that counts them, with the SKIPDATA records.
+    fn counts_records(&self) -> bool {
+        true
+    }
+
+    /// What to do about a window in which not one record was found.
+    fn when_empty(&self) -> &'static str {
+        "end the window earlier, or --wait for delivery; check that the flow logs deliver there"
+    }
 }
 
 /// What a run asks of an engine, besides the plan.
@@ -187,6 +202,7 @@ fn first_ask(family: &Family, rows: Rows, plan: &Plan, ids: &[usize]) -> Ask {
 
 fn first_jobs(
     families: &[Family],
+    counts: bool,
     rows: Rows,
     plan: &Plan,
     ids: &[usize],
@@ -197,15 +213,23 @@ fn first_jobs(
     let mut out = jobs(families, window, &target, |f| {
         Some(first_ask(f, rows, plan, ids))
     });
-    out.extend(skipdata_jobs(families, rows, window, &target));
+    out.extend(skipdata_jobs(families, counts, rows, window, &target));
     out
 }
 
 /// The SKIPDATA queries that go with queries of totals (a query of records returns SKIPDATA
-/// records itself).
-fn skipdata_jobs(families: &[Family], rows: Rows, window: (u64, u64), target: &Target) -> Vec<Job> {
+/// records itself); for an engine that does not count the records it scans (`counts`), the
+/// query that counts them, always.
+fn skipdata_jobs(
+    families: &[Family],
+    counts: bool,
+    rows: Rows,
+    window: (u64, u64),
+    target: &Target,
+) -> Vec<Job> {
     jobs(families, window, target, |f| {
-        (rows == Rows::Aggregated && f.format.has(Field::LogStatus)).then_some(Ask::SkipData)
+        let skipdata = rows == Rows::Aggregated && f.format.has(Field::LogStatus);
+        (skipdata || !counts).then_some(Ask::SkipData)
     })
 }
 
@@ -238,7 +262,14 @@ pub fn planned<E: Engine>(engine: &E, settings: &Settings, plan: &Plan, now: u64
         if ids.is_empty() {
             continue;
         }
-        for job in first_jobs(engine.families(), settings.rows, plan, &ids, window) {
+        for job in first_jobs(
+            engine.families(),
+            engine.counts_records(),
+            settings.rows,
+            plan,
+            &ids,
+            window,
+        ) {
             out.push(Planned::of(engine, &job));
         }
     }
@@ -254,15 +285,22 @@ pub fn planned_flows<E: Engine>(
     now: u64,
 ) -> Vec<Planned> {
     let range = plan.span(now, engine.margin());
-    flow_jobs(engine.families(), settings.rows, range, question)
-        .iter()
-        .map(|j| Planned::of(engine, j))
-        .collect()
+    flow_jobs(
+        engine.families(),
+        engine.counts_records(),
+        settings.rows,
+        range,
+        question,
+    )
+    .iter()
+    .map(|j| Planned::of(engine, j))
+    .collect()
 }
 
 /// The jobs of a question about flows.
 fn flow_jobs(
     families: &[Family],
+    counts: bool,
     rows: Rows,
     range: (u64, u64),
     question: &FlowQuestion,
@@ -276,7 +314,7 @@ fn flow_jobs(
         Rows::Aggregated => Ask::Flows(question.fold),
     };
     let mut out = jobs(families, range, &target, |_| Some(ask));
-    out.extend(skipdata_jobs(families, rows, range, &target));
+    out.extend(skipdata_jobs(families, counts, rows, range, &target));
     out
 }
 
@@ -349,6 +387,7 @@ impl<'p> Reading<'p> {
 
     fn read_part(&mut self, job: &Job, part: Part, book: &mut Book<'_>) {
         let ask = job.ask;
+        self.gaps.missing.extend(part.missing);
         if !ask.is_edge() {
             self.scanned[job.family] += part.scanned;
         }
@@ -493,10 +532,11 @@ impl<'p> Reading<'p> {
 fn nothing_in<E: Engine>(engine: &E, (start, end): (u64, u64)) -> String {
     let names: Vec<&str> = engine.families().iter().map(|f| f.name.as_str()).collect();
     format!(
-        "no record to judge: {} hold no record from {} to {} (the flow logs are not delivered there yet, or deliver elsewhere)\n  help: end the window earlier or --wait for delivery; check that the flow logs deliver there",
+        "no record to judge: {} hold no record from {} to {} (the flow logs are not delivered there yet, or deliver elsewhere)\n  help: {}",
         names.join(", "),
         time(start),
-        time(end)
+        time(end),
+        engine.when_empty()
     )
 }
 
@@ -522,7 +562,7 @@ async fn attempt<E: Engine>(
     settings: &Settings,
     plan: &Plan,
     now: u64,
-) -> (Evidence, Vec<(u64, u64)>, QueryCost) {
+) -> (Evidence, Vec<(u64, u64)>, QueryCost, bool) {
     let mut checks: Vec<Result<CheckEvidence, Unavailable>> = plan
         .checks
         .iter()
@@ -533,6 +573,7 @@ async fn attempt<E: Engine>(
     let mut origins = Vec::new();
     let mut columns = Vec::new();
     let mut ranges = Vec::new();
+    let mut empty = false;
     for (window, mut ids) in plan.by_range(now, engine.margin()) {
         ids.retain(|i| match settings.uncovered.get(i) {
             Some(why) => {
@@ -550,6 +591,7 @@ async fn attempt<E: Engine>(
         reading.columns = std::mem::take(&mut columns);
         let mut result = judge_window(engine, settings, &mut reading, window).await;
         reading.note_missing(engine, window, now);
+        empty |= reading.gaps.no_records;
         if reading.gaps.no_records && result.is_ok() {
             // As the file source says of files without a record in the window: nothing to
             // judge, and never NO_TRAFFIC on partitions or log groups that are simply empty.
@@ -580,7 +622,7 @@ async fn attempt<E: Engine>(
         notes: notes(engine),
         ..Evidence::default()
     };
-    (ev, ranges, cost)
+    (ev, ranges, cost, empty)
 }
 
 /// The evidence of one window's checks, in the order of `reading.ids`.
@@ -591,7 +633,14 @@ async fn judge_window<E: Engine>(
     window: (u64, u64),
 ) -> Result<Vec<CheckEvidence>, String> {
     let families = engine.families();
-    let first = first_jobs(families, settings.rows, reading.plan, reading.ids, window);
+    let first = first_jobs(
+        families,
+        engine.counts_records(),
+        settings.rows,
+        reading.plan,
+        reading.ids,
+        window,
+    );
     let answers = engine.answer(&first).await;
     let ledger = Ledger::default();
     let mut book = ledger.book();
@@ -644,7 +693,7 @@ pub async fn gather_checks<E: Engine>(engine: &E, settings: &Settings, plan: &Pl
     let deadline = settings.wait.map(|w| Instant::now() + w);
     let mut cost = QueryCost::default();
     loop {
-        let (mut ev, ranges, tried) = attempt(engine, settings, plan, crate::now()).await;
+        let (mut ev, ranges, tried, empty) = attempt(engine, settings, plan, crate::now()).await;
         // Every try was paid for: the summary counts them all.
         cost.add(&tried);
         ev.provenance = vec![engine.provenance(ranges, cost)];
@@ -662,12 +711,14 @@ pub async fn gather_checks<E: Engine>(engine: &E, settings: &Settings, plan: &Pl
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match left {
             Some(left)
-                if (!lacking.is_empty() || undelivered)
+                if (!lacking.is_empty() || undelivered || empty)
                     && !left.is_zero()
                     && !engine.is_cancelled() =>
             {
                 let pause = left.min(RETRY_EVERY);
-                let why = if lacking.is_empty() {
+                let why = if empty {
+                    "no record delivered for the window yet".to_string()
+                } else if lacking.is_empty() {
                     "the window's last minutes are not delivered yet".to_string()
                 } else {
                     format!(
@@ -709,7 +760,13 @@ pub async fn gather_flows<E: Engine>(
 ) -> Result<Evidence, String> {
     let now = crate::now();
     let range = plan.span(now, engine.margin());
-    let jobs = flow_jobs(engine.families(), settings.rows, range, question);
+    let jobs = flow_jobs(
+        engine.families(),
+        engine.counts_records(),
+        settings.rows,
+        range,
+        question,
+    );
     let answers = engine.answer(&jobs).await;
     let mut reading = Reading::new(plan, &[], range.0, engine.families().len());
     reading.folded = Some(Folded::new(question.fold));

@@ -16,9 +16,11 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use self::run::{Answer as RunAnswer, Asker};
-use self::sql::{Partitions, Writer};
+use self::sql::Writer;
 use self::table::{Part as KeyPart, Table};
 use super::aggregate::{self, Ask, Decoded, Family, Job, Part, Row};
+use super::format::Field;
+use super::insights;
 use super::insights::decode;
 use super::insights::query::{Query, reports};
 use super::record::Layout;
@@ -28,8 +30,8 @@ use crate::evidence::provenance::AthenaRead;
 use crate::evidence::{Evidence, Provenance, QueryCost, time};
 use crate::plan::Plan;
 
-/// Reads the table the request names and the values of its account and region keys: the
-/// accounts the hosts are in (the caller's, and those hosts name) and the run's region.
+/// Reads the table the request names, and checks that it can hold the hosts' records: an
+/// account a host names that the table's projection does not enumerate is invisible to it.
 pub async fn locate(aws: &Aws, named: &AthenaRequest, plan: &Plan) -> Result<Where, SourceError> {
     let (database, name) = table::parse_name(&named.table).map_err(SourceError::Usage)?;
     let meta = run::metadata(&aws.athena, &database, &name)
@@ -42,42 +44,53 @@ pub async fn locate(aws: &Aws, named: &AthenaRequest, plan: &Plan) -> Result<Whe
             false => SourceError::Failed(e),
         })?;
     let table = Table::new(&database, &name, &meta).map_err(SourceError::Usage)?;
-    let mut accounts = BTreeSet::new();
-    if table.keys.iter().any(|k| k.part == KeyPart::Account) {
-        accounts.insert(aws.caller_account().await.map_err(SourceError::Failed)?);
-        for c in &plan.checks {
-            for side in [&c.from, &c.to] {
-                accounts.extend(side.places.iter().filter_map(|p| p.account.clone()));
-            }
-        }
+    let named_accounts = plan
+        .checks
+        .iter()
+        .flat_map(|c| [&c.from, &c.to])
+        .flat_map(|side| side.places.iter().filter_map(|p| p.account.as_deref()));
+    if let Some(why) = unlisted(&table, named_accounts) {
+        return Err(SourceError::Usage(format!(
+            "--athena-table {}: {why}",
+            named.table
+        )));
     }
-    let regions = aws.region().into_iter().collect();
     Ok(Where::Athena {
         table,
-        partitions: Partitions {
-            accounts: accounts.into_iter().collect(),
-            regions,
-        },
         request: named.clone(),
     })
+}
+
+/// Why the table cannot hold the records of hosts in `accounts`: its partition projection
+/// lists the accounts it reads, and Athena returns nothing, without an error, for any other.
+pub fn unlisted<'a>(table: &Table, accounts: impl Iterator<Item = &'a str>) -> Option<String> {
+    let key = table
+        .keys
+        .iter()
+        .find(|k| k.part == KeyPart::Account && !k.values.is_empty())?;
+    let missing: BTreeSet<&str> = accounts
+        .filter(|a| !key.values.iter().any(|v| v == a))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "hosts are in account {}, which the table's partition projection does not list (`projection.{}.values`): Athena would return none of its records\n  help: recreate the table with every account (`flowgate athena-ddl --accounts ...`), or add it with ALTER TABLE ... SET TBLPROPERTIES",
+        missing.into_iter().collect::<Vec<_>>().join(", "),
+        key.name
+    ))
 }
 
 /// Athena as a query engine over one table.
 pub struct Athena<R: Asker = run::Runner> {
     pub runner: Arc<R>,
     pub table: Table,
-    pub partitions: Partitions,
     pub workgroup: String,
     families: Vec<Family>,
 }
 
 impl<R: Asker> Athena<R> {
-    pub fn new(
-        runner: Arc<R>,
-        table: Table,
-        partitions: Partitions,
-        workgroup: String,
-    ) -> Athena<R> {
+    pub fn new(runner: Arc<R>, table: Table, workgroup: String) -> Athena<R> {
         let families = vec![Family {
             name: format!("{}.{}", table.database, table.name),
             format: table.format.clone(),
@@ -86,14 +99,13 @@ impl<R: Asker> Athena<R> {
         Athena {
             runner,
             table,
-            partitions,
             workgroup,
             families,
         }
     }
 
     fn writer(&self) -> Writer<'_> {
-        Writer::new(&self.table, &self.partitions)
+        Writer::new(&self.table)
     }
 
     /// What the rows of one statement say, cut to those it reports (a record two statements of
@@ -111,6 +123,7 @@ impl<R: Asker> Athena<R> {
             answer.rows.len() as f64
         };
         let mut rows = Vec::with_capacity(answer.rows.len());
+        let mut seen = BTreeSet::new();
         for row in &answer.rows {
             let decoded = match ask {
                 Ask::Pairs | Ask::PairsEdge => decode::pair(row, fields).map(|d| (d, None)),
@@ -121,23 +134,10 @@ impl<R: Asker> Athena<R> {
                 Ask::Records | Ask::RecordsEdge => {
                     decode::raw(row, &layout).map(|(d, t)| (d, Some(t)))
                 }
-                // Every record's status per interface: SKIPDATA counts as such, and all of
-                // them say whether the range holds any record at all.
                 Ask::SkipData | Ask::SkipDataEdge => {
-                    let status = row
-                        .iter()
-                        .find(|(n, _)| n == "logStatus")
-                        .map(|(_, v)| v.as_str());
-                    let n = row
-                        .iter()
-                        .find(|(n, _)| n == "records")
-                        .and_then(|(_, v)| v.parse::<f64>().ok())
-                        .unwrap_or(0.0);
+                    let (decoded, n) = self.coverage_row(row, fields, &mut seen);
                     scanned += n;
-                    match status {
-                        Some("SKIPDATA") => decode::skipdata(row, fields).map(|d| (d, None)),
-                        _ => Ok((Decoded::Nothing, None)),
-                    }
+                    decoded.map(|d| (d, None))
                 }
             };
             match decoded {
@@ -155,13 +155,69 @@ impl<R: Asker> Athena<R> {
                 }),
             }
         }
+        // A partition of the window without one record: not registered, or not delivered.
+        let missing = match ask {
+            Ask::SkipData => writer
+                .expected_partitions(job.range)
+                .into_iter()
+                .filter(|p| !seen.contains(p))
+                .map(|p| {
+                    format!(
+                        "no record in partition {}={p} of Athena table {}.{}: the partition is not registered (a table without partition projection needs MSCK REPAIR TABLE, ALTER TABLE ADD PARTITION or a crawler run) or its flow logs are not delivered yet",
+                        writer.partition_names(),
+                        self.table.database,
+                        self.table.name
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Part {
             name: format!("Athena {}.{}", self.table.database, self.table.name),
             range: job.range,
             scanned,
             rows,
             columns: Some(self.table.format.to_string()),
+            missing,
         }
+    }
+
+    /// One row of the coverage query: SKIPDATA on an interface, or only a count; and the
+    /// records it counts. A status that is none of AWS's, or records whose source address is
+    /// no address, mean the table's columns do not hold what their names say.
+    fn coverage_row(
+        &self,
+        row: &insights::run::Row,
+        fields: &insights::query::Fields,
+        seen: &mut BTreeSet<String>,
+    ) -> (Result<Decoded, String>, f64) {
+        let get = |name: &str| row.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let number = |name: &str| get(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let n = number("records");
+        if n > 0.0 {
+            seen.insert(get("partition").unwrap_or_default().to_string());
+        }
+        let misaligned = "the table's columns do not line up with its records: for text files the columns must follow the flow log's format, in order (`flowgate athena-ddl --log-format '...'`)";
+        let unreadable = number("unreadable");
+        if unreadable > 0.0 {
+            return (
+                Err(format!(
+                    "{unreadable} records whose srcaddr is not an address: {misaligned}"
+                )),
+                n,
+            );
+        }
+        let has_status = self.table.format.has(Field::LogStatus);
+        let decoded = match get("logStatus") {
+            Some("SKIPDATA") => decode::skipdata(row, fields),
+            Some("OK" | "NODATA") => Ok(Decoded::Nothing),
+            None if !has_status => Ok(Decoded::Nothing),
+            other => Err(format!(
+                "{n} records with log_status {}: {misaligned}",
+                other.map_or("NULL".to_string(), |s| format!("`{s}`"))
+            )),
+        };
+        (decoded, n)
     }
 }
 
@@ -189,6 +245,15 @@ impl<R: Asker> aggregate::Engine for Athena<R> {
 
     fn destination(&self) -> &'static str {
         "S3 (and so Athena)"
+    }
+
+    /// Athena's statistics give bytes, not records: a query of its own counts them.
+    fn counts_records(&self) -> bool {
+        false
+    }
+
+    fn when_empty(&self) -> &'static str {
+        "the table's partitions hold nothing for the window: `flowgate query --athena-table ...` prints the partition predicates used (accounts and regions as the table's projection lists them, the days and hours as its format writes them); or end the window earlier, or --wait for delivery"
     }
 
     fn provenance(&self, ranges: Vec<(u64, u64)>, cost: QueryCost) -> Provenance {

@@ -213,7 +213,14 @@ impl Runner {
             )
             .send()
             .await
-            .map_err(|e| describe("athena:StartQueryExecution", &e).to_string())?;
+            .map_err(|e| {
+                let said = describe("athena:StartQueryExecution", &e).to_string();
+                if said.contains("output location") {
+                    format!("{said}\n  help: give --athena-output s3://BUCKET/PREFIX/, or set the workgroup's query result location")
+                } else {
+                    said
+                }
+            })?;
         let id = started
             .query_execution_id()
             .ok_or("athena:StartQueryExecution returned no query id")?

@@ -34,18 +34,9 @@ use crate::source::s3::layout;
 /// Athena's limit on a query string (262,144 bytes), less room for what a client adds.
 pub const MAX_SQL: usize = 260_000;
 
-/// The values of the account and region keys: the accounts the hosts are in (the caller's for
-/// hosts that name none) and the run's region.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Partitions {
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-}
-
 /// Writes the statements of jobs over one table.
 pub struct Writer<'t> {
     pub table: &'t Table,
-    pub partitions: &'t Partitions,
     fields: Fields,
 }
 
@@ -57,11 +48,36 @@ fn list(values: &[String]) -> String {
     values.join(", ")
 }
 
+/// A number as a key holds it: an integer, or text of `width` digits.
+fn number(numeric: bool, n: u32, width: usize) -> String {
+    if numeric {
+        n.to_string()
+    } else {
+        format!("'{n:0width$}'")
+    }
+}
+
+/// A day's value of one of its keys, as SQL.
+fn day_value(k: &super::table::Key, d: time::Date) -> String {
+    match &k.part {
+        Part::Date(key) => key.render(d),
+        Part::Year => number(k.numeric, d.year() as u32, 4),
+        Part::Month => number(k.numeric, u8::from(d.month()).into(), 2),
+        Part::DayOfMonth => number(k.numeric, d.day().into(), 2),
+        _ => unreachable!("a day's key"),
+    }
+}
+
+/// A value as Trino casts it to text: what the coverage query's `partition` column holds.
+fn as_text(sql: &str) -> String {
+    let s = sql.strip_prefix("DATE ").unwrap_or(sql);
+    s.trim_matches('\'').to_string()
+}
+
 impl<'t> Writer<'t> {
-    pub fn new(table: &'t Table, partitions: &'t Partitions) -> Writer<'t> {
+    pub fn new(table: &'t Table) -> Writer<'t> {
         Writer {
             table,
-            partitions,
             fields: Fields::of(&table.format),
         }
     }
@@ -107,48 +123,30 @@ impl<'t> Writer<'t> {
         format!("concat_ws(' ', {})", parts.join(", "))
     }
 
-    /// The partition predicates for records that began in `range`.
+    /// The partition predicates for records that began in `range`. Accounts and regions are
+    /// every one the table's projection enumerates: the folder of a host's records is its flow
+    /// log's owner's (a shared VPC's owner logs its participants' interfaces; a host given by
+    /// address names no account), so no host narrows them; time does.
     pub fn prune(&self, range: (u64, u64)) -> Vec<String> {
         let folders = (range.0, range.1.saturating_add(layout::AFTER));
         let days = layout::days(folders);
         let mut out = Vec::new();
-        let value = |numeric: bool, n: u32, width: usize| {
-            if numeric {
-                n.to_string()
-            } else {
-                format!("'{n:0width$}'")
-            }
-        };
         for k in &self.table.keys {
-            let values = match k.part {
-                Part::Account => &self.partitions.accounts,
-                Part::Region => &self.partitions.regions,
-                Part::Service => {
-                    out.push(format!("{} = 'vpcflowlogs'", quote(&k.name)));
-                    continue;
+            match k.part {
+                Part::Account | Part::Region if !k.values.is_empty() => {
+                    let vs: Vec<String> = k.values.iter().map(|v| literal(v)).collect();
+                    out.push(format!("{} IN ({})", quote(&k.name), list(&vs)));
                 }
-                _ => continue,
-            };
-            if !values.is_empty() {
-                let vs: Vec<String> = values.iter().map(|v| literal(v)).collect();
-                out.push(format!("{} IN ({})", quote(&k.name), list(&vs)));
+                Part::Service => out.push(format!("{} = 'vpcflowlogs'", quote(&k.name))),
+                _ => {}
             }
         }
         // One day's own keys: a date key, or the Hive layout's year, month and day.
         let day_terms = |d: time::Date| -> Vec<String> {
             self.table
-                .keys
-                .iter()
-                .filter_map(|k| {
-                    let v = match &k.part {
-                        Part::Date(key) => key.render(d),
-                        Part::Year => value(k.numeric, d.year() as u32, 4),
-                        Part::Month => value(k.numeric, u8::from(d.month()).into(), 2),
-                        Part::DayOfMonth => value(k.numeric, d.day().into(), 2),
-                        _ => return None,
-                    };
-                    Some(format!("{} = {v}", quote(&k.name)))
-                })
+                .time_keys()
+                .filter(|k| k.part != Part::Hour)
+                .map(|k| format!("{} = {}", quote(&k.name), day_value(k, d)))
                 .collect()
         };
         let hour = self.table.keys.iter().find(|k| k.part == Part::Hour);
@@ -186,7 +184,7 @@ impl<'t> Writer<'t> {
                         if let Some(h) = hour {
                             let hs: Vec<String> = layout::hours(*d, folders)
                                 .into_iter()
-                                .map(|n| value(h.numeric, n.into(), 2))
+                                .map(|n| number(h.numeric, n.into(), 2))
                                 .collect();
                             terms.push(format!("{} IN ({})", quote(&h.name), list(&hs)));
                         }
@@ -263,15 +261,118 @@ impl<'t> Writer<'t> {
         }
     }
 
-    /// One statement: `filter` picks the records; `skipdata` adds SKIPDATA records to a query
-    /// of records.
-    pub fn render(
-        &self,
-        ask: Ask,
-        range: (u64, u64),
-        filter: Option<&str>,
-        skipdata: bool,
-    ) -> String {
+    /// The text the coverage query's `partition` column gives the partitions a window's
+    /// records must be in when its flow logs are delivered: those that lie, at least in part,
+    /// between 20 minutes after its start (a record that began at the start sits in a folder
+    /// up to `layout::AFTER` later) and its end.
+    pub fn expected_partitions(&self, (start, end): (u64, u64)) -> Vec<String> {
+        let span = (start.saturating_add(layout::AFTER), end);
+        if span.0 > span.1 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for d in layout::days(span) {
+            let day: Vec<String> = self
+                .table
+                .time_keys()
+                .filter(|k| k.part != Part::Hour)
+                .map(|k| as_text(&day_value(k, d)))
+                .collect();
+            match self.table.keys.iter().find(|k| k.part == Part::Hour) {
+                None => out.push(day.join("/")),
+                Some(h) => {
+                    for hour in layout::hours(d, span) {
+                        out.push(format!(
+                            "{}/{}",
+                            day.join("/"),
+                            as_text(&number(h.numeric, hour.into(), 2))
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The names of the time keys, as the `partition` column joins them.
+    pub fn partition_names(&self) -> String {
+        self.table
+            .time_keys()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The query that counts every record of the range per status and partition, with the
+    /// SKIPDATA records per interface (others are not told apart by interface, so that the
+    /// answer stays small at any number of interfaces), and the records whose source address is
+    /// no address (a table whose columns do not line up with its records).
+    fn coverage(&self, ask: Ask, range: (u64, u64)) -> String {
+        let status = self.table.column(Field::LogStatus);
+        let src = self.col(Field::SrcAddr);
+        let iface = self
+            .table
+            .column(Field::InterfaceId)
+            .unwrap_or_else(|| "'-'".to_string());
+        let mut select = Vec::new();
+        match &status {
+            Some(s) => {
+                select.push(format!(
+                    "CASE WHEN {s} = 'SKIPDATA' THEN {iface} END AS \"interfaceId\""
+                ));
+                select.push(format!("{s} AS \"logStatus\""));
+            }
+            None => select.push("CAST(NULL AS varchar) AS \"interfaceId\"".to_string()),
+        }
+        let times: Vec<String> = self
+            .table
+            .time_keys()
+            .map(|k| format!("CAST({} AS varchar)", quote(&k.name)))
+            .collect();
+        select.push(format!(
+            "concat_ws('/', {}) AS \"partition\"",
+            times.join(", ")
+        ));
+        if ask.is_edge() {
+            let end = self.col(Field::End);
+            select.push(match &status {
+                Some(s) => format!("CASE WHEN {s} = 'SKIPDATA' THEN {end} END AS \"endTime\""),
+                None => "CAST(NULL AS bigint) AS \"endTime\"".to_string(),
+            });
+        }
+        let groups = select.len();
+        let unreadable = match &status {
+            Some(s) => format!("{s} = 'OK' AND TRY_CAST({src} AS IPADDRESS) IS NULL"),
+            None => format!("{src} <> '-' AND TRY_CAST({src} AS IPADDRESS) IS NULL"),
+        };
+        select.push("count(*) AS \"records\"".to_string());
+        select.push(format!("max({}) AS \"last\"", self.col(Field::End)));
+        select.push(format!(
+            "sum(CASE WHEN {unreadable} THEN 1 ELSE 0 END) AS \"unreadable\""
+        ));
+        let mut wheres = self.prune(range);
+        wheres.push(format!(
+            "{} BETWEEN {} AND {}",
+            self.col(Field::Start),
+            range.0,
+            range.1
+        ));
+        let n: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
+        format!(
+            "SELECT {}\nFROM {}\nWHERE {}\nGROUP BY {}",
+            select.join(",\n       "),
+            self.table.quoted(),
+            wheres.join("\n  AND "),
+            n.join(", ")
+        )
+    }
+
+    /// One statement: `filter` picks the records. SKIPDATA records come from the coverage
+    /// query, never with records.
+    pub fn render(&self, ask: Ask, range: (u64, u64), filter: Option<&str>) -> String {
+        if matches!(ask, Ask::SkipData | Ask::SkipDataEdge) {
+            return self.coverage(ask, range);
+        }
         let f = &self.fields;
         let start = self.col(Field::Start);
         let end = self.col(Field::End);
@@ -279,8 +380,7 @@ impl<'t> Writer<'t> {
             Ask::Pairs | Ask::PairsEdge => f.pair_group(),
             Ask::Connections | Ask::ConnectionsEdge => f.connection_group(),
             Ask::Flows(fold) | Ask::FlowsEdge(fold) => f.flow_group(fold),
-            Ask::SkipData | Ask::SkipDataEdge => vec![f.iface, "logStatus"],
-            Ask::Records | Ask::RecordsEdge => Vec::new(),
+            Ask::SkipData | Ask::SkipDataEdge | Ask::Records | Ask::RecordsEdge => Vec::new(),
         };
         let mut by = by;
         if ask.is_edge() && !ask.is_records() {
@@ -322,9 +422,7 @@ impl<'t> Writer<'t> {
                 select.push(format!("max({end}) AS \"last\""));
                 select.extend(ports("srcPort", self.col(Field::SrcPort)));
             }
-            Ask::SkipData | Ask::SkipDataEdge => {
-                select.push(format!("max({end}) AS \"last\""));
-            }
+            Ask::SkipData | Ask::SkipDataEdge => unreachable!("the coverage query"),
             Ask::Records | Ask::RecordsEdge => {
                 select = vec![format!("{} AS \"@message\"", self.record_text())];
             }
@@ -332,13 +430,7 @@ impl<'t> Writer<'t> {
         let mut wheres = self.prune(range);
         wheres.push(format!("{start} BETWEEN {} AND {}", range.0, range.1));
         if let Some(filter) = filter {
-            let status = self.table.column(Field::LogStatus);
-            wheres.push(match status {
-                Some(s) if skipdata && ask.is_records() => {
-                    format!("({s} = 'SKIPDATA' OR {filter})")
-                }
-                _ => format!("({filter})"),
-            });
+            wheres.push(format!("({filter})"));
         }
         let mut q = String::new();
         let _ = writeln!(q, "SELECT {}", select.join(",\n       "));
@@ -355,10 +447,9 @@ impl<'t> Writer<'t> {
     pub fn for_job(&self, job: &Job) -> Vec<Query> {
         let range = job.range;
         if matches!(job.ask, Ask::SkipData | Ask::SkipDataEdge) {
-            // Every record's status per interface: SKIPDATA, and whether there is any record.
             return vec![Query {
                 ask: job.ask,
-                text: self.render(job.ask, range, None, false),
+                text: self.coverage(job.ask, range),
                 scope: Scope::All,
             }];
         }
@@ -390,7 +481,7 @@ impl<'t> Writer<'t> {
             };
             return vec![Query {
                 ask,
-                text: self.render(ask, range, Some(&all), true),
+                text: self.render(ask, range, Some(&all)),
                 scope: Scope::All,
             }];
         };
@@ -406,7 +497,7 @@ impl<'t> Writer<'t> {
         };
         pack(&interesting.networks(), MAX_SQL, |batch| Query {
             ask,
-            text: self.render(ask, range, Some(&filter(batch)), true),
+            text: self.render(ask, range, Some(&filter(batch))),
             scope: Scope::Nets(Ranges::of(batch, &[])),
         })
     }
@@ -422,7 +513,7 @@ impl<'t> Writer<'t> {
             let clauses: Vec<String> = batch.iter().map(|p| self.pair_filter(*p)).collect();
             Query {
                 ask,
-                text: self.render(ask, range, Some(&clauses.join(" OR ")), false),
+                text: self.render(ask, range, Some(&clauses.join(" OR "))),
                 scope: Scope::Pairs(batch.iter().copied().collect()),
             }
         })

@@ -24,6 +24,9 @@ pub struct Key {
     /// An integer column (Hive layouts sometimes type `month`, `day`, `hour` so): values
     /// without quotes.
     pub numeric: bool,
+    /// The values partition projection enumerates for it (`projection.KEY.values` of an `enum`
+    /// key): every account or region the table can read.
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,10 +157,28 @@ impl Table {
                     ));
                 }
             };
+            let param = |p: &str| meta.parameters.get(&format!("projection.{key}.{p}"));
+            let projected = meta
+                .parameters
+                .get("projection.enabled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let values = match (
+                projected,
+                param("type").map(String::as_str),
+                param("values"),
+            ) {
+                (true, Some("enum"), Some(v)) => v
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect(),
+                _ => Vec::new(),
+            };
             keys.push(Key {
                 name: key.clone(),
                 part,
                 numeric: is_integer(ty),
+                values,
             });
         }
         let has = |p: fn(&Part) -> bool| keys.iter().any(|k| p(&k.part));
@@ -195,6 +216,17 @@ impl Table {
 
     pub fn hourly(&self) -> bool {
         self.keys.iter().any(|k| k.part == Part::Hour)
+    }
+
+    /// The keys that place a record in time (date, Hive's year, month and day, hour), in
+    /// table order.
+    pub fn time_keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter().filter(|k| {
+            matches!(
+                k.part,
+                Part::Date(_) | Part::Year | Part::Month | Part::DayOfMonth | Part::Hour
+            )
+        })
     }
 }
 

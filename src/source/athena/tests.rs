@@ -261,3 +261,153 @@ async fn ctrl_c_stops_the_running_query() {
     let e = r.run("SELECT 1").await.unwrap_err();
     assert!(e.contains("before the query started"), "{e}");
 }
+
+// ---- what the coverage query's rows say ------------------------------------------------------
+
+use std::sync::Arc;
+
+use super::run::{Answer, Offline};
+use super::table::{Metadata, Table};
+use super::{Athena, unlisted};
+use crate::source::aggregate::{Ask, Decoded, Job, Target};
+
+fn table() -> Table {
+    let cols = "version account_id interface_id srcaddr dstaddr srcport dstport protocol packets bytes start end action log_status";
+    Table::new(
+        "flowlogs",
+        "t",
+        &Metadata {
+            columns: cols
+                .split(' ')
+                .map(|c| (c.to_string(), "string".to_string()))
+                .collect(),
+            partitions: vec![
+                ("accid".into(), "string".into()),
+                ("day".into(), "string".into()),
+            ],
+            parameters: [
+                ("projection.enabled", "true"),
+                ("projection.accid.type", "enum"),
+                ("projection.accid.values", "111111111111"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        },
+    )
+    .unwrap()
+}
+
+fn coverage_row(values: &[(&str, &str)]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// 2026-11-20T09:00:00Z to 2026-11-21T01:00:00Z: two days of partitions.
+const TWO_DAYS: (u64, u64) = (1_795_165_200, 1_795_222_800);
+
+fn read(rows: Vec<Vec<(String, String)>>) -> crate::source::aggregate::Part {
+    let engine = Athena::new(Arc::new(Offline), table(), "primary".into());
+    let job = Job {
+        family: 0,
+        ask: Ask::SkipData,
+        target: Target::Networks {
+            nets: None,
+            action: None,
+        },
+        range: TWO_DAYS,
+    };
+    let batches = engine.writer().for_job(&job);
+    engine.part(
+        &job,
+        &batches,
+        0,
+        Answer {
+            rows,
+            cost: Default::default(),
+        },
+    )
+}
+
+#[test]
+fn coverage_counts_every_record_and_names_skipdata_and_empty_partitions() {
+    let part = read(vec![
+        coverage_row(&[
+            ("logStatus", "OK"),
+            ("partition", "2026/11/20"),
+            ("records", "120"),
+            ("unreadable", "0"),
+        ]),
+        coverage_row(&[
+            ("interfaceId", "eni-0abc"),
+            ("logStatus", "SKIPDATA"),
+            ("partition", "2026/11/20"),
+            ("records", "2"),
+            ("last", "1795165800"),
+            ("unreadable", "0"),
+        ]),
+    ]);
+    assert_eq!(part.scanned, 122.0);
+    assert!(matches!(part.rows[0].decoded, Ok(Decoded::Nothing)));
+    assert!(matches!(
+        part.rows[1].decoded,
+        Ok(Decoded::SkipData { records: 2, .. })
+    ));
+    // The window's second day has no record: not registered, or not delivered.
+    assert_eq!(part.missing.len(), 1, "{:?}", part.missing);
+    assert!(
+        part.missing[0].contains("partition day=2026/11/21"),
+        "{}",
+        part.missing[0]
+    );
+}
+
+#[test]
+fn coverage_rows_of_a_misaligned_table_are_broken_rows_not_records() {
+    let part = read(vec![
+        coverage_row(&[
+            ("partition", "2026/11/20"),
+            ("records", "7"),
+            ("unreadable", "0"),
+        ]),
+        coverage_row(&[
+            ("logStatus", "OK"),
+            ("partition", "2026/11/21"),
+            ("records", "5"),
+            ("unreadable", "5"),
+        ]),
+        coverage_row(&[
+            ("logStatus", "eni-0abc"),
+            ("partition", "2026/11/21"),
+            ("records", "3"),
+            ("unreadable", "0"),
+        ]),
+    ]);
+    let errors: Vec<&String> = part
+        .rows
+        .iter()
+        .filter_map(|r| r.decoded.as_ref().err())
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("log_status NULL"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("5 records whose srcaddr is not an address"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[2].contains("log_status `eni-0abc`"), "{}", errors[2]);
+    assert!(errors.iter().all(|e| e.contains("--log-format")));
+}
+
+#[test]
+fn hosts_in_an_account_the_projection_does_not_list_are_refused() {
+    let t = table();
+    assert_eq!(unlisted(&t, ["111111111111"].into_iter()), None);
+    let why = unlisted(&t, ["111111111111", "222222222222"].into_iter()).unwrap();
+    assert!(
+        why.contains("account 222222222222") && why.contains("projection.accid.values"),
+        "{why}"
+    );
+}

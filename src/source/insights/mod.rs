@@ -174,6 +174,7 @@ impl<R: Asker> Insights<R> {
             scanned,
             rows,
             columns: Some(source.format.to_string()),
+            missing: Vec::new(),
         })
     }
 }
