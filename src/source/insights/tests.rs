@@ -869,3 +869,28 @@ async fn skipdata_counts_when_the_totals_query_returns_no_row_for_it() {
     let j = verdict::judge(&plan.checks[0], &ev.checks[0], &ev.gaps, NoTraffic::Fail);
     assert_eq!(j.outcome, Outcome::Pass);
 }
+
+#[tokio::test]
+async fn a_window_without_one_record_is_not_judged_and_wait_asks_again() {
+    let plan = Arc::new(plan());
+    let (source, _) = served(Vec::new(), Format::default_v2(), Rows::Aggregated);
+    let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+    let once = queries(&ev);
+    for c in &ev.checks {
+        let why = &c.as_ref().unwrap_err().0;
+        assert!(
+            why.contains("no record to judge") && why.contains("/vpc/flow"),
+            "{why}"
+        );
+    }
+    // With --wait, nothing delivered yet is a reason to ask again, not to stop.
+    let (mut waiting, _) = served(Vec::new(), Format::default_v2(), Rows::Aggregated);
+    waiting.settings.wait = Some(std::time::Duration::from_millis(1500));
+    let ev = waiting.collect(Arc::clone(&plan)).await.unwrap();
+    assert!(
+        queries(&ev) >= 2 * once,
+        "{} queries, {once} a try",
+        queries(&ev)
+    );
+    assert!(ev.checks.iter().all(Result::is_err));
+}
