@@ -5640,6 +5640,29 @@ fn an_athena_table_that_cannot_be_pruned_or_read_is_refused_before_any_query() {
         assert_eq!(o.status.code(), Some(2), "{table}: {}", stderr(&o));
         assert!(stderr(&o).contains(says), "{table}: {}", stderr(&o));
     }
+    // A run in a region the table's projection does not list would read nothing of it.
+    let mut args = vec![
+        "check",
+        "--athena-table",
+        "flowlogs.flat",
+        "--region",
+        "us-east-1",
+    ];
+    args.extend(EXAMPLE_WINDOW);
+    args.push(SPEC);
+    let o = LocalAthena::start(
+        serde_json::json!({"flowlogs.flat": text_table(&[TROUBLED])}),
+        serde_json::json!({}),
+    )
+    .run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "the run's region us-east-1 is not one the table's partition projection lists"
+        ),
+        "{}",
+        stderr(&o)
+    );
     assert!(athena.queries().is_empty(), "no query ran");
     // Options that only mean something with a table say so.
     let o = run(&[

@@ -223,6 +223,8 @@ pub enum Where {
     /// region keys for this run.
     Athena {
         table: athena::table::Table,
+        /// The run's region: the table's region key's value.
+        region: Option<String>,
         request: AthenaRequest,
     },
     /// Discovered flow logs in more than one place (CloudWatch for some checks, S3 for
@@ -365,11 +367,13 @@ impl Where {
             .preview(question),
             Where::Athena {
                 table,
+                region,
                 request: named,
             } => athena::AthenaSource {
                 engine: athena::Athena::new(
                     Arc::new(athena::run::Offline),
                     table.clone(),
+                    region.clone(),
                     named.workgroup.clone(),
                 ),
                 settings: aggregate::Settings {
@@ -479,6 +483,7 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
         }
         Where::Athena {
             table,
+            region,
             request: named,
         } => {
             let aws = aws.ok_or_else(|| SourceError::Failed("Athena needs AWS".into()))?;
@@ -489,7 +494,7 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
                 request.max_queries,
             );
             Ok(Source::Athena(athena::AthenaSource {
-                engine: athena::Athena::new(Arc::new(runner), table, named.workgroup),
+                engine: athena::Athena::new(Arc::new(runner), table, region, named.workgroup),
                 settings: aggregate::Settings {
                     rows: request.rows,
                     wait: request.wait,

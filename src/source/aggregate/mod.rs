@@ -591,7 +591,8 @@ async fn attempt<E: Engine>(
         reading.columns = std::mem::take(&mut columns);
         let mut result = judge_window(engine, settings, &mut reading, window).await;
         reading.note_missing(engine, window, now);
-        empty |= reading.gaps.no_records;
+        // A failed query leaves nothing counted: that is its error, not a reason to wait.
+        empty |= reading.gaps.no_records && result.is_ok();
         if reading.gaps.no_records && result.is_ok() {
             // As the file source says of files without a record in the window: nothing to
             // judge, and never NO_TRAFFIC on partitions or log groups that are simply empty.

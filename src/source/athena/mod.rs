@@ -19,7 +19,6 @@ use self::run::{Answer as RunAnswer, Asker};
 use self::sql::Writer;
 use self::table::{Part as KeyPart, Table};
 use super::aggregate::{self, Ask, Decoded, Family, Job, Part, Row};
-use super::format::Field;
 use super::insights;
 use super::insights::decode;
 use super::insights::query::{Query, reports};
@@ -55,8 +54,25 @@ pub async fn locate(aws: &Aws, named: &AthenaRequest, plan: &Plan) -> Result<Whe
             named.table
         )));
     }
+    let region = aws.region();
+    if let (Some(r), Some(key)) = (
+        &region,
+        table
+            .keys
+            .iter()
+            .find(|k| k.part == KeyPart::Region && !k.values.is_empty()),
+    ) && !key.values.iter().any(|v| v == r)
+    {
+        return Err(SourceError::Usage(format!(
+            "--athena-table {}: the run's region {r} is not one the table's partition projection lists (`projection.{}.values`: {}): Athena would return none of its records\n  help: run in one of those regions (--region), or add {r} to the table",
+            named.table,
+            key.name,
+            key.values.join(", ")
+        )));
+    }
     Ok(Where::Athena {
         table,
+        region,
         request: named.clone(),
     })
 }
@@ -85,12 +101,19 @@ pub fn unlisted<'a>(table: &Table, accounts: impl Iterator<Item = &'a str>) -> O
 pub struct Athena<R: Asker = run::Runner> {
     pub runner: Arc<R>,
     pub table: Table,
+    /// The run's region: the region key's value.
+    pub region: Option<String>,
     pub workgroup: String,
     families: Vec<Family>,
 }
 
 impl<R: Asker> Athena<R> {
-    pub fn new(runner: Arc<R>, table: Table, workgroup: String) -> Athena<R> {
+    pub fn new(
+        runner: Arc<R>,
+        table: Table,
+        region: Option<String>,
+        workgroup: String,
+    ) -> Athena<R> {
         let families = vec![Family {
             name: format!("{}.{}", table.database, table.name),
             format: table.format.clone(),
@@ -99,13 +122,14 @@ impl<R: Asker> Athena<R> {
         Athena {
             runner,
             table,
+            region,
             workgroup,
             families,
         }
     }
 
     fn writer(&self) -> Writer<'_> {
-        Writer::new(&self.table)
+        Writer::new(&self.table, self.region.as_deref())
     }
 
     /// What the rows of one statement say, cut to those it reports (a record two statements of
@@ -124,6 +148,7 @@ impl<R: Asker> Athena<R> {
         };
         let mut rows = Vec::with_capacity(answer.rows.len());
         let mut seen = BTreeSet::new();
+        let mut tally = Tally::default();
         for row in &answer.rows {
             let decoded = match ask {
                 Ask::Pairs | Ask::PairsEdge => decode::pair(row, fields).map(|d| (d, None)),
@@ -135,7 +160,7 @@ impl<R: Asker> Athena<R> {
                     decode::raw(row, &layout).map(|(d, t)| (d, Some(t)))
                 }
                 Ask::SkipData | Ask::SkipDataEdge => {
-                    let (decoded, n) = self.coverage_row(row, fields, &mut seen);
+                    let (decoded, n) = self.coverage_row(row, fields, &mut seen, &mut tally);
                     scanned += n;
                     decoded.map(|d| (d, None))
                 }
@@ -155,16 +180,38 @@ impl<R: Asker> Athena<R> {
                 }),
             }
         }
-        // A partition of the window without one record: not registered, or not delivered.
+        // Rows of another flow log's format in the same folders (text columns are positional)
+        // do not line up; only when they are most of what the range holds can they be this
+        // check's hosts' records, and then nothing read is to be trusted.
+        if tally.misaligned > 0.0 && tally.misaligned * 2.0 >= scanned {
+            rows.push(Row {
+                decoded: Err(format!(
+                    "{} of {scanned} records have a log_status that is none of AWS's or a srcaddr that is no address: the table's columns do not line up with its records: for text files the columns must follow the flow log's format, in order (`flowgate athena-ddl --log-format '...'`)",
+                    tally.misaligned
+                )),
+                text: None,
+            });
+        }
+        // A day of the window without one record: not registered, or not delivered.
+        let days: BTreeSet<String> = seen
+            .iter()
+            .map(|p| match self.table.hourly() {
+                true => p
+                    .rsplit_once('/')
+                    .map_or(p.as_str(), |(d, _)| d)
+                    .to_string(),
+                false => p.clone(),
+            })
+            .collect();
         let missing = match ask {
             Ask::SkipData => writer
-                .expected_partitions(job.range)
+                .expected_days(job.range)
                 .into_iter()
-                .filter(|p| !seen.contains(p))
-                .map(|p| {
+                .filter(|d| !days.contains(d))
+                .map(|d| {
                     format!(
-                        "no record in partition {}={p} of Athena table {}.{}: the partition is not registered (a table without partition projection needs MSCK REPAIR TABLE, ALTER TABLE ADD PARTITION or a crawler run) or its flow logs are not delivered yet",
-                        writer.partition_names(),
+                        "no record in partition {}={d} of Athena table {}.{}: the partition is not registered (a table without partition projection needs MSCK REPAIR TABLE, ALTER TABLE ADD PARTITION or a crawler run) or its flow logs are not delivered yet",
+                        writer.day_names(),
                         self.table.database,
                         self.table.name
                     )
@@ -183,42 +230,44 @@ impl<R: Asker> Athena<R> {
     }
 
     /// One row of the coverage query: SKIPDATA on an interface, or only a count; and the
-    /// records it counts. A status that is none of AWS's, or records whose source address is
-    /// no address, mean the table's columns do not hold what their names say.
+    /// records it counts. Records whose status is none of AWS's, or whose source address is no
+    /// address, are tallied as misaligned; header lines (a text table that does not skip them)
+    /// are no records.
     fn coverage_row(
         &self,
         row: &insights::run::Row,
         fields: &insights::query::Fields,
         seen: &mut BTreeSet<String>,
+        tally: &mut Tally,
     ) -> (Result<Decoded, String>, f64) {
         let get = |name: &str| row.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let number = |name: &str| get(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         let n = number("records");
+        let status = get("logStatus");
+        if status == Some("log-status") {
+            return (Ok(Decoded::Nothing), 0.0);
+        }
         if n > 0.0 {
             seen.insert(get("partition").unwrap_or_default().to_string());
         }
-        let misaligned = "the table's columns do not line up with its records: for text files the columns must follow the flow log's format, in order (`flowgate athena-ddl --log-format '...'`)";
-        let unreadable = number("unreadable");
-        if unreadable > 0.0 {
-            return (
-                Err(format!(
-                    "{unreadable} records whose srcaddr is not an address: {misaligned}"
-                )),
-                n,
-            );
-        }
-        let has_status = self.table.format.has(Field::LogStatus);
-        let decoded = match get("logStatus") {
+        tally.misaligned += number("unreadable");
+        let decoded = match status {
             Some("SKIPDATA") => decode::skipdata(row, fields),
-            Some("OK" | "NODATA") => Ok(Decoded::Nothing),
-            None if !has_status => Ok(Decoded::Nothing),
-            other => Err(format!(
-                "{n} records with log_status {}: {misaligned}",
-                other.map_or("NULL".to_string(), |s| format!("`{s}`"))
-            )),
+            // NULL: a flow log whose format has no log-status (Parquet names its columns).
+            Some("OK" | "NODATA") | None => Ok(Decoded::Nothing),
+            Some(_) => {
+                tally.misaligned += n;
+                Ok(Decoded::Nothing)
+            }
         };
         (decoded, n)
     }
+}
+
+/// What the coverage rows of one answer add up to.
+#[derive(Debug, Default)]
+struct Tally {
+    misaligned: f64,
 }
 
 impl<R: Asker> aggregate::Engine for Athena<R> {

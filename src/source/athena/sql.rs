@@ -34,9 +34,10 @@ use crate::source::s3::layout;
 /// Athena's limit on a query string (262,144 bytes), less room for what a client adds.
 pub const MAX_SQL: usize = 260_000;
 
-/// Writes the statements of jobs over one table.
+/// Writes the statements of jobs over one table, for a run in `region`.
 pub struct Writer<'t> {
     pub table: &'t Table,
+    region: Option<&'t str>,
     fields: Fields,
 }
 
@@ -75,9 +76,10 @@ fn as_text(sql: &str) -> String {
 }
 
 impl<'t> Writer<'t> {
-    pub fn new(table: &'t Table) -> Writer<'t> {
+    pub fn new(table: &'t Table, region: Option<&'t str>) -> Writer<'t> {
         Writer {
             table,
+            region,
             fields: Fields::of(&table.format),
         }
     }
@@ -123,19 +125,25 @@ impl<'t> Writer<'t> {
         format!("concat_ws(' ', {})", parts.join(", "))
     }
 
-    /// The partition predicates for records that began in `range`. Accounts and regions are
-    /// every one the table's projection enumerates: the folder of a host's records is its flow
-    /// log's owner's (a shared VPC's owner logs its participants' interfaces; a host given by
-    /// address names no account), so no host narrows them; time does.
+    /// The partition predicates for records that began in `range`. The region is the run's
+    /// (where the hosts were resolved); accounts are every one the table's projection lists:
+    /// the folder of a host's records is its flow log's owner's (a shared VPC's owner logs its
+    /// participants' interfaces; a host given by address names no account), so no host narrows
+    /// them.
     pub fn prune(&self, range: (u64, u64)) -> Vec<String> {
         let folders = (range.0, range.1.saturating_add(layout::AFTER));
         let days = layout::days(folders);
         let mut out = Vec::new();
         for k in &self.table.keys {
             match k.part {
-                Part::Account | Part::Region if !k.values.is_empty() => {
+                Part::Account if !k.values.is_empty() => {
                     let vs: Vec<String> = k.values.iter().map(|v| literal(v)).collect();
                     out.push(format!("{} IN ({})", quote(&k.name), list(&vs)));
+                }
+                Part::Region => {
+                    if let Some(r) = self.region {
+                        out.push(format!("{} IN ({})", quote(&k.name), literal(r)));
+                    }
                 }
                 Part::Service => out.push(format!("{} = 'vpcflowlogs'", quote(&k.name))),
                 _ => {}
@@ -261,11 +269,12 @@ impl<'t> Writer<'t> {
         }
     }
 
-    /// The text the coverage query's `partition` column gives the partitions a window's
-    /// records must be in when its flow logs are delivered: those that lie, at least in part,
-    /// between 20 minutes after its start (a record that began at the start sits in a folder
-    /// up to `layout::AFTER` later) and its end.
-    pub fn expected_partitions(&self, (start, end): (u64, u64)) -> Vec<String> {
+    /// The days a window's records must be in when its flow logs are delivered, as the
+    /// coverage query's `partition` column begins: those that lie, at least in part, between
+    /// 20 minutes after its start (a record that began at the start sits in a folder up to
+    /// `layout::AFTER` later) and its end. Days, not hours: a quiet hour is no gap, a day of a
+    /// window without one record in a flow-logged VPC is (a partition not registered, or lost).
+    pub fn expected_days(&self, (start, end): (u64, u64)) -> Vec<String> {
         let span = (start.saturating_add(layout::AFTER), end);
         if span.0 > span.1 {
             return Vec::new();
@@ -278,26 +287,16 @@ impl<'t> Writer<'t> {
                 .filter(|k| k.part != Part::Hour)
                 .map(|k| as_text(&day_value(k, d)))
                 .collect();
-            match self.table.keys.iter().find(|k| k.part == Part::Hour) {
-                None => out.push(day.join("/")),
-                Some(h) => {
-                    for hour in layout::hours(d, span) {
-                        out.push(format!(
-                            "{}/{}",
-                            day.join("/"),
-                            as_text(&number(h.numeric, hour.into(), 2))
-                        ));
-                    }
-                }
-            }
+            out.push(day.join("/"));
         }
         out
     }
 
-    /// The names of the time keys, as the `partition` column joins them.
-    pub fn partition_names(&self) -> String {
+    /// The names of the day's keys, as the `partition` column begins.
+    pub fn day_names(&self) -> String {
         self.table
             .time_keys()
+            .filter(|k| k.part != Part::Hour)
             .map(|k| k.name.as_str())
             .collect::<Vec<_>>()
             .join("/")

@@ -162,6 +162,14 @@ impl Table {
                 .parameters
                 .get("projection.enabled")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if projected
+                && param("type").is_some_and(|t| t.eq_ignore_ascii_case("injected"))
+                && matches!(part, Part::Account | Part::Region)
+            {
+                return Err(format!(
+                    "Athena table {full}: partition key `{key}` is projected as `injected`, which needs one value in every query; flowgate reads every account a table lists\n  help: project it as an `enum` of the accounts and regions the table holds (`flowgate athena-ddl`)"
+                ));
+            }
             let values = match (
                 projected,
                 param("type").map(String::as_str),
@@ -218,15 +226,16 @@ impl Table {
         self.keys.iter().any(|k| k.part == Part::Hour)
     }
 
-    /// The keys that place a record in time (date, Hive's year, month and day, hour), in
-    /// table order.
+    /// The keys that place a record in time: the day's (date, or Hive's year, month and day)
+    /// in table order, then the hour's.
     pub fn time_keys(&self) -> impl Iterator<Item = &Key> {
-        self.keys.iter().filter(|k| {
+        let day = self.keys.iter().filter(|k| {
             matches!(
                 k.part,
-                Part::Date(_) | Part::Year | Part::Month | Part::DayOfMonth | Part::Hour
+                Part::Date(_) | Part::Year | Part::Month | Part::DayOfMonth
             )
-        })
+        });
+        day.chain(self.keys.iter().filter(|k| k.part == Part::Hour))
     }
 }
 
@@ -296,6 +305,22 @@ mod tests {
         .unwrap();
         assert_eq!(hive.keys[5].part, Part::DayOfMonth);
         assert!(hive.keys[5].numeric && hive.hourly());
+        let injected = Table::new(
+            "db",
+            "t",
+            &meta(
+                &[("accid", "string"), ("day", "string")],
+                &[
+                    ("projection.enabled", "true"),
+                    ("projection.accid.type", "injected"),
+                ],
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            injected.contains("`injected`") && injected.contains("enum"),
+            "{injected}"
+        );
         let typed = Table::new("db", "t", &meta(&[("date", "date")], &[])).unwrap();
         assert_eq!(typed.keys[0].part, Part::Date(DateKey::Typed));
     }

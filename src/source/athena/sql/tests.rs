@@ -73,7 +73,12 @@ fn plan(spec: &str, start: u64, end: u64) -> Plan {
 
 /// Every statement a run starts with, as `flowgate query` prints them.
 fn first_sql(table: Table, plan: &Plan) -> String {
-    let engine = Athena::new(Arc::new(Offline), table, "primary".into());
+    let engine = Athena::new(
+        Arc::new(Offline),
+        table,
+        Some("eu-west-1".into()),
+        "primary".into(),
+    );
     aggregate::planned(&engine, &Settings::default(), plan, MORNING + 86_400 * 30)
         .iter()
         .flat_map(|p| p.texts.clone())
@@ -177,7 +182,7 @@ fn an_hourly_hive_table_is_pruned_by_hour() {
         ),
     )
     .unwrap();
-    let w = Writer::new(&table);
+    let w = Writer::new(&table, Some("eu-west-1"));
     let pruned = w.prune((LATE, LATE + 3600)).join("\n  AND ");
     // Records that began up to 00:30 sit in folders up to 00:50; none are before 23:30.
     assert_eq!(
@@ -205,7 +210,12 @@ fn every_statement_is_pruned_and_within_athenas_limit() {
         ));
     }
     let p = plan(&spec, MORNING, MORNING + 3600);
-    let engine = Athena::new(Arc::new(Offline), text_table(), "primary".into());
+    let engine = Athena::new(
+        Arc::new(Offline),
+        text_table(),
+        Some("eu-west-1".into()),
+        "primary".into(),
+    );
     let planned = aggregate::planned(&engine, &Settings::default(), &p, MORNING + 86_400);
     let texts: Vec<&String> = planned.iter().flat_map(|p| &p.texts).collect();
     assert!(texts.len() > 2, "{} statements", texts.len());
