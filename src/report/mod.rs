@@ -356,26 +356,16 @@ pub fn what_was_read(ev: &Evidence) -> String {
                 ranges(&read.ranges)
             ),
             Provenance::Athena(read) => format!(
-                "Athena table {}, {}, {} {}",
+                "Athena table {}, {}, {}",
                 read.table,
                 ranges(&read.ranges),
-                read.cost.queries,
-                if read.cost.queries == 1 {
-                    "query"
-                } else {
-                    "queries"
-                }
+                text::plural(read.cost.queries, "query", "queries")
             ),
             Provenance::Insights(read) => format!(
-                "CloudWatch Logs {}, {}, {} {}",
+                "CloudWatch Logs {}, {}, {}",
                 read.groups.join(", "),
                 ranges(&read.ranges),
-                read.cost.queries,
-                if read.cost.queries == 1 {
-                    "query"
-                } else {
-                    "queries"
-                }
+                text::plural(read.cost.queries, "query", "queries")
             ),
         })
         .collect();

@@ -15,7 +15,7 @@ const BAD_LINES_SHOWN: usize = 5;
 /// RFC 3339; a time no calendar holds (past the year 9999) is shown as its number.
 pub use crate::evidence::time;
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

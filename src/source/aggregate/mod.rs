@@ -121,6 +121,44 @@ pub trait Engine: Send + Sync {
     }
 }
 
+/// Runs every statement of every job at once (the engine's runner bounds how many run at a
+/// time), with the progress line: each answer in its job's and statement's place, an error for a
+/// task that panicked. `run` gets the job's index and the statement.
+pub async fn run_all<Q, T, F, Fut>(batches: &[Vec<Q>], run: F) -> Vec<Vec<Result<T, String>>>
+where
+    F: Fn(usize, &Q) -> Fut,
+    Fut: Future<Output = Result<T, String>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for (j, statements) in batches.iter().enumerate() {
+        for (b, statement) in statements.iter().enumerate() {
+            let answer = run(j, statement);
+            set.spawn(async move { (j, b, answer.await) });
+        }
+    }
+    let mut got: Vec<Vec<Option<Result<T, String>>>> = batches
+        .iter()
+        .map(|b| b.iter().map(|_| None).collect())
+        .collect();
+    let progress = crate::progress::Queries::start(batches.iter().map(Vec::len).sum());
+    while let Some(done) = set.join_next().await {
+        // A task that panicked leaves its slot empty: an error below.
+        if let Ok((j, b, answer)) = done {
+            got[j][b] = Some(answer);
+        }
+        progress.done();
+    }
+    got.into_iter()
+        .map(|answers| {
+            answers
+                .into_iter()
+                .map(|a| a.unwrap_or_else(|| Err("a query task failed".into())))
+                .collect()
+        })
+        .collect()
+}
+
 /// What a run asks of an engine, besides the plan.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {

@@ -13,8 +13,6 @@ pub mod table;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
 use self::run::{Answer as RunAnswer, Asker};
 use self::sql::Writer;
 use self::table::{Part as KeyPart, Table};
@@ -320,41 +318,27 @@ impl<R: Asker> aggregate::Engine for Athena<R> {
         let writer = self.writer();
         let batches: Vec<Vec<Query>> = jobs.iter().map(|j| writer.for_job(j)).collect();
         let table = self.families[0].name.clone();
-        let mut set = JoinSet::new();
-        for (j, (job, queries)) in jobs.iter().zip(&batches).enumerate() {
-            for (b, query) in queries.iter().enumerate() {
-                let (runner, sql, table) =
-                    (Arc::clone(&self.runner), query.text.clone(), table.clone());
-                let range = job.range;
-                set.spawn(async move {
-                    let answer = runner.ask(sql).await.map_err(|e| {
-                        format!(
-                            "{e} (Athena table {table}, {} .. {}; `flowgate query --athena-table {table}` prints the SQL)",
-                            time(range.0),
-                            time(range.1)
-                        )
-                    });
-                    (j, b, answer)
-                });
+        let got = aggregate::run_all(&batches, |j, query: &Query| {
+            let (runner, sql, table) = (Arc::clone(&self.runner), query.text.clone(), table.clone());
+            let range = jobs[j].range;
+            async move {
+                runner.ask(sql).await.map_err(|e| {
+                    format!(
+                        "{e} (Athena table {table}, {} .. {}; `flowgate query --athena-table {table}` prints the SQL)",
+                        time(range.0),
+                        time(range.1)
+                    )
+                })
             }
-        }
-        let mut got: Vec<Vec<Option<Result<RunAnswer, String>>>> =
-            batches.iter().map(|b| vec![None; b.len()]).collect();
-        let progress = crate::progress::Queries::start(batches.iter().map(Vec::len).sum());
-        while let Some(done) = set.join_next().await {
-            // A task that panicked leaves its slot empty: an error below.
-            if let Ok((j, b, answer)) = done {
-                got[j][b] = Some(answer);
-            }
-            progress.done();
-        }
+        })
+        .await;
         jobs.iter()
             .zip(got)
             .zip(&batches)
             .map(|((job, answers), queries)| {
                 let mut out = aggregate::Answer::default();
                 for (b, answer) in answers.into_iter().enumerate() {
-                    let answer = answer.unwrap_or_else(|| Err("a query task failed".into()))?;
+                    let answer = answer?;
                     out.cost.add(&answer.cost);
                     out.parts.push(self.part(job, queries, b, answer));
                 }

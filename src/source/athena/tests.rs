@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_athena::Client;
-use aws_sdk_athena::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_athena::operation::get_query_execution::GetQueryExecutionOutput;
 use aws_sdk_athena::operation::get_query_results::GetQueryResultsOutput;
 use aws_sdk_athena::operation::start_query_execution::StartQueryExecutionOutput;
@@ -15,32 +13,16 @@ use aws_sdk_athena::types::{
     ColumnInfo, Datum, QueryExecution, QueryExecutionState, QueryExecutionStatistics,
     QueryExecutionStatus, ResultSet, ResultSetMetadata, Row as AthenaRow,
 };
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
 use super::run::Runner;
 
 fn mocked(mode: RuleMode, rules: &[&Rule]) -> Client {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAFAKE", "fake", None, None, "test",
-        )))
-        .retry_config(
-            crate::aws::retry_config()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2)),
-        )
-        .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_athena::config::Builder::from(&sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
+    let conf = aws_sdk_athena::config::Builder::from(&crate::aws::mocks::sdk())
+        .http_client(crate::aws::mocks::http_client())
+        .interceptor(crate::aws::mocks::interceptor(mode, rules))
         .build();
     Client::from_conf(conf)
 }

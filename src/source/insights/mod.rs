@@ -9,8 +9,6 @@ pub mod run;
 
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
 use self::query::{Fields, Query};
 use self::run::{Answer as RunAnswer, Asker};
 use super::aggregate::{self, Ask, Family, Job, Part, Row};
@@ -218,50 +216,34 @@ impl<R: Asker> aggregate::Engine for Insights<R> {
             .iter()
             .map(|j| query::for_job(&self.sources[j.family].format, j))
             .collect();
-        let mut set = JoinSet::new();
-        for (j, (job, queries)) in jobs.iter().zip(&batches).enumerate() {
-            for (b, query) in queries.iter().enumerate() {
-                let (runner, groups, query) = (
-                    Arc::clone(&self.runner),
-                    self.sources[job.family].groups.clone(),
-                    query.clone(),
-                );
-                let (start, end) = (job.range.0 as i64, job.range.1 as i64);
-                set.spawn(async move {
-                    let answer = runner.ask(groups.clone(), start, end, query).await;
-                    let answer = answer.map_err(|e| {
-                        format!(
-                            "{e} (log groups {}, {} .. {}; `flowgate query` prints the queries)",
-                            groups.join(", "),
-                            time(start as u64),
-                            time(end as u64)
-                        )
-                    });
-                    (j, b, answer)
-                });
+        let got = aggregate::run_all(&batches, |j, query: &Query| {
+            let job = &jobs[j];
+            let (runner, groups, query) = (
+                Arc::clone(&self.runner),
+                self.sources[job.family].groups.clone(),
+                query.clone(),
+            );
+            let (start, end) = (job.range.0 as i64, job.range.1 as i64);
+            async move {
+                let answer = runner.ask(groups.clone(), start, end, query).await;
+                answer.map_err(|e| {
+                    format!(
+                        "{e} (log groups {}, {} .. {}; `flowgate query` prints the queries)",
+                        groups.join(", "),
+                        time(start as u64),
+                        time(end as u64)
+                    )
+                })
             }
-        }
-        let mut got: Vec<Vec<Option<Result<RunAnswer, String>>>> =
-            batches.iter().map(|b| vec![None; b.len()]).collect();
-        let total = batches.iter().map(Vec::len).sum();
-        let progress = crate::progress::Queries::start(total);
-        while let Some(done) = set.join_next().await {
-            match done {
-                Ok((j, b, answer)) => got[j][b] = Some(answer),
-                Err(e) => {
-                    // A task that panicked or was cancelled leaves its slot empty: an error below.
-                    let _ = e;
-                }
-            }
-            progress.done();
-        }
+        })
+        .await;
         jobs.iter()
             .zip(got)
             .zip(&batches)
             .map(|((job, answers), queries)| {
                 let mut out = aggregate::Answer::default();
                 for (b, answer) in answers.into_iter().enumerate() {
-                    let answer = answer.unwrap_or_else(|| Err("a query task failed".into()))?;
+                    let answer = answer?;
                     out.cost.add(&answer.cost);
                     out.parts.push(self.part(job, queries, b, answer)?);
                 }

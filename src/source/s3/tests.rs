@@ -1,14 +1,10 @@
 //! S3 failures against mocked S3: what a user sees when access is denied or AWS throttles.
 
-use std::time::Duration;
-
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
 use aws_sdk_s3::types::Object as S3Object;
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use aws_smithy_types::error::metadata::ErrorMetadata;
 
 use super::layout::Location;
@@ -19,25 +15,9 @@ use crate::source::files::{FileSource, Remote};
 use crate::source::{Question, SourceError};
 
 fn mocked(rules: &[&Rule]) -> Client {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAFAKE", "fake", None, None, "test",
-        )))
-        .retry_config(
-            crate::aws::retry_config()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2)),
-        )
-        .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
+    let conf = aws_sdk_s3::config::Builder::from(&crate::aws::mocks::sdk())
+        .http_client(crate::aws::mocks::http_client())
+        .interceptor(crate::aws::mocks::interceptor(RuleMode::MatchAny, rules))
         .build();
     Client::from_conf(conf)
 }

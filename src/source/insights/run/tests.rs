@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudwatchlogs::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_cloudwatchlogs::operation::get_query_results::GetQueryResultsOutput;
 use aws_sdk_cloudwatchlogs::operation::start_query::{StartQueryError, StartQueryOutput};
 use aws_sdk_cloudwatchlogs::operation::stop_query::StopQueryOutput;
 use aws_sdk_cloudwatchlogs::types::{QueryStatistics, QueryStatus, ResultField};
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::error::metadata::ErrorMetadata;
@@ -17,25 +15,9 @@ use super::*;
 
 /// A Logs client answering from `rules`, with retries that do not wait.
 pub fn mocked(mode: RuleMode, rules: &[&Rule]) -> Client {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAFAKE", "fake", None, None, "test",
-        )))
-        .retry_config(
-            crate::aws::retry_config()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2)),
-        )
-        .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
+    let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&crate::aws::mocks::sdk())
+        .http_client(crate::aws::mocks::http_client())
+        .interceptor(crate::aws::mocks::interceptor(mode, rules))
         .build();
     Client::from_conf(conf)
 }
