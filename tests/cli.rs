@@ -5061,6 +5061,25 @@ fn transit_gateway_objects_beside_vpc_objects_in_s3_give_what_the_files_give() {
     }
 }
 
+/// The lines of a run's output that say what failed and what a transit gateway explains.
+fn failure_lines(o: &Output) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter(|l| {
+            [
+                "REJECTED:",
+                "TGW_DROPPED:",
+                "NO_RETURN:",
+                "NO_TRAFFIC:",
+                "transit gateway:",
+            ]
+            .iter()
+            .any(|v| l.trim_start().starts_with(v))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 fn s3_mixed_is_as_on_disk(prefix: &str, o: &Output) {
     let err = stderr(o);
     assert!(
@@ -5076,26 +5095,14 @@ fn s3_mixed_is_as_on_disk(prefix: &str, o: &Output) {
     local.extend(EXAMPLE_WINDOW);
     local.extend([RECORDS, "--", "web", "app", "batch"]);
     let on_disk = run(&local);
-    let failures = |o: &Output| -> Vec<String> {
-        stdout(o)
-            .lines()
-            .filter(|l| {
-                [
-                    "REJECTED:",
-                    "TGW_DROPPED:",
-                    "NO_RETURN:",
-                    "NO_TRAFFIC:",
-                    "transit gateway:",
-                ]
-                .iter()
-                .any(|v| l.trim_start().starts_with(v))
-            })
-            .map(str::to_string)
-            .collect()
-    };
-    assert_eq!(failures(o), failures(&on_disk), "{prefix}: {}", stdout(o));
     assert_eq!(
-        failures(o)
+        failure_lines(o),
+        failure_lines(&on_disk),
+        "{prefix}: {}",
+        stdout(o)
+    );
+    assert_eq!(
+        failure_lines(o)
             .iter()
             .filter(|l| l.starts_with("TGW_DROPPED:"))
             .count(),
@@ -5105,22 +5112,137 @@ fn s3_mixed_is_as_on_disk(prefix: &str, o: &Output) {
     );
 }
 
+/// The same two flow logs delivering to CloudWatch Logs, a log group each (moto holds them,
+/// their times moved to half an hour ago): flowgate reads each group in its flow log's format,
+/// the gateway's too, and the verdicts and what the gateway explains are the files' on the same
+/// records.
 #[test]
-fn a_transit_gateway_format_for_cloudwatch_is_a_usage_error_before_any_query() {
-    let o = run(&[
+fn transit_gateway_log_groups_in_cloudwatch_give_what_the_files_give() {
+    let shift: i64 = moto().id("records_shift").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let day = "tests/data/records/mixed/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20";
+    for entry in std::fs::read_dir(Path::new(ROOT).join(day)).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let moved: Vec<String> = text
+            .lines()
+            .map(|line| {
+                line.split(' ')
+                    .map(|w| match w.parse::<i64>() {
+                        Ok(t) if (1_795_000_000..1_796_000_000).contains(&t) => {
+                            (t + shift).to_string()
+                        }
+                        _ => w.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join(path.file_name().unwrap()),
+            moved.join("\n") + "\n",
+        )
+        .unwrap();
+    }
+    let window = ["--since", "2h", "--no-explain"];
+    let checks = [RECORDS, "--", "web", "app", "batch"];
+    let cloudwatch = [
         "check",
         "--log-group",
-        "/vpc/tgw",
-        "--log-format",
-        "${version} ${resource-type} ${tgw-id} ${tgw-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${log-status} ${packets-lost-no-route}",
-        RECORDS,
+        "/records/vpc",
+        "--log-group",
+        "/records/tgw",
+        "--endpoint-url",
+        moto().endpoint(),
+    ];
+    let mut local = vec!["check", "--flow-logs", dir.path().to_str().unwrap()];
+    local.extend(window);
+    local.extend(checks);
+    let on_disk = run(&local);
+    assert_eq!(on_disk.status.code(), Some(101), "{}", stderr(&on_disk));
+    // moto does not run `stats`: raw rows (the unit tests in source::insights::equivalence
+    // prove the aggregated queries on the same fixture).
+    {
+        let mut args = cloudwatch.to_vec();
+        args.extend(["--insights-rows", "raw"]);
+        args.extend(window);
+        args.extend(checks);
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(101), "{err}");
+        assert!(
+            !err.contains("bad line") && !stdout(&o).contains("bad line"),
+            "{err}"
+        );
+        assert_eq!(failure_lines(&o), failure_lines(&on_disk), "{}", stdout(&o));
+        assert_eq!(
+            failure_lines(&o)
+                .iter()
+                .filter(|l| l.starts_with("TGW_DROPPED:"))
+                .count(),
+            2,
+            "{}",
+            stdout(&o)
+        );
+    }
+}
+
+/// Discovery finds the transit gateway the hosts' VPC attaches to and reads its flow log beside
+/// the VPC's: the gateway's drop fails the check TGW_DROPPED with the reason, and what it
+/// carried explains a NO_RETURN. The attachment's flow log delivers to S3 while the checks are
+/// read from CloudWatch Logs: it is not read, and flowgate says so.
+#[test]
+fn discovery_reads_the_flow_logs_of_the_transit_gateways_the_hosts_attach_to() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("tgw.yaml");
+    std::fs::write(
+        &spec,
+        "app: tgw\nhosts:\n  tgwapp: { tag: { Name: tgw-app } }\n  onprem-db: { ip: 192.168.50.10 }\n  partner: { ip: 10.20.0.5 }\nexpect:\n  - { name: app reaches the on-premises database, from: tgwapp, to: onprem-db, port: 5432 }\n  - { name: app reaches the partner, from: tgwapp, to: partner, port: 443 }\n",
+    )
+    .unwrap();
+    let o = against_moto(&[
+        "check",
+        "--insights-rows",
+        "raw",
+        "--since",
+        "1h",
+        "--no-explain",
+        spec.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let err = stderr(&o);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(101), "{out}\n{err}");
     assert!(
-        err.contains("/vpc/tgw: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs")
-            && err.contains("help: read the Transit Gateway flow logs, with the VPC flow logs, from S3 or files with --flow-logs"),
+        err.contains(&format!(
+            "evidence: transit gateway flow log {} (ALL traffic of {} to /tgw/core) is read beside the VPC flow logs",
+            m.id("tgw_log"),
+            m.id("tgw")
+        )),
         "{err}"
+    );
+    assert!(
+        err.contains(&format!("to s3://{}/) is not read: the checks whose hosts it serves are read from CloudWatch Logs", m.id("bucket")))
+            && err.contains(m.id("tgw_attach")),
+        "{err}"
+    );
+    assert!(
+        out.contains(&format!(
+            "TGW_DROPPED: 10.40.1.10 -> 192.168.50.10 tcp/5432 dropped by transit gateway {} at attachment {}: no route (3 packets, requests)",
+            m.id("tgw"),
+            m.id("tgw_attach")
+        )),
+        "{out}"
+    );
+    let partner = out
+        .split("---- tgw::app reaches the partner ----")
+        .nth(1)
+        .expect("the partner case failed");
+    assert!(
+        partner.starts_with("\nNO_RETURN")
+            && partner.contains(
+                "the requests crossed the transit gateway and no reply came back through it"
+            ),
+        "{partner}"
     );
 }
 

@@ -229,11 +229,12 @@ pub struct TgwSeen {
 }
 
 impl TgwSeen {
-    pub fn observe(&mut self, role: Role, hop: &TgwHop) {
+    /// `records` records of one hop; `hop.lost` holds the packets all of them lost.
+    pub fn observe(&mut self, role: Role, hop: &TgwHop, records: u64) {
         *self
             .carried
             .entry((hop.tgw, hop.attachment, role))
-            .or_default() += 1;
+            .or_default() += records;
         for (reason, n) in TgwDrop::ALL.into_iter().zip(hop.lost) {
             if n > 0 {
                 *self

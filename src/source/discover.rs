@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, FlowLog as Ec2FlowLog, LogDestinationType};
+use aws_sdk_ec2::types::{
+    Filter, FlowLog as Ec2FlowLog, LogDestinationType, TransitGatewayAttachment,
+};
 
 use crate::aws::describe;
 use crate::plan::{Plan, Side};
@@ -23,8 +25,12 @@ use crate::source::s3::layout::{Location, Narrow};
 
 /// A flow log's `LogFormat` (`${version} ${srcaddr} ...`). Fields AWS may add later are kept
 /// as columns to skip, as in an S3 header: the format comes from AWS, so the count is right.
-pub fn format_of(log_format: Option<&str>) -> Format {
+/// Without one, the default of the resource's kind: a transit gateway's (`tgw-…`) or a VPC's.
+pub fn format_of(log_format: Option<&str>, resource: &str) -> Format {
     match log_format {
+        None | Some("") if resource.starts_with("tgw-") => {
+            Format::from_header(crate::source::format::TGW_DEFAULT)
+        }
         None | Some("") => Format::default_v2(),
         Some(f) => {
             let names: Vec<&str> = f
@@ -93,7 +99,7 @@ impl FlowLog {
             resource: fl.resource_id().unwrap_or("?").to_string(),
             group,
             s3,
-            format: format_of(fl.log_format()),
+            format: format_of(fl.log_format(), fl.resource_id().unwrap_or_default()),
             traffic: fl.traffic_type().map_or("ALL", |t| t.as_str()).to_string(),
             broken,
             created: fl.creation_time().map(|t| t.secs().max(0) as u64),
@@ -289,6 +295,8 @@ pub async fn named(
 pub struct Discovered {
     pub parts: Vec<AccountPart>,
     pub uncovered: BTreeMap<usize, String>,
+    /// What was found and is read beside the hosts' flow logs, or found and not read, and why.
+    pub notes: Vec<String>,
 }
 
 /// What one account's flow logs serve: its log groups by format and the checks read from them,
@@ -471,10 +479,139 @@ pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, 
         part.s3 = s3.into_values().collect();
         part.s3_checks = checks;
     }
+    let mut notes = Vec::new();
+    for part in parts.values_mut() {
+        let vpcs: BTreeSet<String> = part
+            .logs_checks
+            .iter()
+            .chain(&part.s3_checks)
+            .flat_map(|&i| sides[i].iter().flatten())
+            .filter(|p| p.account == part.account)
+            .filter_map(|p| p.vpc.clone())
+            .collect();
+        let there = aws.in_account(part.account.as_deref()).await?;
+        match gateway_flow_logs(&there.ec2, &vpcs).await {
+            Ok(found) => add_gateways(part, found, &region, &mut notes),
+            Err(e) => notes.push(format!(
+                "warning: the transit gateways of the hosts' VPCs cannot be listed, so their flow logs are not read (drops there cannot be named): {e}"
+            )),
+        }
+    }
     Ok(Discovered {
         parts: parts.into_values().collect(),
         uncovered,
+        notes,
     })
+}
+
+/// The flow logs of the transit gateways the VPCs attach to, on a gateway or on one of those
+/// attachments, in the account that owns the VPCs.
+async fn gateway_flow_logs(
+    client: &Client,
+    vpcs: &BTreeSet<String>,
+) -> Result<Vec<FlowLog>, String> {
+    let vpcs: Vec<String> = vpcs.iter().cloned().collect();
+    let mut resources = BTreeSet::new();
+    for chunk in vpcs.chunks(200) {
+        let attachments: Vec<TransitGatewayAttachment> = client
+            .describe_transit_gateway_attachments()
+            .filters(
+                Filter::builder()
+                    .name("resource-id")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| describe("ec2:DescribeTransitGatewayAttachments", &e).with_help())?;
+        for a in &attachments {
+            resources.extend(a.transit_gateway_id().map(str::to_string));
+            resources.extend(a.transit_gateway_attachment_id().map(str::to_string));
+        }
+    }
+    if resources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let resources: Vec<String> = resources.into_iter().collect();
+    let logs = flow_logs(client, "resource-id", &resources).await?;
+    Ok(logs.into_iter().filter(|f| f.format.is_tgw()).collect())
+}
+
+/// Adds a part's transit gateways' flow logs to what it reads, where it reads from the same kind
+/// of destination: log groups to its CloudWatch checks, S3 locations to its S3 checks. What is
+/// not read is said.
+fn add_gateways(
+    part: &mut AccountPart,
+    found: Vec<FlowLog>,
+    region: &str,
+    notes: &mut Vec<String>,
+) {
+    let mut to_logs = Vec::new();
+    for fl in found {
+        let not_read = |why: &str| {
+            format!(
+                "warning: transit gateway flow log {} is not read: {why}",
+                fl.describe()
+            )
+        };
+        if let Some(why) = &fl.broken {
+            notes.push(not_read(why));
+            continue;
+        }
+        match &fl.s3 {
+            None if part.logs_checks.is_empty() => notes.push(not_read(
+                "the checks whose hosts it serves are read from S3; give its log group with --log-group, or its records with --flow-logs",
+            )),
+            None if part.sources.iter().any(|s| s.groups.contains(&fl.group)) => notes.push(not_read(
+                "its log group also receives VPC flow logs, in another format",
+            )),
+            None => to_logs.push(fl),
+            Some(_) if part.s3_checks.is_empty() => notes.push(not_read(
+                "the checks whose hosts it serves are read from CloudWatch Logs; give its S3 location with --flow-logs",
+            )),
+            Some(location) => {
+                let entry = match part.s3.iter_mut().find(|l| l.url() == location.url()) {
+                    Some(l) => l,
+                    None => {
+                        part.s3.push(Location {
+                            narrow: Some(Narrow {
+                                region: region.to_string(),
+                                flow_logs: BTreeSet::new(),
+                                account: part.account.clone(),
+                            }),
+                            ..location.clone()
+                        });
+                        part.s3.last_mut().expect("just pushed")
+                    }
+                };
+                if let Some(n) = &mut entry.narrow {
+                    n.flow_logs.insert(fl.id.clone());
+                }
+                notes.push(format!("evidence: transit gateway flow log {} is read beside the VPC flow logs", fl.describe()));
+            }
+        }
+    }
+    if to_logs.is_empty() {
+        return;
+    }
+    let used: Vec<&FlowLog> = to_logs.iter().collect();
+    match by_format(&used) {
+        Ok(sources) => {
+            for fl in &to_logs {
+                notes.push(format!(
+                    "evidence: transit gateway flow log {} is read beside the VPC flow logs",
+                    fl.describe()
+                ));
+            }
+            part.sources.extend(sources);
+        }
+        Err(e) => notes.push(format!(
+            "warning: transit gateway flow logs are not read: {e}"
+        )),
+    }
 }
 
 /// Why no flow log covers a check: which places lack one, and the flow logs found that do not
@@ -611,6 +748,66 @@ mod tests {
     }
 
     #[test]
+    fn gateway_flow_logs_join_the_destinations_their_checks_are_read_from() {
+        let tgw_format = format_of(None, "tgw-1");
+        let tgw = |id: &str, group: &str, s3: Option<&str>| FlowLog {
+            s3: s3.map(|url| Location::parse(url).unwrap().unwrap()),
+            format: tgw_format.clone(),
+            ..fl(id, "tgw-1", group, "ALL")
+        };
+        let mut part = AccountPart {
+            sources: by_format(&[&fl("fl-vpc", "vpc-a", "/vpc/a", "ALL")]).unwrap(),
+            logs_checks: [0].into(),
+            s3: vec![Location::parse("s3://central/").unwrap().unwrap()],
+            s3_checks: [1].into(),
+            ..AccountPart::default()
+        };
+        part.s3[0].narrow = Some(Narrow {
+            region: "eu-west-1".into(),
+            flow_logs: ["fl-vpc-s3".to_string()].into(),
+            account: None,
+        });
+        let mut notes = Vec::new();
+        let found = vec![
+            tgw("fl-t1", "/tgw/core", None),
+            tgw("fl-t2", "/vpc/a", None),
+            tgw("fl-t3", "s3://central/", Some("s3://central/")),
+            tgw("fl-t4", "s3://other/", Some("s3://other/")),
+            FlowLog {
+                broken: Some("delivery error: access denied".into()),
+                ..tgw("fl-t5", "/tgw/broken", None)
+            },
+        ];
+        add_gateways(&mut part, found, "eu-west-1", &mut notes);
+        // Its own log group: a family of its own, beside the VPC's.
+        assert_eq!(part.sources.len(), 2);
+        assert!(part.sources[1].format.is_tgw() && part.sources[1].groups == ["/tgw/core"]);
+        // Under a location already read: narrowed to it as well; under another: a new one.
+        let narrowed = |url: &str| {
+            let l = part.s3.iter().find(|l| l.url() == url).unwrap();
+            l.narrow.as_ref().unwrap().flow_logs.clone()
+        };
+        assert!(narrowed("s3://central/").contains("fl-t3"));
+        assert_eq!(narrowed("s3://other/"), ["fl-t4".to_string()].into());
+        // Not read, and said: a group shared with VPC flow logs, a broken flow log.
+        let said = notes.join("\n");
+        assert!(
+            said.contains("fl-t2") && said.contains("also receives VPC flow logs"),
+            "{said}"
+        );
+        assert!(
+            said.contains("fl-t5") && said.contains("access denied"),
+            "{said}"
+        );
+        assert!(
+            !part
+                .sources
+                .iter()
+                .any(|s| s.groups.contains(&"/tgw/broken".to_string()))
+        );
+    }
+
+    #[test]
     fn s3_destinations_give_their_bucket_and_prefix() {
         let l = s3_destination("arn:aws:s3:::central-logs/org/vpc").unwrap();
         assert_eq!(
@@ -627,8 +824,12 @@ mod tests {
 
     #[test]
     fn log_formats_read_like_headers() {
-        assert_eq!(format_of(None), Format::default_v2());
-        let f = format_of(Some("${version} ${srcaddr} ${dstaddr} ${some-new-field}"));
+        assert_eq!(format_of(None, "vpc-1"), Format::default_v2());
+        assert!(format_of(None, "tgw-attach-1").is_tgw());
+        let f = format_of(
+            Some("${version} ${srcaddr} ${dstaddr} ${some-new-field}"),
+            "vpc-1",
+        );
         assert_eq!(f.to_string(), "version srcaddr dstaddr some-new-field");
     }
 

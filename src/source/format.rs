@@ -147,6 +147,11 @@ fn lookup(name: &str) -> Option<Field> {
 /// The default (version 2) format, used for files without a header.
 pub const DEFAULT: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 
+/// The default format of Transit Gateway flow logs (every field of versions 2 to 6, the "Transit
+/// Gateway Flow Log records" page's order): what a flow log on a transit gateway or attachment
+/// writes when it names no format.
+pub const TGW_DEFAULT: &str = "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status type packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region flow-direction pkt-src-aws-service pkt-dst-aws-service";
+
 /// Fields without which a record cannot be judged.
 const REQUIRED: &[Field] = &[
     Field::SrcAddr,
@@ -254,7 +259,16 @@ impl Format {
     /// field, and have no action (a transit gateway does not accept or reject; it drops, and
     /// counts the packets it lost).
     pub fn is_tgw(&self) -> bool {
-        self.columns.iter().any(|f| f.is_tgw())
+        self.tgw_field().is_some()
+    }
+
+    /// The first field only Transit Gateway flow logs have, by the name the format gives it.
+    pub fn tgw_field(&self) -> Option<&str> {
+        self.columns
+            .iter()
+            .zip(&self.names)
+            .find(|(f, _)| f.is_tgw())
+            .map(|(_, n)| n.as_str())
     }
 
     /// What is missing for flows to be judged; `needs_time` when a window must place records.

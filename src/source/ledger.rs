@@ -312,19 +312,21 @@ impl Book<'_> {
     }
 
     /// Records what a transit gateway carried (and dropped) of a flow in `role` for check
-    /// number `check`: evidence about the path, not a connection (no flags are set).
+    /// number `check`, `records` records that lost `hop.lost` packets in all (one record read
+    /// from a file, or an engine's row): evidence about the path, not a connection (no flags are
+    /// set). `sample` is a record to show, where it came from and its text.
     pub fn observe_tgw(
         &mut self,
         check: usize,
         role: Role,
         flow: &Flow,
-        hop: &TgwHop,
-        origin: Origin,
-        text: impl FnOnce() -> String,
+        (hop, records): (&TgwHop, u64),
+        sample: Option<(Origin, String)>,
     ) {
         let ledger = self.ledger;
         let (local, cport, sport) = self.local_of(check, role, flow);
-        local.tally.tgw.observe(role, hop);
+        local.tally.tgw.observe(role, hop, records);
+        let Some((origin, text)) = sample else { return };
         // Records with drops are kept as their own kind (`Reject`), so that they are shown.
         let dropped = hop.lost.iter().any(|n| *n > 0);
         let sample = Sample {
@@ -336,7 +338,7 @@ impl Book<'_> {
                 Action::Accept
             },
             conn: (cport, sport),
-            text: text(),
+            text,
         };
         let mut pairs = ledger.pairs.lock().unwrap_or_else(|e| e.into_inner());
         pairs.info[local.id as usize].tgw_samples.offer(sample);

@@ -293,6 +293,9 @@ pub async fn locate(
             let found = discover::discover(aws, plan)
                 .await
                 .map_err(SourceError::Failed)?;
+            for note in &found.notes {
+                eprintln!("{note}");
+            }
             match found.parts.as_slice() {
                 [] => {
                     return Ok(Where::CloudWatch {
@@ -454,12 +457,6 @@ pub async fn open(at: Where, request: &Request, aws: Option<&Aws>) -> Result<Sou
             // As for files: a format that cannot show a flow is refused before any query, so a
             // deny check never passes on records that could not have shown the traffic.
             for s in &sources {
-                if s.format.is_tgw() {
-                    return Err(SourceError::Usage(format!(
-                        "{}: the format is a Transit Gateway flow log's, which flowgate reads from files and S3, not from CloudWatch Logs\n  help: read the Transit Gateway flow logs, with the VPC flow logs, from S3 or files with --flow-logs (an s3:// prefix or a directory); from CloudWatch Logs, give only the VPC flow logs' log groups",
-                        s.groups.join(", ")
-                    )));
-                }
                 let missing = s.format.missing(false);
                 if !missing.is_empty() {
                     return Err(SourceError::Usage(format!(

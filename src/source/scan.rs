@@ -350,8 +350,13 @@ impl Scanner<'_> {
                 // a connection of its own (the VPC flow logs judge those).
                 Record::Tgw(flow, hop) => {
                     for (i, role) in self.concerned(&flow, &mut part.candidates) {
-                        part.book
-                            .observe_tgw(i, role, &flow, &hop, origin(), || text.to_string());
+                        part.book.observe_tgw(
+                            i,
+                            role,
+                            &flow,
+                            (&hop, 1),
+                            Some((origin(), text.to_string())),
+                        );
                     }
                 }
                 Record::Flow(flow) => {

@@ -512,7 +512,7 @@ fn tgw_dropped(ev: &mut CheckEvidence, client: &str, lost: [u64; 4]) {
         .entry((ip(client), ip(SERVER)))
         .or_default()
         .tgw
-        .observe(Role::Request, &hop);
+        .observe(Role::Request, &hop, 1);
 }
 
 #[test]

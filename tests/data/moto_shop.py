@@ -343,8 +343,93 @@ def main():
                  f"222222222222_vpcflowlogs_eu-west-1_{vault_log}_{slot:%Y%m%dT%H%M}Z_0000abce.log.gz")
     s3c.put_object(Bucket=central, Key=vault_key, Body=gzip.compress(vault_body.encode()))
 
+    # The record fixtures of tests/data/records/mixed (see its SOURCES.md) as CloudWatch Logs
+    # holds them: the VPC flow log's records in /records/vpc and the transit gateway's in
+    # /records/tgw, each delivered by a flow log in its file's format (the header). CloudWatch
+    # takes no event older than 14 days, so every time is moved by `records_shift` seconds, to
+    # half an hour ago; the flow logs are older than that.
+    day = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "records/mixed/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20")
+    records_shift = (int(time.time()) - 1800) - 1795165200
+
+    def shifted(line):
+        return " ".join(str(int(w) + records_shift) if w.isdigit() and 1795000000 <= int(w) < 1796000000 else w
+                        for w in line.split(" "))
+
+    flow_log_model.utcnow = lambda: real_utcnow() - datetime.timedelta(days=30)
+    records_vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    for name in sorted(os.listdir(day)):
+        with open(os.path.join(day, name)) as f:
+            header, *lines = f.read().splitlines()
+        tgw = "tgw-id" in header.split()
+        group = "/records/tgw" if tgw else "/records/vpc"
+        logs.create_log_group(logGroupName=group)
+        ec2.create_flow_logs(
+            ResourceType="TransitGateway" if tgw else "VPC",
+            ResourceIds=["tgw-0a1b2c3d4e5f60718"] if tgw else [records_vpc],
+            TrafficType="ALL", LogDestinationType="cloud-watch-logs", LogGroupName=group,
+            DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+            LogFormat=" ".join("${%s}" % f for f in header.split()),
+        )
+        stream = "tgw-attach-0aa1bb2cc3dd4ee51" if tgw else "eni-0b2e4d6f8a0c2b201-all"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        events = []
+        for line in map(shifted, lines):
+            start = next(int(w) for w in line.split(" ") if w.isdigit() and len(w) == 10 and w.startswith("17"))
+            events.append({"timestamp": start * 1000, "message": line})
+        events.sort(key=lambda e: e["timestamp"])
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    flow_log_model.utcnow = lambda: real_utcnow() - datetime.timedelta(days=1)
+
+    # A VPC attached to a transit gateway (tgw-app's, 10.40.0.0/16), for discovery: its own VPC
+    # flow log (/vpc/tgw-app), and the gateway's flow logs, one on the gateway delivering to
+    # /tgw/core and one on the attachment delivering to S3. Twenty minutes ago tgw-app asked the
+    # on-premises database (the gateway had no route: 3 packets lost) and the partner VPC (the
+    # gateway carried the requests; nothing came back).
+    tgw_vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    tgw_subnet = ec2.create_subnet(VpcId=tgw_vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    tgw_app = ec2.create_network_interface(
+        SubnetId=tgw_subnet, PrivateIpAddress="10.40.1.10",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "tgw-app"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    tgw = ec2.create_transit_gateway(Description="core")["TransitGateway"]["TransitGatewayId"]
+    tgw_attach = ec2.create_transit_gateway_vpc_attachment(
+        TransitGatewayId=tgw, VpcId=tgw_vpc, SubnetIds=[tgw_subnet],
+    )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+    logs.create_log_group(logGroupName="/vpc/tgw-app")
+    logs.create_log_group(logGroupName="/tgw/core")
+    ec2.create_flow_logs(
+        ResourceType="VPC", ResourceIds=[tgw_vpc], TrafficType="ALL", LogDestinationType="cloud-watch-logs",
+        LogGroupName="/vpc/tgw-app", DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+    )
+    tgw_format = ("version resource-type tgw-id tgw-attachment-id srcaddr dstaddr srcport dstport protocol "
+                  "packets bytes start end log-status packets-lost-no-route packets-lost-blackhole")
+    tgw_log = ec2.create_flow_logs(
+        ResourceType="TransitGateway", ResourceIds=[tgw], LogDestinationType="cloud-watch-logs",
+        LogGroupName="/tgw/core", DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+        LogFormat=" ".join("${%s}" % f for f in tgw_format.split()),
+    )["FlowLogIds"][0]
+    ec2.create_flow_logs(
+        ResourceType="TransitGatewayAttachment", ResourceIds=[tgw_attach], LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{bucket}",
+        LogFormat=" ".join("${%s}" % f for f in tgw_format.split()),
+    )
+    vpc_events = [
+        f"2 123456789012 {tgw_app} 10.40.1.10 192.168.50.10 41000 5432 6 3 180 {start} {end} ACCEPT OK",
+        f"2 123456789012 {tgw_app} 10.40.1.10 10.20.0.5 41001 443 6 3 180 {start} {end} ACCEPT OK",
+    ]
+    tgw_events = [
+        f"6 TransitGateway {tgw} {tgw_attach} 10.40.1.10 192.168.50.10 41000 5432 6 3 180 {start} {end} OK 3 0",
+        f"6 TransitGateway {tgw} {tgw_attach} 10.40.1.10 10.20.0.5 41001 443 6 3 180 {start} {end} OK 0 0",
+    ]
+    for group, stream, lines in [("/vpc/tgw-app", f"{tgw_app}-all", vpc_events), ("/tgw/core", tgw_attach, tgw_events)]:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": end * 1000 + i, "message": m} for i, m in enumerate(lines)])
+
     for key, value in [
-        ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
+        ("tgw", tgw), ("tgw_attach", tgw_attach), ("tgw_log", tgw_log),
+        ("records_shift", records_shift), ("endpoint", endpoint), ("bucket", bucket), ("vpc", vpc), ("web_subnet", subnet["web"]), ("db_sg", sg["db"]),
         ("app_instance", app_id), ("app_sg", sg["app"]), ("db_acl", db_acl), ("db_subnet", subnet["db"]), ("web1", web1), ("web2", web2), ("app", app), ("db", db),
         ("legacy", legacy), ("legacy_vpc", legacy_vpc), ("archive", archive), ("archive_log", archive_log),
         ("app_subnet", subnet["app"]), ("nat", nat), ("nat_ip", nat_ip), ("vpce", vpce["VpcEndpointId"]),

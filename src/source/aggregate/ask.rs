@@ -37,6 +37,10 @@ pub enum Ask {
     /// Flows folded one way (see `evidence::flows`).
     Flows(Fold),
     FlowsEdge(Fold),
+    /// What transit gateways carried and dropped (a family of Transit Gateway flow logs): one
+    /// row per gateway, attachment, connection and packets lost, with its earliest record.
+    Hops,
+    HopsEdge,
     /// The SKIPDATA records per interface, by a query of their own: totals of flows are grouped
     /// by fields a SKIPDATA record lacks, and how `stats ... by` treats a missing field is not
     /// documented, so nothing rests on it.
@@ -53,6 +57,7 @@ impl Ask {
                 | Ask::ConnectionsEdge
                 | Ask::RecordsEdge
                 | Ask::FlowsEdge(_)
+                | Ask::HopsEdge
                 | Ask::SkipDataEdge
         )
     }
@@ -74,6 +79,7 @@ impl Ask {
             Ask::Connections | Ask::ConnectionsEdge => Ask::ConnectionsEdge,
             Ask::Records | Ask::RecordsEdge => Ask::RecordsEdge,
             Ask::Flows(f) | Ask::FlowsEdge(f) => Ask::FlowsEdge(f),
+            Ask::Hops | Ask::HopsEdge => Ask::HopsEdge,
             Ask::SkipData | Ask::SkipDataEdge => Ask::SkipDataEdge,
         }
     }

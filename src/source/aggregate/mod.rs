@@ -233,6 +233,8 @@ fn first_ask(family: &Family, rows: Rows, plan: &Plan, ids: &[usize]) -> Ask {
     };
     match rows {
         Rows::Raw => Ask::Records,
+        // A transit gateway's records explain a path; the VPC flow logs judge the connections.
+        Rows::Aggregated if family.format.is_tgw() => Ask::Hops,
         Rows::Aggregated if family.format.has(Field::TcpFlags) || !needs_replies() => Ask::Pairs,
         Rows::Aggregated => Ask::Connections,
     }
@@ -351,7 +353,10 @@ fn flow_jobs(
         Rows::Raw => Ask::Records,
         Rows::Aggregated => Ask::Flows(question.fold),
     };
-    let mut out = jobs(families, range, &target, |_| Some(ask));
+    // A transit gateway's records are no flows of the hosts (the file source does not fold them).
+    let mut out = jobs(families, range, &target, |f| {
+        (!f.format.is_tgw()).then_some(ask)
+    });
     out.extend(skipdata_jobs(families, counts, rows, range, &target));
     out
 }
@@ -476,6 +481,25 @@ impl<'p> Reading<'p> {
                         self.pair_rows.push(p);
                     }
                 }
+                Decoded::Hop {
+                    flow,
+                    hop,
+                    records,
+                    sample,
+                } => {
+                    // As the file source reads them: only what overlaps the window, and never
+                    // context (a gateway's record shows no answer of the hosts).
+                    if placed(flow.end) != Some(true) || self.folded.is_some() {
+                        continue;
+                    }
+                    let sample = row.text.clone().or(sample);
+                    for &i in self.ids {
+                        for role in self.plan.checks[i].roles_of(&flow) {
+                            let shown = sample.clone().map(|s| (origin, s));
+                            book.observe_tgw(i, role, &flow, (&hop, records), shown);
+                        }
+                    }
+                }
                 Decoded::Folded { flow, seen } => {
                     if placed(flow.end) == Some(true)
                         && let Some(folded) = &mut self.folded
@@ -526,11 +550,19 @@ impl<'p> Reading<'p> {
     /// What is known to be missing from a window's evidence besides what its rows said.
     fn note_missing<E: Engine>(&mut self, engine: &E, window: (u64, u64), now: u64) {
         let g = &mut self.gaps;
-        if self.scanned.iter().all(|s| *s == 0.0) {
+        // A transit gateway's records never make a window look delivered, and a gateway that
+        // carried nothing of the hosts is no gap (as the file source reads them).
+        let vpc: Vec<(&Family, f64)> = engine
+            .families()
+            .iter()
+            .zip(self.scanned.iter().copied())
+            .filter(|(f, _)| !f.format.is_tgw())
+            .collect();
+        if vpc.iter().all(|(_, s)| *s == 0.0) {
             g.no_records = true;
         } else {
-            for (f, scanned) in engine.families().iter().zip(&self.scanned) {
-                if *scanned == 0.0 {
+            for (f, scanned) in vpc {
+                if scanned == 0.0 {
                     g.missing.push(format!(
                         "no record in {}: not one in the window, so its flow logs are not delivered yet or do not cover these hosts",
                         f.name
@@ -549,7 +581,8 @@ impl<'p> Reading<'p> {
             ));
         }
         for f in engine.families() {
-            if let Some(created) = f.created.filter(|c| *c > window.0) {
+            // A gateway's records only explain; the VPC flow logs' creation bounds the evidence.
+            if let Some(created) = f.created.filter(|c| *c > window.0 && !f.format.is_tgw()) {
                 g.missing.push(format!(
                     "flow log created inside the window: {} records only from {} on (start the window later)",
                     f.name,
@@ -718,8 +751,14 @@ async fn judge_window<E: Engine>(
         .iter()
         .map(|&i| {
             let mut ev = std::mem::take(&mut all[i]);
-            if let Some(settled) = settled.pairs.remove(&i) {
-                ev.pairs.extend(settled);
+            // A settled pair's connections are its totals; what a transit gateway saw of it
+            // came through the ledger all the same.
+            for (pair, mut p) in settled.pairs.remove(&i).unwrap_or_default() {
+                if let Some(seen) = ev.pairs.remove(&pair) {
+                    p.tgw = seen.tgw;
+                    p.tgw_samples = seen.tgw_samples;
+                }
+                ev.pairs.insert(pair, p);
             }
             ev
         })

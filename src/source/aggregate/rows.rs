@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::evidence::flows::FlowSeen;
-use crate::evidence::{Action, Flow, IfaceId};
+use crate::evidence::{Action, Flow, IfaceId, TgwHop};
 
 /// What one row says.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,14 @@ pub enum Decoded {
     Pair(PairRow),
     /// Flows folded as `Ask::Flows` asks: `flow` names them (its source port is the lowest).
     Folded { flow: Flow, seen: FlowSeen },
+    /// `records` Transit Gateway records of one connection through one gateway attachment,
+    /// which lost `hop.lost` packets in all; `sample` the earliest record.
+    Hop {
+        flow: Flow,
+        hop: TgwHop,
+        records: u64,
+        sample: Option<String>,
+    },
     /// SKIPDATA on an interface; `end` is the latest end of those records.
     SkipData {
         iface: IfaceId,
@@ -36,7 +44,9 @@ impl Decoded {
     /// records have them.
     pub fn addresses(&self) -> Option<(IpAddr, IpAddr)> {
         match self {
-            Decoded::Flow { flow, .. } | Decoded::Folded { flow, .. } => Some((flow.src, flow.dst)),
+            Decoded::Flow { flow, .. }
+            | Decoded::Folded { flow, .. }
+            | Decoded::Hop { flow, .. } => Some((flow.src, flow.dst)),
             Decoded::Pair(p) => Some((p.src, p.dst)),
             Decoded::SkipData { .. } | Decoded::Nothing => None,
         }

@@ -157,6 +157,9 @@ impl<R: Asker> Athena<R> {
                 Ask::Records | Ask::RecordsEdge => {
                     decode::raw(row, &layout).map(|(d, t)| (d, Some(t)))
                 }
+                Ask::Hops | Ask::HopsEdge => {
+                    Err("a Transit Gateway row from a table of VPC flow logs".into())
+                }
                 Ask::SkipData | Ask::SkipDataEdge => {
                     let (decoded, n) = self.coverage_row(row, fields, &mut seen, &mut tally);
                     scanned += n;

@@ -379,7 +379,12 @@ impl<'t> Writer<'t> {
             Ask::Pairs | Ask::PairsEdge => f.pair_group(),
             Ask::Connections | Ask::ConnectionsEdge => f.connection_group(),
             Ask::Flows(fold) | Ask::FlowsEdge(fold) => f.flow_group(fold),
-            Ask::SkipData | Ask::SkipDataEdge | Ask::Records | Ask::RecordsEdge => Vec::new(),
+            Ask::SkipData
+            | Ask::SkipDataEdge
+            | Ask::Records
+            | Ask::RecordsEdge
+            | Ask::Hops
+            | Ask::HopsEdge => Vec::new(),
         };
         let mut by = by;
         if ask.is_edge() && !ask.is_records() {
@@ -422,6 +427,9 @@ impl<'t> Writer<'t> {
                 select.extend(ports("srcPort", self.col(Field::SrcPort)));
             }
             Ask::SkipData | Ask::SkipDataEdge => unreachable!("the coverage query"),
+            Ask::Hops | Ask::HopsEdge => {
+                unreachable!("a table of Transit Gateway records is refused (`Table::new`)")
+            }
             Ask::Records | Ask::RecordsEdge => {
                 select = vec![format!("{} AS \"@message\"", self.record_text())];
             }
@@ -445,6 +453,10 @@ impl<'t> Writer<'t> {
     /// The statements a job becomes.
     pub fn for_job(&self, job: &Job) -> Vec<Query> {
         let range = job.range;
+        // A table of Transit Gateway records is refused (`Table::new`): no family asks for hops.
+        if matches!(job.ask, Ask::Hops | Ask::HopsEdge) {
+            return Vec::new();
+        }
         if matches!(job.ask, Ask::SkipData | Ask::SkipDataEdge) {
             return vec![Query {
                 ask: job.ask,

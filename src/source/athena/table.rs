@@ -106,6 +106,11 @@ impl Table {
         let columns: Vec<String> = meta.columns.iter().map(|(c, _)| c.to_lowercase()).collect();
         let header: Vec<String> = columns.iter().map(|c| c.replace('_', "-")).collect();
         let format = Format::from_header(&header.join(" "));
+        if let Some(field) = format.tgw_field() {
+            return Err(format!(
+                "Athena table {full} holds Transit Gateway flow logs (it has a {field} column), which flowgate does not read through Athena\n  help: give a table of VPC flow logs; read the Transit Gateway flow logs from S3 with --flow-logs, or from CloudWatch Logs with --log-group"
+            ));
+        }
         let mut missing = format.missing(false);
         if !format.has(Field::Start) {
             missing.push("start");
@@ -350,6 +355,14 @@ mod tests {
         m.columns.retain(|(c, _)| c != "dstport");
         let e = Table::new("db", "t", &m).unwrap_err();
         assert!(e.contains("no column dstport"), "{e}");
+        let mut m = meta(&[("day", "string")], &[]);
+        m.columns
+            .push(("tgw_attachment_id".into(), "string".into()));
+        let e = Table::new("db", "t", &m).unwrap_err();
+        assert!(
+            e.contains("Transit Gateway") && e.contains("tgw-attachment-id"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::query::Fields;
 use super::run::Row;
 use crate::evidence::flows::FlowSeen;
-use crate::evidence::{Action, Flow, IfaceId};
+use crate::evidence::{Action, Flow, IfaceId, TgwHop};
 use crate::source::aggregate::{Decoded, PairRow, Span};
 use crate::source::record::{Layout, Record, parse_ip};
 
@@ -186,16 +186,73 @@ fn text_ordered(low: u16, high: u16) -> (u16, u16) {
     (low.min(high), low.max(high))
 }
 
-/// Reads a row of the SKIPDATA query (`Ask::SkipData`): the records of one interface.
+/// Reads a row of the SKIPDATA query (`Ask::SkipData`): the records of one interface. A transit
+/// gateway's SKIPDATA is no interface's (as the file source reads it).
 pub fn skipdata(row: &Row, fields: &Fields) -> Result<Decoded, String> {
     let records = int::<u64>(row, "records")?;
     if records == 0 {
         return Err("records `0`: a group of no records".into());
     }
     Ok(Decoded::SkipData {
-        iface: iface_of(row, fields.iface)?,
+        iface: match fields.tgw {
+            Some(_) => IfaceId::UNKNOWN,
+            None => iface_of(row, fields.iface)?,
+        },
         records,
         end: time(row, "last")?,
+    })
+}
+
+/// Reads a row of Transit Gateway records (`Ask::Hops`): one connection through one attachment,
+/// whose records each lost the packets the row is grouped by.
+pub fn hop(row: &Row, fields: &Fields) -> Result<Decoded, String> {
+    let Some(t) = &fields.tgw else {
+        return Err("a Transit Gateway row from a log group of VPC flow logs".into());
+    };
+    let records = int::<u64>(row, "records")?;
+    if records == 0 {
+        return Err("records `0`: a group of no records".into());
+    }
+    let addr = |name: &str| {
+        let v = required(row, name)?;
+        parse_ip(v).ok_or_else(|| format!("{name} `{v}` is not an IP address"))
+    };
+    let id = |name: Option<&str>| match name.and_then(|n| field(row, n).map(|v| (n, v))) {
+        None => Ok(IfaceId::UNKNOWN),
+        Some((n, v)) => IfaceId::new(v).ok_or_else(|| format!("{n} `{v}` is not an id")),
+    };
+    let mut lost = [0u64; 4];
+    for (n, name) in lost.iter_mut().zip(t.lost) {
+        // `-` where the record lost nothing of that kind, as in a file.
+        if let Some(name) = name.filter(|name| field(row, name).is_some()) {
+            *n = int::<u64>(row, name)?
+                .checked_mul(records)
+                .ok_or_else(|| format!("{name} times records is out of range"))?;
+        }
+    }
+    let flow = Flow {
+        iface: IfaceId::UNKNOWN,
+        src: addr(fields.src)?,
+        dst: addr(fields.dst)?,
+        srcport: int(row, "srcPort")?,
+        dstport: int(row, "dstPort")?,
+        protocol: int(row, "protocol")?,
+        // What a gateway carried stands as accepted (see `Record::Tgw`).
+        action: Action::Accept,
+        tcp_flags: None,
+        start: time(row, "first")?,
+        end: time(row, "last")?,
+        reject_reason: None,
+    };
+    Ok(Decoded::Hop {
+        flow,
+        hop: TgwHop {
+            tgw: id(t.tgw_id)?,
+            attachment: id(t.attachment)?,
+            lost,
+        },
+        records,
+        sample: field(row, "sample").map(|m| m.trim_end_matches(['\n', '\r']).to_string()),
     })
 }
 
@@ -294,7 +351,8 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
         }
         Record::SkipData { iface, end, .. } => Decoded::SkipData {
             end,
-            iface: if iface.is_unknown() {
+            // A transit gateway's log streams are not interfaces.
+            iface: if iface.is_unknown() && !layout.is_tgw() {
                 iface_of(row, "@logStream")?
             } else {
                 iface
@@ -302,14 +360,12 @@ pub fn raw(row: &Row, layout: &Layout) -> Result<(Decoded, String), String> {
             records: 1,
         },
         Record::NoData { .. } => Decoded::Nothing,
-        // Refused before any query (see `source::open`): a transit gateway's record is no flow
-        // of an interface.
-        Record::Tgw(..) => {
-            return Err(
-                "a Transit Gateway flow-log record, which flowgate reads from files and S3 only"
-                    .into(),
-            );
-        }
+        Record::Tgw(flow, hop) => Decoded::Hop {
+            flow,
+            hop,
+            records: 1,
+            sample: None,
+        },
     };
     Ok((decoded, text))
 }
@@ -444,6 +500,62 @@ mod tests {
         );
         let raw_rows = [row(&[("@ptr", "1"), ("@message", "x")])];
         assert!(!is_aggregated(&raw_rows), "an endpoint that ignored stats");
+    }
+
+    #[test]
+    fn a_transit_gateway_row_counts_the_packets_all_its_records_lost() {
+        let fields = Fields::of(
+            &Format::parse("${tgw-id} ${tgw-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${log-status} ${packets-lost-no-route} ${packets-lost-blackhole}").unwrap(),
+        );
+        let r = row(&[
+            ("tgwId", "tgw-1"),
+            ("tgwAttachmentId", "tgw-attach-2"),
+            ("srcAddr", "10.0.2.20"),
+            ("dstAddr", "192.168.50.10"),
+            ("srcPort", "40001"),
+            ("dstPort", "5432"),
+            ("protocol", "6"),
+            ("packetsLostNoRoute", "3"),
+            ("packetsLostBlackhole", "-"),
+            ("records", "2"),
+            ("first", "1795165200"),
+            ("last", "1795165320"),
+            (
+                "sample",
+                "tgw-1 tgw-attach-2 10.0.2.20 192.168.50.10 40001 5432 6 1795165200 1795165260 OK 3 -\n",
+            ),
+        ]);
+        match hop(&r, &fields).unwrap() {
+            Decoded::Hop {
+                flow,
+                hop,
+                records,
+                sample,
+            } => {
+                assert_eq!(records, 2);
+                assert_eq!(hop.lost, [6, 0, 0, 0], "3 packets each, two records");
+                assert_eq!(
+                    (hop.tgw.as_str(), hop.attachment.as_str()),
+                    ("tgw-1", "tgw-attach-2")
+                );
+                assert_eq!((flow.srcport, flow.dstport), (40001, 5432));
+                assert_eq!((flow.start, flow.end), (Some(1795165200), Some(1795165320)));
+                assert!(sample.unwrap().ends_with("OK 3 -"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let skip = row(&[("@logStream", "tgw-attach-2"), ("records", "1")]);
+        assert_eq!(
+            skipdata(&skip, &fields).unwrap(),
+            Decoded::SkipData {
+                iface: IfaceId::UNKNOWN,
+                records: 1,
+                end: None
+            },
+            "a gateway's stream is no interface"
+        );
+        let vpc = Fields::of(&Format::default_v2());
+        assert!(hop(&r, &vpc).is_err(), "a VPC log group gives no hops");
     }
 
     #[test]

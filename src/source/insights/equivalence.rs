@@ -581,3 +581,278 @@ fn flows(ev: &Evidence) -> Vec<(FlowKey, FlowSeen)> {
         })
         .collect()
 }
+
+/// The fixture of a VPC flow log with every field and a Transit Gateway flow log beside it
+/// (tests/data/records, see its SOURCES.md), each file's records in a log group of its own as
+/// CloudWatch Logs would hold them: the gateway's drops and what it carried give the same
+/// verdicts, and the same evidence per pair, from Logs Insights as from the files.
+#[tokio::test]
+async fn transit_gateway_log_groups_give_the_file_sources_verdicts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec_path = root.join("tests/data/records/records.yaml");
+    let spec =
+        crate::spec::parse(&spec_path, &std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let window = Window {
+        start: Some(1_795_165_200),
+        end: Some(1_795_165_200 + 3600),
+        ..Window::default()
+    };
+    let plan = Arc::new(crate::plan::build(&[spec], window).unwrap());
+    let day =
+        root.join("tests/data/records/mixed/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let file_ev = FileSource::open(&files, Format::default_v2(), &Default::default())
+        .unwrap()
+        .gather(&Question::Checks(Arc::clone(&plan)))
+        .await
+        .unwrap();
+    // Each file a log group: its header is the flow log's format.
+    let mut groups = Vec::new();
+    let mut sources = Vec::new();
+    for (n, path) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut lines = text.lines();
+        let format = Format::from_header(lines.next().unwrap());
+        let layout = crate::source::record::Layout::new(&format);
+        let events = lines
+            .map(|line| {
+                let stream = match layout.parse(line) {
+                    Ok(crate::source::record::Record::Flow(f)) => format!("{}-all", f.iface),
+                    _ => "tgw-attach-0aa1bb2cc3dd4ee51".to_string(),
+                };
+                let start: u64 = line
+                    .split(' ')
+                    .find(|w| w.len() == 10 && w.starts_with("17"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                Event {
+                    timestamp: start,
+                    stream,
+                    message: line.to_string(),
+                }
+            })
+            .collect();
+        let name = format!("/flows/{n}");
+        groups.push((
+            name.clone(),
+            Group {
+                events,
+                ..Group::default()
+            },
+        ));
+        sources.push(LogSource {
+            groups: vec![name],
+            format,
+            created: None,
+            assumed: false,
+        });
+    }
+    assert!(sources.iter().any(|s| s.format.is_tgw()));
+    let files_verdicts = verdicts(&plan, &file_ev);
+    let dropped = files_verdicts
+        .iter()
+        .filter(|(o, _)| *o == Outcome::Fail(verdict::Failure::TgwDropped))
+        .count();
+    assert_eq!(dropped, 2, "{files_verdicts:#?}");
+    for rows in [Rows::Aggregated, Rows::Raw] {
+        let logs = Arc::new(Logs::new(groups.clone()));
+        let source = InsightsSource::new(
+            Arc::clone(&logs),
+            sources.clone(),
+            BTreeMap::new(),
+            rows,
+            None,
+        );
+        let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+        logs.assert_well_formed();
+        assert_eq!(verdicts(&plan, &ev), files_verdicts, "{rows:?}");
+        assert_eq!(counts(&ev), counts(&file_ev), "{rows:?}");
+        assert_eq!(gateways(&ev), gateways(&file_ev), "{rows:?}");
+        // The drops are shown by a record of the gateway's, as from the files.
+        let shown = |ev: &Evidence| {
+            ev.checks
+                .iter()
+                .flatten()
+                .flat_map(|c| c.pairs.values())
+                .filter(|p| !p.tgw.lost.is_empty())
+                .all(|p| p.tgw_samples.iter().any(|s| s.action == Action::Reject))
+        };
+        assert!(shown(&ev) && shown(&file_ev), "{rows:?}");
+    }
+}
+
+/// The Transit Gateway flow log of the generated cases: no action, no interface.
+const TGW_FORMAT: &str = "version resource-type account-id tgw-id tgw-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired";
+
+/// Transit Gateway records of the checks' traffic: the same connection again and again (so a
+/// row stands for several records), drops of every kind or none, before, across and after the
+/// window's edges, and now and then SKIPDATA.
+fn tgw_records(rng: &mut Rng) -> Vec<(u64, String)> {
+    let n = rng.next() % 8;
+    let mut out: Vec<(u64, String)> = (0..n)
+        .map(|_| {
+            let start = rng.pick(&[S - 900, S - 300, S - 60, S, S + 60, E - 30, E + 100]);
+            let end = start + rng.pick(&[60, 600]);
+            let attach = rng.pick(&["tgw-attach-1", "tgw-attach-2"]);
+            if rng.next().is_multiple_of(12) {
+                return (
+                    start,
+                    format!("6 TransitGateway 123456789012 tgw-1 {attach} - - - - - - - {start} {end} SKIPDATA - - - -"),
+                );
+            }
+            let (mut src, mut dst, mut sport, mut dport) =
+                match rng.next() % 3 {
+                    0 => ("10.0.1.10", "10.0.2.20", 40000, 8080),
+                    1 => ("10.0.1.11", "10.0.2.20", 40001, 22),
+                    _ => ("10.0.2.20", "10.0.1.10", 40002, 22),
+                };
+            if rng.next().is_multiple_of(2) {
+                (src, dst, sport, dport) = (dst, src, dport, sport);
+            }
+            let mut lost = ["0"; 4];
+            if rng.next().is_multiple_of(2) {
+                lost[(rng.next() % 4) as usize] = rng.pick(&["1", "3"]);
+            }
+            (
+                start,
+                format!(
+                    "6 TransitGateway 123456789012 tgw-1 {attach} {src} {dst} {sport} {dport} 6 4 240 {start} {end} OK {}",
+                    lost.join(" ")
+                ),
+            )
+        })
+        .collect();
+    // The same connection's next interval, with the same losses: one row, two records.
+    if let Some((start, line)) = out.first().cloned()
+        && rng.next().is_multiple_of(2)
+    {
+        let later = start + 60;
+        out.push((later, line.replace(&start.to_string(), &later.to_string())));
+    }
+    out
+}
+
+/// Generated VPC and Transit Gateway records, each flow log in a file and a log group of its own:
+/// the same verdicts, record counts and gateway evidence per pair from Logs Insights, aggregated
+/// (rows that stand for several records) and raw, as from the files.
+#[tokio::test]
+async fn generated_transit_gateway_records_agree_too() {
+    let plan = Arc::new(plan());
+    let mut rng = Rng(0x6a09_e667_f3bc_c908);
+    let tgw_format = Format::from_header(TGW_FORMAT);
+    let (mut dropped, mut several) = (0, 0);
+    for case in 0..400 {
+        let shape = Shape::of(case);
+        let recs = records(&mut rng, shape.flags());
+        let hops = tgw_records(&mut rng);
+        let dir = tempfile::tempdir().unwrap();
+        let (vpc, tgw) = (dir.path().join("vpc.log"), dir.path().join("tgw.log"));
+        let mut text = format!("{}\n", shape.format());
+        for r in &recs {
+            text.push_str(&r.text(shape));
+            text.push('\n');
+        }
+        std::fs::write(&vpc, text).unwrap();
+        let mut text = format!("{TGW_FORMAT}\n");
+        for (_, line) in &hops {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&tgw, text).unwrap();
+        let file_ev = FileSource::open(&[vpc, tgw], Format::default_v2(), &Default::default())
+            .unwrap()
+            .gather(&Question::Checks(Arc::clone(&plan)))
+            .await
+            .unwrap();
+        let files = verdicts(&plan, &file_ev);
+        for rows in [Rows::Aggregated, Rows::Raw] {
+            let vpc_group = Group {
+                events: recs.iter().map(|r| r.event(shape)).collect(),
+                default_format: matches!(shape, Shape::Default | Shape::Bare),
+                dashes_absent: shape == Shape::Bare,
+            };
+            let tgw_group = Group {
+                events: hops
+                    .iter()
+                    .map(|(start, line)| Event {
+                        timestamp: *start,
+                        stream: "tgw-attach-1".into(),
+                        message: line.clone(),
+                    })
+                    .collect(),
+                ..Group::default()
+            };
+            let logs = Arc::new(Logs::new([
+                ("/flows".to_string(), vpc_group),
+                ("/tgw".to_string(), tgw_group),
+            ]));
+            let source = InsightsSource::new(
+                Arc::clone(&logs),
+                vec![
+                    LogSource {
+                        groups: vec!["/flows".into()],
+                        format: shape.format(),
+                        created: None,
+                        assumed: false,
+                    },
+                    LogSource {
+                        groups: vec!["/tgw".into()],
+                        format: tgw_format.clone(),
+                        created: None,
+                        assumed: false,
+                    },
+                ],
+                BTreeMap::new(),
+                rows,
+                None,
+            );
+            let ev = source.collect(Arc::clone(&plan)).await.unwrap();
+            logs.assert_well_formed();
+            let what = || {
+                format!(
+                    "case {case}, {rows:?}, {shape:?}: {recs:#?}\n{hops:#?}\n{:#?}",
+                    logs.asked.lock().unwrap()
+                )
+            };
+            assert_eq!(verdicts(&plan, &ev), files, "{}", what());
+            assert_eq!(counts(&ev), counts(&file_ev), "{}", what());
+            assert_eq!(gateways(&ev), gateways(&file_ev), "{}", what());
+            assert_eq!(
+                ev.gaps.skipdata,
+                file_ev.gaps.skipdata,
+                "SKIPDATA, {}",
+                what()
+            );
+        }
+        dropped += usize::from(
+            files
+                .iter()
+                .any(|(o, _)| *o == Outcome::Fail(verdict::Failure::TgwDropped)),
+        );
+        several += usize::from(
+            gateways(&file_ev)
+                .iter()
+                .any(|(_, _, t)| t.lost.values().any(|n| *n > 3)),
+        );
+    }
+    // Drops summed over several records of a row happen often.
+    assert!(dropped > 50 && several > 20, "{dropped} {several}");
+}
+
+/// What transit gateways saw of each pair of each check.
+fn gateways(ev: &Evidence) -> Vec<(usize, (IpAddr, IpAddr), crate::evidence::TgwSeen)> {
+    ev.checks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            c.iter()
+                .flat_map(move |c| c.pairs.iter().map(move |(k, p)| (i, *k, p.tgw.clone())))
+        })
+        .filter(|(_, _, t)| !t.is_empty())
+        .collect()
+}

@@ -150,6 +150,7 @@ impl<R: Asker> Insights<R> {
                 Ask::SkipData | Ask::SkipDataEdge => {
                     decode::skipdata(row, &fields).map(|d| (d, None))
                 }
+                Ask::Hops | Ask::HopsEdge => decode::hop(row, &fields).map(|d| (d, None)),
             };
             match decoded {
                 Ok((d, text)) => {

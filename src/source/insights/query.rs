@@ -64,6 +64,16 @@ pub struct Fields {
     /// interface-id.
     pub iface: &'static str,
     pub has_log_status: bool,
+    /// Transit Gateway records: the gateway's fields the format has (tgw-id,
+    /// tgw-attachment-id) and its packets-lost fields, by `LOST`'s order.
+    pub tgw: Option<TgwFields>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwFields {
+    pub tgw_id: Option<&'static str>,
+    pub attachment: Option<&'static str>,
+    pub lost: [Option<&'static str>; 4],
 }
 
 /// The name a query gives a flow-log field: the discovered name where Logs Insights has one.
@@ -86,17 +96,23 @@ fn query_name(f: Field) -> Option<&'static str> {
         Field::PktSrcAddr => "pktSrcAddr",
         Field::PktDstAddr => "pktDstAddr",
         Field::RejectReason => "rejectReason",
-        // Transit Gateway formats are not read from CloudWatch (see `source::open`).
-        Field::TgwId
-        | Field::TgwAttachmentId
-        | Field::LostNoRoute
-        | Field::LostBlackhole
-        | Field::LostMtu
-        | Field::LostTtl
-        | Field::TgwOther
-        | Field::Other => return None,
+        Field::TgwId => "tgwId",
+        Field::TgwAttachmentId => "tgwAttachmentId",
+        Field::LostNoRoute => "packetsLostNoRoute",
+        Field::LostBlackhole => "packetsLostBlackhole",
+        Field::LostMtu => "packetsLostMtuExceeded",
+        Field::LostTtl => "packetsLostTtlExpired",
+        Field::TgwOther | Field::Other => return None,
     })
 }
+
+/// The packets-lost fields of Transit Gateway records, in the order of `TgwDrop::ALL`.
+pub const LOST: [Field; 4] = [
+    Field::LostNoRoute,
+    Field::LostBlackhole,
+    Field::LostMtu,
+    Field::LostTtl,
+];
 
 impl Fields {
     pub fn of(format: &Format) -> Fields {
@@ -124,7 +140,28 @@ impl Fields {
                 "@logStream"
             },
             has_log_status: has(Field::LogStatus),
+            tgw: format.is_tgw().then(|| {
+                let named = |f: Field| has(f).then(|| query_name(f).expect("named"));
+                TgwFields {
+                    tgw_id: named(Field::TgwId),
+                    attachment: named(Field::TgwAttachmentId),
+                    lost: LOST.map(named),
+                }
+            }),
         }
+    }
+
+    /// The fields a row of Transit Gateway records is grouped by, in order: the gateway and
+    /// attachment, the connection, and the packets lost (a row's records lost as many each, so
+    /// no field is summed).
+    pub fn hop_group(&self) -> Vec<&'static str> {
+        let Some(t) = &self.tgw else {
+            return Vec::new();
+        };
+        let mut by: Vec<&'static str> = [t.tgw_id, t.attachment].into_iter().flatten().collect();
+        by.extend([self.src, self.dst, "srcPort", "dstPort", "protocol"]);
+        by.extend(t.lost.iter().flatten());
+        by
     }
 
     /// The address fields of a record, own and packet-level.
@@ -282,6 +319,13 @@ fn render(fields: &Fields, ask: Ask, filter: &str, skipdata: bool) -> String {
                 by(fields.flow_group(fold))
             );
         }
+        Ask::Hops | Ask::HopsEdge => {
+            let _ = write!(
+                q,
+                "| stats count(*) as records, {times}, earliest(@message) as sample by {}",
+                by(fields.hop_group())
+            );
+        }
         Ask::Records | Ask::RecordsEdge => {
             let _ = write!(q, "| fields @ptr, @message, @logStream\n| limit {MAX_ROWS}");
         }
@@ -380,6 +424,8 @@ pub fn by_networks(
         let all = match (action, fields.has_log_status) {
             (Some(a), _) => format!("action = \"{}\"", action_name(a)),
             (None, true) => "logStatus = \"OK\"".to_string(),
+            // A transit gateway's records have no action; those without a flow have `-`.
+            (None, false) if fields.tgw.is_some() => format!("{} != \"-\"", fields.src),
             (None, false) => "action = \"ACCEPT\" or action = \"REJECT\"".to_string(),
         };
         let text = render(&fields, ask, &all, true);

@@ -96,6 +96,30 @@ fn a_custom_format_is_parsed_and_keeps_what_judging_needs() {
     insta::assert_snapshot!("custom_format", q);
 }
 
+/// AWS's default Transit Gateway format (the "Transit Gateway Flow Log records" page): the
+/// gateway's fields by name, a row per gateway, attachment, connection and packets lost.
+#[test]
+fn transit_gateway_records_are_asked_per_hop() {
+    let format = Format::parse(
+        "${version} ${resource-type} ${account-id} ${tgw-id} ${tgw-attachment-id} ${tgw-src-vpc-account-id} ${tgw-dst-vpc-account-id} ${tgw-src-vpc-id} ${tgw-dst-vpc-id} ${tgw-src-subnet-id} ${tgw-dst-subnet-id} ${tgw-src-eni} ${tgw-dst-eni} ${tgw-src-az-id} ${tgw-dst-az-id} ${tgw-pair-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${log-status} ${type} ${packets-lost-no-route} ${packets-lost-blackhole} ${packets-lost-mtu-exceeded} ${packets-lost-ttl-expired} ${tcp-flags} ${region} ${flow-direction} ${pkt-src-aws-service} ${pkt-dst-aws-service}",
+    )
+    .unwrap();
+    let q = one(SHOP, &format, Ask::Hops);
+    assert!(
+        q.ends_with("by tgwId, tgwAttachmentId, srcAddr, dstAddr, srcPort, dstPort, protocol, packetsLostNoRoute, packetsLostBlackhole, packetsLostMtuExceeded, packetsLostTtlExpired"),
+        "{q}"
+    );
+    insta::assert_snapshot!("transit_gateway", q);
+    // No log-status and no action: a record without a flow has `-` for its addresses.
+    let bare = Format::parse("${tgw-id} ${tgw-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${packets-lost-no-route}").unwrap();
+    let all = by_networks(&bare, None, Ask::Hops, None);
+    assert!(
+        all[0].text.contains("| filter srcAddr != \"-\"\n"),
+        "{}",
+        all[0].text
+    );
+}
+
 #[test]
 fn raw_rows_and_context_queries() {
     let q = one(SHOP, &Format::default_v2(), Ask::Records);
