@@ -4993,6 +4993,56 @@ fn transit_gateway_records_beside_vpc_records_explain_the_verdicts() {
     );
 }
 
+/// `--format json` carries what the gateway carried and dropped of each pair as fields.
+#[test]
+fn json_output_carries_what_transit_gateways_carried_and_dropped() {
+    let o = run(&[
+        "check",
+        "--flow-logs",
+        "tests/data/records/mixed",
+        RECORDS,
+        "--format",
+        "json",
+        "--",
+        "app",
+    ]);
+    assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let case = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["name"] == format!("records::{name}"))
+            .unwrap_or_else(|| panic!("{name}: {events:#?}"))
+    };
+    let db = case("app reaches the on-premises database");
+    assert_eq!(db["verdict"], "TGW_DROPPED");
+    let hops = db["pairs"][0]["transit_gateways"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{db}");
+    assert_eq!(hops[0]["gateway"], "tgw-0a1b2c3d4e5f60718");
+    assert_eq!(hops[0]["attachment"], "tgw-attach-0aa1bb2cc3dd4ee51");
+    assert_eq!(hops[0]["requests"], 2, "{db}");
+    assert_eq!(
+        hops[0]["lost"],
+        serde_json::json!([{"reason": "no route", "field": "packets-lost-no-route", "direction": "requests", "packets": 6}]),
+        "{db}"
+    );
+    let partner = case("app reaches the partner");
+    assert_eq!(partner["verdict"], "NO_RETURN");
+    let hops = partner["pairs"][0]["transit_gateways"].as_array().unwrap();
+    assert_eq!(
+        (
+            hops[0]["requests"].as_u64(),
+            hops[0]["replies"].as_u64(),
+            hops[0]["lost"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{partner}"
+    );
+}
+
 /// Transit Gateway records are not VPC records: a window where only the gateway's flow log was
 /// delivered is missing its evidence, never a pass (the deny check) or a plain NO_TRAFFIC.
 #[test]
@@ -5160,6 +5210,22 @@ fn transit_gateway_log_groups_in_cloudwatch_give_what_the_files_give() {
     local.extend(checks);
     let on_disk = run(&local);
     assert_eq!(on_disk.status.code(), Some(101), "{}", stderr(&on_disk));
+    // One --log-format for both would read the gateway's records as a VPC's: refused.
+    let mut args = cloudwatch.to_vec();
+    args.extend([
+        "--log-format",
+        "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}",
+    ]);
+    args.extend(window);
+    args.extend(checks);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--log-format is a VPC's flow-log format, and flow log")
+            && stderr(&o).contains("delivers a transit gateway's records to /records/tgw"),
+        "{}",
+        stderr(&o)
+    );
     // moto does not run `stats`: raw rows (the unit tests in source::insights::equivalence
     // prove the aggregated queries on the same fixture).
     {
@@ -5174,6 +5240,7 @@ fn transit_gateway_log_groups_in_cloudwatch_give_what_the_files_give() {
             !err.contains("bad line") && !stdout(&o).contains("bad line"),
             "{err}"
         );
+        assert_eq!(results(&o), results(&on_disk), "{}", stdout(&o));
         assert_eq!(failure_lines(&o), failure_lines(&on_disk), "{}", stdout(&o));
         assert_eq!(
             failure_lines(&o)

@@ -49,6 +49,71 @@ pub struct PairResult {
     pub broken: bool,
     /// Connections by verdict.
     pub connections: BTreeMap<&'static str, u64>,
+    /// What transit gateways on the path carried and dropped of it (Transit Gateway flow
+    /// logs), by gateway and attachment.
+    pub transit_gateways: Vec<GatewayResult>,
+}
+
+/// One transit gateway attachment a pair's traffic crossed, as `--format json` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GatewayResult {
+    /// `None` where the format has no tgw-id (or tgw-attachment-id).
+    pub gateway: Option<String>,
+    pub attachment: Option<String>,
+    /// Records carried, each way.
+    pub requests: u64,
+    pub replies: u64,
+    pub lost: Vec<LostResult>,
+}
+
+/// Packets a transit gateway dropped of a pair, for one reason, one way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LostResult {
+    /// In words: `no route`, `blackhole route`, `MTU exceeded`, `TTL expired`.
+    pub reason: &'static str,
+    /// The field AWS counts them in (`packets-lost-no-route`, ...).
+    pub field: &'static str,
+    /// `requests` or `replies`.
+    pub direction: &'static str,
+    pub packets: u64,
+}
+
+impl GatewayResult {
+    fn of(t: &crate::evidence::TgwSeen) -> Vec<GatewayResult> {
+        use crate::evidence::Role;
+        let known = |id: &crate::evidence::IfaceId| (!id.is_unknown()).then(|| id.to_string());
+        let way = |r: Role| match r {
+            Role::Request => "requests",
+            Role::Reply => "replies",
+        };
+        let mut out: BTreeMap<_, GatewayResult> = BTreeMap::new();
+        for ((tgw, attachment, role), n) in &t.carried {
+            let g = out
+                .entry((*tgw, *attachment))
+                .or_insert_with(|| GatewayResult {
+                    gateway: known(tgw),
+                    attachment: known(attachment),
+                    requests: 0,
+                    replies: 0,
+                    lost: Vec::new(),
+                });
+            match role {
+                Role::Request => g.requests += n,
+                Role::Reply => g.replies += n,
+            }
+        }
+        for ((tgw, attachment, role, reason), n) in &t.lost {
+            if let Some(g) = out.get_mut(&(*tgw, *attachment)) {
+                g.lost.push(LostResult {
+                    reason: reason.words(),
+                    field: reason.field(),
+                    direction: way(*role),
+                    packets: *n,
+                });
+            }
+        }
+        out.into_values().collect()
+    }
 }
 
 /// Collects results from trials that run on libtest-mimic's worker threads.
@@ -167,6 +232,7 @@ pub fn judge_check(
             verdict: p.headline.map(verdict::ConnVerdict::label),
             broken: p.broken,
             connections: p.connections.iter().map(|(v, n)| (v.label(), *n)).collect(),
+            transit_gateways: GatewayResult::of(&p.evidence.tgw),
         })
         .collect();
     let said = crate::explain::second::with_evidence(check, &j, message, details, seen);

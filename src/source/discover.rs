@@ -221,6 +221,11 @@ pub async fn named(
         assumed,
     };
     if let Some(format) = given {
+        if let Some(aws) = aws
+            && let Some(clash) = kind_clash(aws, groups, format).await
+        {
+            return Err(SourceError::Usage(clash));
+        }
         return Ok(vec![source(groups.to_vec(), format.clone(), false)]);
     }
     let Some(aws) = aws else {
@@ -288,6 +293,37 @@ pub async fn named(
     }
     let used: Vec<&FlowLog> = logs.iter().filter(|f| groups.contains(&f.group)).collect();
     by_format(&used).map_err(SourceError::Failed)
+}
+
+/// `--log-format` gives every named group one format; a group whose own flow log writes the other
+/// kind of record (a transit gateway's for a VPC format, or the reverse) would be read wrongly,
+/// its events still counted as delivered records. Looked up where the caller may (a lookup that
+/// fails leaves `--log-format` trusted, as it is without AWS).
+async fn kind_clash(aws: &crate::aws::Aws, groups: &[String], given: &Format) -> Option<String> {
+    let names: Vec<String> = groups
+        .iter()
+        .filter(|g| crate::source::insights::GroupArn::parse(g).is_none())
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let logs = flow_logs(&aws.ec2, "log-group-name", &names).await.ok()?;
+    let kind = |tgw: bool| {
+        if tgw {
+            "a transit gateway's"
+        } else {
+            "a VPC's"
+        }
+    };
+    let fl = logs.iter().find(|f| f.format.is_tgw() != given.is_tgw())?;
+    Some(format!(
+        "--log-format is {} flow-log format, and flow log {} delivers {} records to {}\n  help: drop --log-format (flowgate reads each group's format from the flow log that delivers to it), or name that group in a run of its own",
+        kind(given.is_tgw()),
+        fl.id,
+        kind(fl.format.is_tgw()),
+        fl.group
+    ))
 }
 
 /// The flow logs the plan's checks need, found through their hosts' interfaces, subnets and
@@ -467,6 +503,7 @@ pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, 
                     region: region.clone(),
                     flow_logs: BTreeSet::new(),
                     account: account.clone(),
+                    gateways: BTreeSet::new(),
                 }),
                 ..location.clone()
             });
@@ -489,9 +526,12 @@ pub async fn discover(aws: &crate::aws::Aws, plan: &Plan) -> Result<Discovered, 
             .filter(|p| p.account == part.account)
             .filter_map(|p| p.vpc.clone())
             .collect();
-        let there = aws.in_account(part.account.as_deref()).await?;
-        match gateway_flow_logs(&there.ec2, &vpcs).await {
-            Ok(found) => add_gateways(part, found, &region, &mut notes),
+        let found = match aws.in_account(part.account.as_deref()).await {
+            Ok(there) => gateway_flow_logs(&there.ec2, &vpcs).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(found) => add_gateways(part, found, &region, &mut notes)?,
             Err(e) => notes.push(format!(
                 "warning: the transit gateways of the hosts' VPCs cannot be listed, so their flow logs are not read (drops there cannot be named): {e}"
             )),
@@ -536,19 +576,19 @@ async fn gateway_flow_logs(
         return Ok(Vec::new());
     }
     let resources: Vec<String> = resources.into_iter().collect();
-    let logs = flow_logs(client, "resource-id", &resources).await?;
-    Ok(logs.into_iter().filter(|f| f.format.is_tgw()).collect())
+    flow_logs(client, "resource-id", &resources).await
 }
 
 /// Adds a part's transit gateways' flow logs to what it reads, where it reads from the same kind
 /// of destination: log groups to its CloudWatch checks, S3 locations to its S3 checks. What is
-/// not read is said.
+/// not read is said. A log group that receives VPC flow logs as well is an error, as for any
+/// group that receives two formats: the VPC records could not be told from the gateway's.
 fn add_gateways(
     part: &mut AccountPart,
     found: Vec<FlowLog>,
     region: &str,
     notes: &mut Vec<String>,
-) {
+) -> Result<(), String> {
     let mut to_logs = Vec::new();
     for fl in found {
         let not_read = |why: &str| {
@@ -557,16 +597,35 @@ fn add_gateways(
                 fl.describe()
             )
         };
-        if let Some(why) = &fl.broken {
-            notes.push(not_read(why));
+        let missing = fl.format.missing(true);
+        let why_not = if let Some(why) = &fl.broken {
+            Some(why.clone())
+        } else if !fl.format.is_tgw() {
+            Some(format!(
+                "its format ({}) has no Transit Gateway field, so its records cannot be read as a gateway's",
+                fl.format
+            ))
+        } else if !missing.is_empty() {
+            Some(format!(
+                "its format lacks {}, which its records need to be placed and matched",
+                missing.join(", ")
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            notes.push(not_read(&why));
             continue;
         }
         match &fl.s3 {
+            None if part.sources.iter().any(|s| s.groups.contains(&fl.group)) => {
+                return Err(format!(
+                    "log group {} receives VPC flow logs and transit gateway flow log {}, in another format: flowgate cannot tell their records apart; give the transit gateway's flow log a log group of its own",
+                    fl.group, fl.id
+                ));
+            }
             None if part.logs_checks.is_empty() => notes.push(not_read(
                 "the checks whose hosts it serves are read from S3; give its log group with --log-group, or its records with --flow-logs",
-            )),
-            None if part.sources.iter().any(|s| s.groups.contains(&fl.group)) => notes.push(not_read(
-                "its log group also receives VPC flow logs, in another format",
             )),
             None => to_logs.push(fl),
             Some(_) if part.s3_checks.is_empty() => notes.push(not_read(
@@ -581,6 +640,7 @@ fn add_gateways(
                                 region: region.to_string(),
                                 flow_logs: BTreeSet::new(),
                                 account: part.account.clone(),
+                                gateways: BTreeSet::new(),
                             }),
                             ..location.clone()
                         });
@@ -588,30 +648,27 @@ fn add_gateways(
                     }
                 };
                 if let Some(n) = &mut entry.narrow {
-                    n.flow_logs.insert(fl.id.clone());
+                    n.gateways.insert(fl.id.clone());
                 }
-                notes.push(format!("evidence: transit gateway flow log {} is read beside the VPC flow logs", fl.describe()));
-            }
-        }
-    }
-    if to_logs.is_empty() {
-        return;
-    }
-    let used: Vec<&FlowLog> = to_logs.iter().collect();
-    match by_format(&used) {
-        Ok(sources) => {
-            for fl in &to_logs {
                 notes.push(format!(
                     "evidence: transit gateway flow log {} is read beside the VPC flow logs",
                     fl.describe()
                 ));
             }
-            part.sources.extend(sources);
         }
-        Err(e) => notes.push(format!(
-            "warning: transit gateway flow logs are not read: {e}"
-        )),
     }
+    if to_logs.is_empty() {
+        return Ok(());
+    }
+    let used: Vec<&FlowLog> = to_logs.iter().collect();
+    part.sources.extend(by_format(&used)?);
+    for fl in &to_logs {
+        notes.push(format!(
+            "evidence: transit gateway flow log {} is read beside the VPC flow logs",
+            fl.describe()
+        ));
+    }
+    Ok(())
 }
 
 /// Why no flow log covers a check: which places lack one, and the flow logs found that do not
@@ -766,11 +823,19 @@ mod tests {
             region: "eu-west-1".into(),
             flow_logs: ["fl-vpc-s3".to_string()].into(),
             account: None,
+            gateways: BTreeSet::new(),
         });
         let mut notes = Vec::new();
         let found = vec![
             tgw("fl-t1", "/tgw/core", None),
-            tgw("fl-t2", "/vpc/a", None),
+            FlowLog {
+                format: Format::parse("${tgw-id} ${srcaddr} ${dstaddr}").unwrap(),
+                ..tgw("fl-t2", "/tgw/thin", None)
+            },
+            FlowLog {
+                format: Format::default_v2(),
+                ..tgw("fl-t6", "/tgw/vpc-format", None)
+            },
             tgw("fl-t3", "s3://central/", Some("s3://central/")),
             tgw("fl-t4", "s3://other/", Some("s3://other/")),
             FlowLog {
@@ -778,26 +843,51 @@ mod tests {
                 ..tgw("fl-t5", "/tgw/broken", None)
             },
         ];
-        add_gateways(&mut part, found, "eu-west-1", &mut notes);
+        let shared = part.sources.clone();
+        add_gateways(&mut part, found, "eu-west-1", &mut notes).unwrap();
         // Its own log group: a family of its own, beside the VPC's.
         assert_eq!(part.sources.len(), 2);
         assert!(part.sources[1].format.is_tgw() && part.sources[1].groups == ["/tgw/core"]);
         // Under a location already read: narrowed to it as well; under another: a new one.
         let narrowed = |url: &str| {
             let l = part.s3.iter().find(|l| l.url() == url).unwrap();
-            l.narrow.as_ref().unwrap().flow_logs.clone()
+            l.narrow.as_ref().unwrap().gateways.clone()
         };
         assert!(narrowed("s3://central/").contains("fl-t3"));
         assert_eq!(narrowed("s3://other/"), ["fl-t4".to_string()].into());
-        // Not read, and said: a group shared with VPC flow logs, a broken flow log.
+        // Not read, and said: a format that cannot place or match a record, one that is no
+        // gateway's, a broken flow log.
         let said = notes.join("\n");
         assert!(
-            said.contains("fl-t2") && said.contains("also receives VPC flow logs"),
+            said.contains("fl-t2") && said.contains("lacks srcport, dstport, protocol, start, end"),
+            "{said}"
+        );
+        assert!(
+            said.contains("fl-t6") && said.contains("no Transit Gateway field"),
             "{said}"
         );
         assert!(
             said.contains("fl-t5") && said.contains("access denied"),
             "{said}"
+        );
+        // A log group that receives VPC flow logs too: their records could not be told apart.
+        let mut with_vpc = AccountPart {
+            sources: shared,
+            logs_checks: [0].into(),
+            ..AccountPart::default()
+        };
+        let e = add_gateways(
+            &mut with_vpc,
+            vec![tgw("fl-t7", "/vpc/a", None)],
+            "eu-west-1",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(
+                "log group /vpc/a receives VPC flow logs and transit gateway flow log fl-t7"
+            ),
+            "{e}"
         );
         assert!(
             !part

@@ -779,7 +779,11 @@ pub async fn gather_checks<E: Engine>(engine: &E, settings: &Settings, plan: &Pl
             .checks
             .iter()
             .zip(&ev.checks)
-            .filter(|(c, e)| !c.is_deny() && matches!(e, Ok(ce) if ce.pairs.is_empty()))
+            // A pair only a transit gateway saw has no record of the hosts' yet.
+            .filter(|(c, e)| {
+                !c.is_deny()
+                    && matches!(e, Ok(ce) if ce.pairs.values().all(|p| p.records == Default::default()))
+            })
             .map(|(c, _)| c.name.as_str())
             .collect();
         let undelivered = plan

@@ -856,3 +856,75 @@ fn gateways(ev: &Evidence) -> Vec<(usize, (IpAddr, IpAddr), crate::evidence::Tgw
         .filter(|(_, _, t)| !t.is_empty())
         .collect()
 }
+
+/// With `--wait`, a reach check whose pair only a transit gateway has seen so far has no record
+/// of the hosts yet: it is asked about again, not settled on the gateway's word.
+#[tokio::test]
+async fn wait_asks_again_while_only_a_transit_gateway_saw_the_pair() {
+    let plan = Arc::new(plan_of(
+        "app: w\nhosts:\n  web: { ip: 10.0.1.10 }\n  app: { ip: 10.0.2.20 }\nexpect:\n  - { from: web, to: app, port: 8080 }\n",
+    ));
+    let quiet = Rec::Status {
+        iface: IfaceId::new("eni-z").unwrap(),
+        status: "NODATA",
+        start: S + 100,
+        end: S + 160,
+    };
+    let hop = format!(
+        "6 TransitGateway 123456789012 tgw-1 tgw-attach-1 10.0.1.10 10.0.2.20 40000 8080 6 4 240 {} {} OK 0 0 0 0",
+        S + 100,
+        S + 160
+    );
+    let asked = |wait: Option<std::time::Duration>| {
+        let logs = Arc::new(Logs::new([
+            (
+                "/flows".to_string(),
+                Group {
+                    events: vec![quiet.event(Shape::Flags)],
+                    ..Group::default()
+                },
+            ),
+            (
+                "/tgw".to_string(),
+                Group {
+                    events: vec![Event {
+                        timestamp: S + 100,
+                        stream: "tgw-attach-1".into(),
+                        message: hop.clone(),
+                    }],
+                    ..Group::default()
+                },
+            ),
+        ]));
+        let source = InsightsSource::new(
+            Arc::clone(&logs),
+            vec![
+                LogSource {
+                    groups: vec!["/flows".into()],
+                    format: Shape::Flags.format(),
+                    created: None,
+                    assumed: false,
+                },
+                LogSource {
+                    groups: vec!["/tgw".into()],
+                    format: Format::from_header(TGW_FORMAT),
+                    created: None,
+                    assumed: false,
+                },
+            ],
+            BTreeMap::new(),
+            Rows::Aggregated,
+            wait,
+        );
+        let plan = Arc::clone(&plan);
+        async move {
+            let ev = source.collect(plan).await.unwrap();
+            let pairs = ev.checks[0].as_ref().unwrap().pairs.len();
+            (logs.asked.lock().unwrap().len(), pairs)
+        }
+    };
+    let (once, pairs) = asked(None).await;
+    assert_eq!(pairs, 1, "the gateway's pair is in the evidence");
+    let (waited, _) = asked(Some(std::time::Duration::from_millis(1500))).await;
+    assert!(waited >= 2 * once, "{waited} queries, {once} a try");
+}

@@ -37,16 +37,28 @@ pub struct Narrow {
     /// The account whose flow logs they are, when a host named one: a central bucket is read
     /// under that account's `AWSLogs/{account}/` only (`None`: under every account's).
     pub account: Option<String>,
+    /// Transit gateways' flow logs read beside them: their objects are read, but they never show
+    /// a window delivered, nor is a window without one of theirs a gap (a gateway's records only
+    /// explain).
+    pub gateways: BTreeSet<String>,
 }
 
 impl Narrow {
-    /// Which of these flow logs an object key is of (`..._{region}_{fl-id}_{time}_...`).
+    /// Which of these flow logs, the gateways' among them, an object key is of
+    /// (`..._{region}_{fl-id}_{time}_...`).
     pub fn flow_log_of(&self, key: &str) -> Option<&str> {
         let name = key.rsplit('/').next().unwrap_or(key);
         self.flow_logs
             .iter()
+            .chain(&self.gateways)
             .find(|id| name.contains(&format!("_{}_{id}_", self.region)))
             .map(String::as_str)
+    }
+
+    /// Whether an object key is a transit gateway's flow log's.
+    pub fn is_gateways(&self, key: &str) -> bool {
+        self.flow_log_of(key)
+            .is_some_and(|id| self.gateways.contains(id))
     }
 
     /// Whether an object key is one of these flow logs'.
@@ -285,6 +297,7 @@ mod tests {
             region: "eu-west-1".into(),
             flow_logs: ["fl-0a1".to_string()].into(),
             account: None,
+            gateways: Default::default(),
         };
         let day = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/20/";
         assert!(n.keeps(&format!(

@@ -166,7 +166,14 @@ impl Lister {
                     continue;
                 }
                 let named = layout::name_time(&o.key);
-                listing.newest = listing.newest.max(named);
+                // A gateway's objects never show the VPC flow logs delivered.
+                if !location
+                    .narrow
+                    .as_ref()
+                    .is_some_and(|n| n.is_gateways(&o.key))
+                {
+                    listing.newest = listing.newest.max(named);
+                }
                 if named.is_none_or(|t| (wanted.0..=wanted.1).contains(&t)) {
                     if let Some(id) = location.narrow.as_ref().and_then(|n| n.flow_log_of(&o.key)) {
                         delivered.insert(id.to_string());

@@ -154,6 +154,7 @@ async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing(
         region: "eu-west-1".into(),
         flow_logs: ["fl-1".to_string(), "fl-2".to_string()].into(),
         account: None,
+        gateways: Default::default(),
     });
     let lister = Lister {
         client: mocked(&[&listed()]),
@@ -167,5 +168,35 @@ async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing(
     assert_eq!(
         listing.silent,
         ["fl-2 in s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1/"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transit_gateways_flow_log_is_read_but_never_shows_delivery_nor_a_gap() {
+    // The only object is the gateway's (fl-1); the VPC flow log (fl-2) has none.
+    let mut location =
+        Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
+            .unwrap()
+            .unwrap();
+    location.narrow = Some(super::layout::Narrow {
+        region: "eu-west-1".into(),
+        flow_logs: ["fl-2".to_string()].into(),
+        account: None,
+        gateways: ["fl-1".to_string(), "fl-3".to_string()].into(),
+    });
+    let lister = Lister {
+        client: mocked(&[&listed()]),
+        locations: vec![location],
+    };
+    let listing = lister
+        .objects((1_795_165_200, 1_795_167_000))
+        .await
+        .unwrap();
+    assert_eq!(listing.objects.len(), 1, "the gateway's object is read");
+    assert_eq!(listing.newest, None, "and shows nothing delivered");
+    assert_eq!(
+        listing.silent,
+        ["fl-2 in s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1/"],
+        "the gateway without an object (fl-3) is no gap"
     );
 }
