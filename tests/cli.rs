@@ -5210,22 +5210,6 @@ fn transit_gateway_log_groups_in_cloudwatch_give_what_the_files_give() {
     local.extend(checks);
     let on_disk = run(&local);
     assert_eq!(on_disk.status.code(), Some(101), "{}", stderr(&on_disk));
-    // One --log-format for both would read the gateway's records as a VPC's: refused.
-    let mut args = cloudwatch.to_vec();
-    args.extend([
-        "--log-format",
-        "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}",
-    ]);
-    args.extend(window);
-    args.extend(checks);
-    let o = run(&args);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("--log-format is a VPC's flow-log format, and flow log")
-            && stderr(&o).contains("delivers a transit gateway's records to /records/tgw"),
-        "{}",
-        stderr(&o)
-    );
     // moto does not run `stats`: raw rows (the unit tests in source::insights::equivalence
     // prove the aggregated queries on the same fixture).
     {

@@ -221,11 +221,6 @@ pub async fn named(
         assumed,
     };
     if let Some(format) = given {
-        if let Some(aws) = aws
-            && let Some(clash) = kind_clash(aws, groups, format).await
-        {
-            return Err(SourceError::Usage(clash));
-        }
         return Ok(vec![source(groups.to_vec(), format.clone(), false)]);
     }
     let Some(aws) = aws else {
@@ -293,37 +288,6 @@ pub async fn named(
     }
     let used: Vec<&FlowLog> = logs.iter().filter(|f| groups.contains(&f.group)).collect();
     by_format(&used).map_err(SourceError::Failed)
-}
-
-/// `--log-format` gives every named group one format; a group whose own flow log writes the other
-/// kind of record (a transit gateway's for a VPC format, or the reverse) would be read wrongly,
-/// its events still counted as delivered records. Looked up where the caller may (a lookup that
-/// fails leaves `--log-format` trusted, as it is without AWS).
-async fn kind_clash(aws: &crate::aws::Aws, groups: &[String], given: &Format) -> Option<String> {
-    let names: Vec<String> = groups
-        .iter()
-        .filter(|g| crate::source::insights::GroupArn::parse(g).is_none())
-        .cloned()
-        .collect();
-    if names.is_empty() {
-        return None;
-    }
-    let logs = flow_logs(&aws.ec2, "log-group-name", &names).await.ok()?;
-    let kind = |tgw: bool| {
-        if tgw {
-            "a transit gateway's"
-        } else {
-            "a VPC's"
-        }
-    };
-    let fl = logs.iter().find(|f| f.format.is_tgw() != given.is_tgw())?;
-    Some(format!(
-        "--log-format is {} flow-log format, and flow log {} delivers {} records to {}\n  help: drop --log-format (flowgate reads each group's format from the flow log that delivers to it), or name that group in a run of its own",
-        kind(given.is_tgw()),
-        fl.id,
-        kind(fl.format.is_tgw()),
-        fl.group
-    ))
 }
 
 /// The flow logs the plan's checks need, found through their hosts' interfaces, subnets and
