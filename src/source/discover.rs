@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{
-    Filter, FlowLog as Ec2FlowLog, LogDestinationType, TransitGatewayAttachment,
-};
+use aws_sdk_ec2::types::{FlowLog as Ec2FlowLog, LogDestinationType, TransitGatewayAttachment};
 
 use crate::aws::describe;
 use crate::plan::{Plan, Side};
@@ -124,12 +122,7 @@ async fn flow_logs(
     for chunk in values.chunks(200) {
         let logs: Vec<Ec2FlowLog> = client
             .describe_flow_logs()
-            .filter(
-                Filter::builder()
-                    .name(filter)
-                    .set_values(Some(chunk.to_vec()))
-                    .build(),
-            )
+            .filter(crate::resolve::ec2::filter(filter, chunk.iter().cloned()))
             .into_paginator()
             .items()
             .send()
@@ -519,12 +512,10 @@ async fn gateway_flow_logs(
     for chunk in vpcs.chunks(200) {
         let attachments: Vec<TransitGatewayAttachment> = client
             .describe_transit_gateway_attachments()
-            .filters(
-                Filter::builder()
-                    .name("resource-id")
-                    .set_values(Some(chunk.to_vec()))
-                    .build(),
-            )
+            .filters(crate::resolve::ec2::filter(
+                "resource-id",
+                chunk.iter().cloned(),
+            ))
             .into_paginator()
             .items()
             .send()
@@ -614,10 +605,7 @@ fn add_gateways(
                 if let Some(n) = &mut entry.narrow {
                     n.gateways.insert(fl.id.clone());
                 }
-                notes.push(format!(
-                    "evidence: transit gateway flow log {} is read beside the VPC flow logs",
-                    fl.describe()
-                ));
+                notes.push(read_beside(&fl));
             }
         }
     }
@@ -626,13 +614,15 @@ fn add_gateways(
     }
     let used: Vec<&FlowLog> = to_logs.iter().collect();
     part.sources.extend(by_format(&used)?);
-    for fl in &to_logs {
-        notes.push(format!(
-            "evidence: transit gateway flow log {} is read beside the VPC flow logs",
-            fl.describe()
-        ));
-    }
+    notes.extend(to_logs.iter().map(read_beside));
     Ok(())
+}
+
+fn read_beside(fl: &FlowLog) -> String {
+    format!(
+        "evidence: transit gateway flow log {} is read beside the VPC flow logs",
+        fl.describe()
+    )
 }
 
 /// Why no flow log covers a check: which places lack one, and the flow logs found that do not

@@ -744,7 +744,6 @@ fn tgw_records(rng: &mut Rng) -> Vec<(u64, String)> {
 async fn generated_transit_gateway_records_agree_too() {
     let plan = Arc::new(plan());
     let mut rng = Rng(0x6a09_e667_f3bc_c908);
-    let tgw_format = Format::from_header(TGW_FORMAT);
     let (mut dropped, mut several) = (0, 0);
     for case in 0..400 {
         let shape = Shape::of(case);
@@ -771,46 +770,7 @@ async fn generated_transit_gateway_records_agree_too() {
             .unwrap();
         let files = verdicts(&plan, &file_ev);
         for rows in [Rows::Aggregated, Rows::Raw] {
-            let vpc_group = Group {
-                events: recs.iter().map(|r| r.event(shape)).collect(),
-                default_format: matches!(shape, Shape::Default | Shape::Bare),
-                dashes_absent: shape == Shape::Bare,
-            };
-            let tgw_group = Group {
-                events: hops
-                    .iter()
-                    .map(|(start, line)| Event {
-                        timestamp: *start,
-                        stream: "tgw-attach-1".into(),
-                        message: line.clone(),
-                    })
-                    .collect(),
-                ..Group::default()
-            };
-            let logs = Arc::new(Logs::new([
-                ("/flows".to_string(), vpc_group),
-                ("/tgw".to_string(), tgw_group),
-            ]));
-            let source = InsightsSource::new(
-                Arc::clone(&logs),
-                vec![
-                    LogSource {
-                        groups: vec!["/flows".into()],
-                        format: shape.format(),
-                        created: None,
-                        assumed: false,
-                    },
-                    LogSource {
-                        groups: vec!["/tgw".into()],
-                        format: tgw_format.clone(),
-                        created: None,
-                        assumed: false,
-                    },
-                ],
-                BTreeMap::new(),
-                rows,
-                None,
-            );
+            let (source, logs) = beside_a_gateway(&recs, shape, &hops, rows, None);
             let ev = source.collect(Arc::clone(&plan)).await.unwrap();
             logs.assert_well_formed();
             let what = || {
@@ -864,58 +824,20 @@ async fn wait_asks_again_while_only_a_transit_gateway_saw_the_pair() {
     let plan = Arc::new(plan_of(
         "app: w\nhosts:\n  web: { ip: 10.0.1.10 }\n  app: { ip: 10.0.2.20 }\nexpect:\n  - { from: web, to: app, port: 8080 }\n",
     ));
-    let quiet = Rec::Status {
+    let quiet = [Rec::Status {
         iface: IfaceId::new("eni-z").unwrap(),
         status: "NODATA",
         start: S + 100,
         end: S + 160,
-    };
+    }];
     let hop = format!(
         "6 TransitGateway 123456789012 tgw-1 tgw-attach-1 10.0.1.10 10.0.2.20 40000 8080 6 4 240 {} {} OK 0 0 0 0",
         S + 100,
         S + 160
     );
+    let hops = [(S + 100, hop)];
     let asked = |wait: Option<std::time::Duration>| {
-        let logs = Arc::new(Logs::new([
-            (
-                "/flows".to_string(),
-                Group {
-                    events: vec![quiet.event(Shape::Flags)],
-                    ..Group::default()
-                },
-            ),
-            (
-                "/tgw".to_string(),
-                Group {
-                    events: vec![Event {
-                        timestamp: S + 100,
-                        stream: "tgw-attach-1".into(),
-                        message: hop.clone(),
-                    }],
-                    ..Group::default()
-                },
-            ),
-        ]));
-        let source = InsightsSource::new(
-            Arc::clone(&logs),
-            vec![
-                LogSource {
-                    groups: vec!["/flows".into()],
-                    format: Shape::Flags.format(),
-                    created: None,
-                    assumed: false,
-                },
-                LogSource {
-                    groups: vec!["/tgw".into()],
-                    format: Format::from_header(TGW_FORMAT),
-                    created: None,
-                    assumed: false,
-                },
-            ],
-            BTreeMap::new(),
-            Rows::Aggregated,
-            wait,
-        );
+        let (source, logs) = beside_a_gateway(&quiet, Shape::Flags, &hops, Rows::Aggregated, wait);
         let plan = Arc::clone(&plan);
         async move {
             let ev = source.collect(plan).await.unwrap();
@@ -927,4 +849,52 @@ async fn wait_asks_again_while_only_a_transit_gateway_saw_the_pair() {
     assert_eq!(pairs, 1, "the gateway's pair is in the evidence");
     let (waited, _) = asked(Some(std::time::Duration::from_millis(1500))).await;
     assert!(waited >= 2 * once, "{waited} queries, {once} a try");
+}
+
+/// The Logs Insights source over two log groups: `/flows` holding `recs` in `shape`'s format,
+/// and `/tgw` holding the Transit Gateway records `hops` (start, line) in `TGW_FORMAT`.
+fn beside_a_gateway(
+    recs: &[Rec],
+    shape: Shape,
+    hops: &[(u64, String)],
+    rows: Rows,
+    wait: Option<std::time::Duration>,
+) -> (InsightsSource<Logs>, Arc<Logs>) {
+    let vpc = Group {
+        events: recs.iter().map(|r| r.event(shape)).collect(),
+        default_format: matches!(shape, Shape::Default | Shape::Bare),
+        dashes_absent: shape == Shape::Bare,
+    };
+    let tgw = Group {
+        events: hops
+            .iter()
+            .map(|(start, line)| Event {
+                timestamp: *start,
+                stream: "tgw-attach-1".into(),
+                message: line.clone(),
+            })
+            .collect(),
+        ..Group::default()
+    };
+    let logs = Arc::new(Logs::new([
+        ("/flows".to_string(), vpc),
+        ("/tgw".to_string(), tgw),
+    ]));
+    let source = |group: &str, format: Format| LogSource {
+        groups: vec![group.into()],
+        format,
+        created: None,
+        assumed: false,
+    };
+    let source = InsightsSource::new(
+        Arc::clone(&logs),
+        vec![
+            source("/flows", shape.format()),
+            source("/tgw", Format::from_header(TGW_FORMAT)),
+        ],
+        BTreeMap::new(),
+        rows,
+        wait,
+    );
+    (source, logs)
 }

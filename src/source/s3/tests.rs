@@ -146,24 +146,7 @@ async fn an_object_gone_between_listing_and_fetching_is_a_gap_naming_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing() {
     // Discovery found two flow logs delivering here; only fl-1 has an object for the window.
-    let mut location =
-        Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
-            .unwrap()
-            .unwrap();
-    location.narrow = Some(super::layout::Narrow {
-        region: "eu-west-1".into(),
-        flow_logs: ["fl-1".to_string(), "fl-2".to_string()].into(),
-        account: None,
-        gateways: Default::default(),
-    });
-    let lister = Lister {
-        client: mocked(&[&listed()]),
-        locations: vec![location],
-    };
-    let listing = lister
-        .objects((1_795_165_200, 1_795_167_000))
-        .await
-        .unwrap();
+    let listing = listed_narrowed(&["fl-1", "fl-2"], &[]).await;
     assert_eq!(listing.objects.len(), 1);
     assert_eq!(
         listing.silent,
@@ -174,24 +157,7 @@ async fn a_discovered_flow_log_with_no_object_in_the_window_is_named_as_missing(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transit_gateways_flow_log_is_read_but_never_shows_delivery_nor_a_gap() {
     // The only object is the gateway's (fl-1); the VPC flow log (fl-2) has none.
-    let mut location =
-        Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
-            .unwrap()
-            .unwrap();
-    location.narrow = Some(super::layout::Narrow {
-        region: "eu-west-1".into(),
-        flow_logs: ["fl-2".to_string()].into(),
-        account: None,
-        gateways: ["fl-1".to_string(), "fl-3".to_string()].into(),
-    });
-    let lister = Lister {
-        client: mocked(&[&listed()]),
-        locations: vec![location],
-    };
-    let listing = lister
-        .objects((1_795_165_200, 1_795_167_000))
-        .await
-        .unwrap();
+    let listing = listed_narrowed(&["fl-2"], &["fl-1", "fl-3"]).await;
     assert_eq!(listing.objects.len(), 1, "the gateway's object is read");
     assert_eq!(listing.newest, None, "and shows nothing delivered");
     assert_eq!(
@@ -199,4 +165,28 @@ async fn a_transit_gateways_flow_log_is_read_but_never_shows_delivery_nor_a_gap(
         ["fl-2 in s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1/"],
         "the gateway without an object (fl-3) is no gap"
     );
+}
+
+/// The listing of the window from a location discovery narrowed to these flow logs and these
+/// transit gateways' flow logs, where the bucket holds one object (fl-1's).
+async fn listed_narrowed(flow_logs: &[&str], gateways: &[&str]) -> super::Listing {
+    let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect();
+    let mut location =
+        Location::parse("s3://logs-bucket/AWSLogs/123456789012/vpcflowlogs/eu-west-1")
+            .unwrap()
+            .unwrap();
+    location.narrow = Some(super::layout::Narrow {
+        region: "eu-west-1".into(),
+        flow_logs: ids(flow_logs),
+        account: None,
+        gateways: ids(gateways),
+    });
+    let lister = Lister {
+        client: mocked(&[&listed()]),
+        locations: vec![location],
+    };
+    lister
+        .objects((1_795_165_200, 1_795_167_000))
+        .await
+        .unwrap()
 }
